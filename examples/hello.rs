@@ -1,0 +1,29 @@
+//! The original module's synopsis: answers `Hi, you fetched <path>` to every request.
+//!
+//! Run with `cargo run --example hello [ADDR:PORT]` (default `127.0.0.1:8000`).
+
+use poco_httpd::{Outcome, Request, Response, Server};
+
+#[tokio::main]
+async fn main() -> Result<(), poco_httpd::Error> {
+    let listen = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8000".into());
+    let server = Server::builder()
+        .listen(listen)
+        .content("/", |req: Request, res: Response| {
+            res.set_body(format!("Hi, you fetched {}", req.path()));
+            Outcome::Ok
+        })
+        .build()?
+        .bind()
+        .await?;
+    println!("listening on http://{}", server.local_addr());
+    let shutdown = server.shutdown_handle();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        shutdown.shutdown();
+    });
+    server.run().await;
+    Ok(())
+}

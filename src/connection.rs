@@ -1,0 +1,192 @@
+//! One client connection: the task that serves it with hyper (HTTP/1.1 and HTTP/2 on
+//! the same port), and the [`Connection`] facts every request carries.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::body::ResponseBody;
+use crate::exchange::lock;
+use crate::flush::{FlushTracker, FlushedIo};
+use crate::pipeline;
+use crate::server::Shared;
+
+/// Facts about one connection, shared by all its requests.
+#[derive(Debug)]
+pub(crate) struct ConnectionInfo {
+    pub(crate) id: u64,
+    pub(crate) remote_addr: SocketAddr,
+    pub(crate) local_addr: SocketAddr,
+}
+
+/// The connection a request arrived on, as handlers see it: its addresses, and the
+/// `user` and `authtype` an authentication handler established.
+///
+/// `user` and `authtype` belong to the request, not to the socket: every request on a
+/// keep-alive or HTTP/2 connection starts without them, so one request's login never
+/// leaks into the next.
+pub struct Connection {
+    info: Arc<ConnectionInfo>,
+    auth: Mutex<Auth>,
+}
+
+#[derive(Debug, Default)]
+struct Auth {
+    user: Option<String>,
+    authtype: Option<String>,
+}
+
+impl Connection {
+    pub(crate) fn new(info: Arc<ConnectionInfo>) -> Self {
+        Self {
+            info,
+            auth: Mutex::default(),
+        }
+    }
+
+    /// A number identifying the connection, unique within the server's lifetime.
+    pub fn id(&self) -> u64 {
+        self.info.id
+    }
+
+    /// The client's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.info.remote_addr
+    }
+
+    /// The server's address this connection was accepted on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.info.local_addr
+    }
+
+    /// The authenticated user name, once an authentication handler set one.
+    pub fn user(&self) -> Option<String> {
+        lock(&self.auth).user.clone()
+    }
+
+    /// Records the authenticated user name.
+    pub fn set_user(&self, user: impl Into<String>) {
+        lock(&self.auth).user = Some(user.into());
+    }
+
+    /// The authentication scheme that established [`Connection::user`], e.g. `Basic`.
+    pub fn authtype(&self) -> Option<String> {
+        lock(&self.auth).authtype.clone()
+    }
+
+    /// Records the authentication scheme.
+    pub fn set_authtype(&self, authtype: impl Into<String>) {
+        lock(&self.auth).authtype = Some(authtype.into());
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let auth = lock(&self.auth);
+        f.debug_struct("Connection")
+            .field("id", &self.info.id)
+            .field("remote_addr", &self.info.remote_addr)
+            .field("local_addr", &self.info.local_addr)
+            .field("user", &auth.user)
+            .field("authtype", &auth.authtype)
+            .finish()
+    }
+}
+
+/// What the requests of one connection share with its socket wrapper.
+#[derive(Debug)]
+pub(crate) struct ConnState {
+    pub(crate) info: Arc<ConnectionInfo>,
+    pub(crate) flush: FlushTracker,
+    /// Set once a request of this connection has run its Error handler, so a failure
+    /// is not reported a second time as a failure of the connection.
+    pub(crate) error_reported: AtomicBool,
+}
+
+/// Serves one accepted socket until the client leaves, or the server shuts down.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    info: ConnectionInfo,
+    draining: CancellationToken,
+    cut: CancellationToken,
+) {
+    let state = Arc::new(ConnState {
+        info: Arc::new(info),
+        flush: FlushTracker::default(),
+        error_reported: AtomicBool::new(false),
+    });
+    let io = TokioIo::new(FlushedIo::new(stream, Arc::clone(&state)));
+    let service = ConnService {
+        shared: Arc::clone(&shared),
+        conn: Arc::clone(&state),
+    };
+    // The block ends hyper's connection (and with it any request still in flight)
+    // before the outcome is looked at, so such requests have reported first.
+    let outcome = {
+        let connection = shared.http.serve_connection(io, service);
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => Some(result),
+            () = draining.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                tokio::select! {
+                    result = connection.as_mut() => Some(result),
+                    () = cut.cancelled() => None,
+                }
+            }
+        }
+    };
+    match outcome {
+        Some(Ok(())) => {}
+        Some(Err(error)) => report_failure(&shared, &state, &*error),
+        None => tracing::warn!(
+            connection = state.info.id,
+            "connection cut: still busy at the shutdown deadline"
+        ),
+    }
+}
+
+/// A connection that failed with no request left to blame: the client sent part of a
+/// request head, then went away. The Error handler of `/` hears of it.
+fn report_failure(
+    shared: &Arc<Shared>,
+    state: &Arc<ConnState>,
+    error: &(dyn std::error::Error + Send + Sync + 'static),
+) {
+    let incomplete = error
+        .downcast_ref::<hyper::Error>()
+        .is_some_and(hyper::Error::is_incomplete_message);
+    tracing::debug!(connection = state.info.id, %error, "connection ended with an error");
+    if incomplete && !state.error_reported.load(Ordering::Acquire) {
+        pipeline::report_aborted_head(shared, state, error.to_string());
+    }
+}
+
+/// The hyper service of one connection: each request goes through the pipeline.
+#[derive(Debug, Clone)]
+struct ConnService {
+    shared: Arc<Shared>,
+    conn: Arc<ConnState>,
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for ConnService {
+    type Response = http::Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        let shared = Arc::clone(&self.shared);
+        let conn = Arc::clone(&self.conn);
+        Box::pin(async move { Ok(pipeline::respond(shared, conn, request).await) })
+    }
+}

@@ -1,0 +1,135 @@
+//! One request/response exchange: the state [`Request`](crate::Request) and
+//! [`Response`](crate::Response) handles share.
+//!
+//! Both handles are an `Arc<Exchange>`, so one allocation serves the whole request.
+//! What never changes after the head arrives (method, version, URI as received,
+//! headers, the connection) is read without locking; what handlers change sits behind
+//! short-held mutexes that are never held across an `.await` or while user code runs.
+
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use bytes::Bytes;
+use cookie::Cookie;
+use http::{Extensions, HeaderMap, Method, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+
+use crate::connection::Connection;
+use crate::handler::SharedHandler;
+use crate::server::Shared;
+use crate::wait::WaitGate;
+
+/// Locks `mutex`, ignoring poisoning: no user code ever runs while one of our locks is
+/// held, so a poisoned lock cannot hold half-updated state.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The parts of the request fixed once its head has been read.
+#[derive(Debug)]
+pub(crate) struct RequestHead {
+    pub(crate) method: Method,
+    pub(crate) version: Version,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+}
+
+/// What handlers may change about the request.
+#[derive(Debug)]
+pub(crate) struct RequestState {
+    /// The URI after Trans handlers' rewrites.
+    pub(crate) uri: Uri,
+    /// The normalized path of `uri`: the key for mapping.
+    pub(crate) path: Arc<str>,
+    pub(crate) extensions: Extensions,
+    pub(crate) body: Option<Incoming>,
+    /// A Content handler a Pre handler put in place of the mapped one.
+    pub(crate) content_override: Option<SharedHandler>,
+    /// Post handlers pushed for this request only, run after the mapped ones.
+    pub(crate) extra_post: Vec<SharedHandler>,
+}
+
+/// The response being built.
+#[derive(Debug, Default)]
+pub(crate) struct ResponseState {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) cookies: Vec<Cookie<'static>>,
+    /// Set when a handler misused the API in a way only a 500 can answer.
+    pub(crate) misuse: Option<String>,
+    pub(crate) sent: bool,
+}
+
+/// The shared state of one exchange; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    pub(crate) head: RequestHead,
+    pub(crate) connection: Connection,
+    pub(crate) server: Arc<Shared>,
+    pub(crate) request: Mutex<RequestState>,
+    pub(crate) response: Mutex<ResponseState>,
+    pub(crate) gate: WaitGate,
+    /// Why the socket failed, once it has; set at most once.
+    pub(crate) failure: OnceLock<String>,
+}
+
+impl Exchange {
+    pub(crate) fn new(
+        head: RequestHead,
+        body: Option<Incoming>,
+        extensions: Extensions,
+        path: Arc<str>,
+        connection: Connection,
+        server: Arc<Shared>,
+    ) -> Arc<Self> {
+        let request = RequestState {
+            uri: head.uri.clone(),
+            path,
+            extensions,
+            body,
+            content_override: None,
+            extra_post: Vec::new(),
+        };
+        Arc::new(Self {
+            head,
+            connection,
+            server,
+            request: Mutex::new(request),
+            response: Mutex::new(ResponseState::default()),
+            gate: WaitGate::default(),
+            failure: OnceLock::new(),
+        })
+    }
+
+    /// The normalized path handlers are mapped by.
+    pub(crate) fn path(&self) -> Arc<str> {
+        Arc::clone(&lock(&self.request).path)
+    }
+
+    /// Records that the socket failed; the first cause recorded is kept.
+    pub(crate) fn fail(&self, cause: impl Into<String>) {
+        let _ = self.failure.set(cause.into());
+    }
+
+    pub(crate) fn is_failed(&self) -> bool {
+        self.failure.get().is_some()
+    }
+
+    /// Replaces the response with a short plain-text error page.
+    pub(crate) fn answer_error(&self, status: StatusCode) {
+        let mut response = lock(&self.response);
+        *response = ResponseState::default();
+        response.status = status;
+        response.body = error_page(status);
+        response.headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
+}
+
+/// The body of the error pages the server writes itself, e.g. `403 Forbidden\n`.
+fn error_page(status: StatusCode) -> Bytes {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    Bytes::from(format!("{} {reason}\n", status.as_u16()))
+}

@@ -1,0 +1,136 @@
+//! Knowing when a response has really reached the socket, so Post handlers run after
+//! the flush, as the original module promises.
+//!
+//! hyper reports the end of a response body when it has *taken* the last frame, not
+//! when the bytes were written. [`FlushedIo`] wraps the connection's socket and watches
+//! its writes: hyper only calls `poll_flush` once everything it buffered has been
+//! written, so the first successful flush after a response's body ended marks that
+//! response as delivered. Responses whose body has ended wait in the [`FlushTracker`]
+//! until then; a failed write, or the connection going away first, delivers them as
+//! failed instead, which runs their Error handler.
+//!
+//! With HTTP/2 the socket is shared by many streams and flow control may hold a
+//! stream's last frame back, so there the flush after the end of the body is the
+//! closest point the connection can observe.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::connection::ConnState;
+use crate::exchange::lock;
+use crate::pipeline::{Delivery, Tail};
+
+/// Responses of one connection whose bodies have ended but not yet been flushed.
+#[derive(Debug, Default)]
+pub(crate) struct FlushTracker {
+    /// Lets the flush path skip the lock when nothing waits, the common case.
+    armed: AtomicBool,
+    waiting: Mutex<Vec<Tail>>,
+}
+
+impl FlushTracker {
+    /// Queues `tail` to be delivered at the next successful flush.
+    pub(crate) fn after_next_flush(&self, tail: Tail) {
+        lock(&self.waiting).push(tail);
+        self.armed.store(true, Ordering::Release);
+    }
+
+    fn deliver_all(&self, delivery: impl Fn() -> Delivery) {
+        if !self.armed.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let tails = std::mem::take(&mut *lock(&self.waiting));
+        for tail in tails {
+            tail.deliver(delivery());
+        }
+    }
+
+    fn flushed(&self) {
+        self.deliver_all(|| Delivery::Flushed);
+    }
+
+    fn failed(&self, cause: &str) {
+        self.deliver_all(|| Delivery::Failed(cause.to_owned()));
+    }
+}
+
+/// A socket that tells its connection's [`FlushTracker`] about flushes and failures.
+#[derive(Debug)]
+pub(crate) struct FlushedIo<T> {
+    inner: T,
+    tracker: Arc<ConnState>,
+}
+
+impl<T> FlushedIo<T> {
+    pub(crate) fn new(inner: T, tracker: Arc<ConnState>) -> Self {
+        Self { inner, tracker }
+    }
+
+    fn observe<R>(&self, result: io::Result<R>) -> io::Result<R> {
+        if let Err(error) = &result {
+            self.tracker
+                .flush
+                .failed(&format!("writing the response failed: {error}"));
+        }
+        result
+    }
+}
+
+impl<T> Drop for FlushedIo<T> {
+    fn drop(&mut self) {
+        self.tracker
+            .flush
+            .failed("the connection closed before the response was flushed");
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for FlushedIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for FlushedIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = ready!(Pin::new(&mut self.inner).poll_write(cx, buf));
+        Poll::Ready(self.observe(result))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs));
+        Poll::Ready(self.observe(result))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = ready!(Pin::new(&mut self.inner).poll_flush(cx));
+        if result.is_ok() {
+            self.tracker.flush.flushed();
+        }
+        Poll::Ready(self.observe(result))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,133 @@
+//! The [`Handler`] trait every phase calls, and the [`Outcome`] a handler returns.
+//!
+//! One trait serves every phase. Closures and `async fn`s become handlers through a
+//! blanket impl, and a synchronous closure can return a bare [`Outcome`] because
+//! `Outcome` is itself an (immediately ready) [`IntoFuture`].
+
+use std::fmt;
+use std::future::{Future, IntoFuture, Ready};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::{Request, Response};
+
+/// What a handler tells the pipeline when it returns.
+///
+/// The meaning depends on the phase, as in the original module:
+///
+/// | phase | `Ok` | `Deny` | `Wait` |
+/// |---|---|---|---|
+/// | Trans | next Trans handler | stop the Trans list, go on to mapping | suspend until [`Response::resume`] |
+/// | Pre | next Pre handler | answer 403 (unless the handler set an error status) and skip Content | suspend |
+/// | Content | send the response | answer 403 (unless the handler set an error status) | suspend, then send |
+/// | Post | next Post handler | stop the Post list | suspend |
+/// | Error | go on to the Post handlers | go on to the Post handlers | suspend |
+#[must_use = "the pipeline acts on the outcome a handler returns"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Everything is fine: carry on with the next handler.
+    Ok,
+    /// Stop this phase; for Pre and Content handlers the client is refused.
+    Deny,
+    /// Suspend this request's pipeline until [`Response::resume`] is called, from any
+    /// task or thread. Nothing else is blocked meanwhile.
+    Wait,
+}
+
+impl IntoFuture for Outcome {
+    type Output = Outcome;
+    type IntoFuture = Ready<Outcome>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        std::future::ready(self)
+    }
+}
+
+/// The boxed future a [`Handler`] returns.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
+
+/// A handler for any phase: it gets the request and the response of one exchange.
+///
+/// Both handles are cheap to clone and share the same exchange, so a handler can keep
+/// them, hand them to another task, and return [`Outcome::Wait`].
+///
+/// You rarely implement this trait by hand: every `Fn(Request, Response) -> R` where
+/// `R` is an [`Outcome`] or a future of one is a handler.
+///
+/// ```
+/// use poco_httpd::{Outcome, Request, Response};
+///
+/// // A synchronous closure.
+/// let hello = |req: Request, res: Response| {
+///     res.set_body(format!("Hi, you fetched {}", req.uri()));
+///     Outcome::Ok
+/// };
+///
+/// // An async function.
+/// async fn slow(_req: Request, res: Response) -> Outcome {
+///     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+///     res.set_body("done");
+///     Outcome::Ok
+/// }
+/// # fn assert_handler(_: impl poco_httpd::Handler) {}
+/// # assert_handler(hello);
+/// # assert_handler(slow);
+/// ```
+///
+/// Types can implement it directly, which is how the built-in handlers are made:
+///
+/// ```
+/// use poco_httpd::{Handler, HandlerFuture, Outcome, Request, Response};
+///
+/// struct Greeter {
+///     greeting: String,
+/// }
+///
+/// impl Handler for Greeter {
+///     fn call(&self, _req: Request, res: Response) -> HandlerFuture {
+///         res.set_body(self.greeting.clone());
+///         Box::pin(async { Outcome::Ok })
+///     }
+/// }
+/// ```
+pub trait Handler: Send + Sync + 'static {
+    /// Runs the handler for one request.
+    fn call(&self, request: Request, response: Response) -> HandlerFuture;
+}
+
+impl<F, R> Handler for F
+where
+    F: Fn(Request, Response) -> R + Send + Sync + 'static,
+    R: IntoFuture<Output = Outcome>,
+    R::IntoFuture: Send + 'static,
+{
+    fn call(&self, request: Request, response: Response) -> HandlerFuture {
+        Box::pin(self(request, response).into_future())
+    }
+}
+
+/// A shared, type-erased handler as stored in the directory map.
+#[derive(Clone)]
+pub(crate) struct SharedHandler(Arc<dyn Handler>);
+
+impl SharedHandler {
+    pub(crate) fn new(handler: impl Handler) -> Self {
+        Self(Arc::new(handler))
+    }
+
+    pub(crate) fn call(&self, request: Request, response: Response) -> HandlerFuture {
+        self.0.call(request, response)
+    }
+
+    /// Reports whether both point at the same registered handler.
+    #[cfg(test)]
+    pub(crate) fn same_as(&self, other: &SharedHandler) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.0), Arc::as_ptr(&other.0))
+    }
+}
+
+impl fmt::Debug for SharedHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Handler")
+    }
+}

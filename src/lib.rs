@@ -1,0 +1,86 @@
+//! poco-httpd: build custom HTTP servers out of handler phases stacked by URL
+//! directory, after Perl's POE::Component::Server::HTTP, on tokio and hyper.
+//!
+//! A request runs through phases, each a list of [`Handler`]s returning an [`Outcome`]:
+//!
+//! - **Trans** handlers (a global list) run first and may rewrite the URI;
+//! - **Pre** handlers of every directory on the path run next, `/` first, then `/foo/`,
+//!   `/foo/bar/` and the file itself;
+//! - the deepest **Content** handler on the path builds the response, which is then
+//!   **Sent** with the default headers, `Date`, `Content-Length` and cookies;
+//! - **Post** handlers run once the response has been flushed to the socket;
+//! - the deepest **Error** handler runs instead when the socket fails mid-exchange.
+//!
+//! ```no_run
+//! use poco_httpd::{Outcome, Request, Response, Server};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), poco_httpd::Error> {
+//!     Server::builder()
+//!         .content("/", |req: Request, res: Response| {
+//!             res.set_body(format!("Hi, you fetched {}", req.uri()));
+//!             Outcome::Ok
+//!         })
+//!         .build()?
+//!         .run()
+//!         .await
+//! }
+//! ```
+//!
+//! # Layout
+//!
+//! - [`server`](ServerBuilder): builder, listening socket, accept loop, shutdown drain;
+//! - `connection`: one task per socket, serving HTTP/1.1 and HTTP/2 through hyper;
+//! - `pipeline`: the phase state machine, in front of and behind the client;
+//! - `map`: the directory map from a normalized path to its handler stacks;
+//! - `flush`: the socket wrapper that tells when a response has been flushed;
+//! - [`Request`], [`Response`], [`Connection`]: what handlers see.
+
+mod body;
+mod connection;
+mod error;
+mod exchange;
+mod flush;
+mod handler;
+mod map;
+mod path;
+mod pipeline;
+mod request;
+mod response;
+mod server;
+mod shutdown;
+mod wait;
+
+pub use connection::Connection;
+pub use error::Error;
+pub use handler::{Handler, HandlerFuture, Outcome};
+pub use path::{PathError, normalize_path};
+pub use request::{BodyError, Request};
+pub use response::Response;
+pub use server::{BoundServer, Server, ServerBuilder};
+pub use shutdown::ShutdownHandle;
+
+/// The `cookie` crate, re-exported for [`Response::add_cookie`] and
+/// [`Request::cookie`].
+pub use cookie;
+/// The `http` crate, re-exported for status codes, methods and headers.
+pub use http;
+
+#[cfg(test)]
+mod send_sync_checks {
+    fn assert_send<T: Send>() {}
+    fn assert_sync<T: Sync>() {}
+
+    #[test]
+    fn handles_and_server_can_cross_threads() {
+        assert_send::<crate::Request>();
+        assert_sync::<crate::Request>();
+        assert_send::<crate::Response>();
+        assert_sync::<crate::Response>();
+        assert_send::<crate::ShutdownHandle>();
+        assert_sync::<crate::ShutdownHandle>();
+        assert_send::<crate::Server>();
+        assert_send::<crate::BoundServer>();
+        assert_send::<crate::HandlerFuture>();
+    }
+}

@@ -1,0 +1,385 @@
+//! The phase pipeline: an explicit state machine over the original module's queue.
+//!
+//! In front of the client: Trans → Map → Pre → Content → Send, run inside hyper's
+//! service call. Behind it, once the response has been flushed (or the socket
+//! failed): [Error →] Post → Cleanup, run in a task of its own so a slow Post handler
+//! never delays the response nor the next request on the connection.
+//!
+//! The [`Tail`] carries a request from one half to the other. Whoever holds it when
+//! the exchange ends decides how it ended: the pipeline while handlers run, then the
+//! response body while hyper writes it, then the connection's flush tracker until the
+//! bytes are flushed. Each of them delivers the tail as failed if it is dropped first,
+//! so a client that leaves at any point reaches the Error handler exactly once.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use futures_util::FutureExt;
+use http::header::SET_COOKIE;
+use http::{HeaderValue, Method, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+
+use crate::body::ResponseBody;
+use crate::connection::{ConnState, Connection};
+use crate::exchange::{Exchange, RequestHead, lock};
+use crate::handler::SharedHandler;
+use crate::path::normalize_path;
+use crate::server::Shared;
+use crate::{Outcome, Request, Response};
+
+/// The phases in front of the client, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Trans,
+    Map,
+    Pre,
+    Content,
+    Send,
+}
+
+/// What a handler's call amounts to for the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// `Ok`, or `Wait` followed by a resume.
+    Go,
+    /// `Deny`.
+    Stop,
+    /// The handler panicked; it has been logged.
+    Panicked,
+}
+
+/// Runs the front half of the pipeline for one request and returns the response.
+pub(crate) async fn respond(
+    shared: Arc<Shared>,
+    conn: Arc<ConnState>,
+    request: http::Request<Incoming>,
+) -> http::Response<ResponseBody> {
+    let (parts, body) = request.into_parts();
+    let normalized = normalize_path(parts.uri.path());
+    // A refused path is answered 400, and still reported to the Post handlers of `/`
+    // (an access log wants to see it).
+    let path: Arc<str> = normalized.as_deref().unwrap_or("/").into();
+    let head = RequestHead {
+        method: parts.method,
+        version: parts.version,
+        uri: parts.uri,
+        headers: parts.headers,
+    };
+    let connection = Connection::new(Arc::clone(&conn.info));
+    let exchange = Exchange::new(head, Some(body), parts.extensions, path, connection, shared);
+    let mut in_flight = InFlight(Some(Tail {
+        exchange: Arc::clone(&exchange),
+        conn,
+    }));
+    match normalized {
+        Ok(_) => run_front(&exchange).await,
+        Err(error) => {
+            tracing::debug!(%error, uri = %exchange.head.uri, "refused request path");
+            exchange.answer_error(StatusCode::BAD_REQUEST);
+        }
+    }
+    send(&exchange, in_flight.0.take())
+}
+
+async fn run_front(exchange: &Arc<Exchange>) {
+    let mut phase = Phase::Trans;
+    while phase != Phase::Send {
+        phase = match phase {
+            Phase::Trans => trans(exchange).await,
+            Phase::Map => map(exchange),
+            Phase::Pre => pre(exchange).await,
+            Phase::Content => content(exchange).await,
+            Phase::Send => Phase::Send,
+        };
+        if exchange.is_failed() {
+            // The client went away (a handler saw its body read fail): nobody is
+            // left to answer, so go straight to Send, which reports the failure.
+            return;
+        }
+    }
+}
+
+async fn trans(exchange: &Arc<Exchange>) -> Phase {
+    for handler in &exchange.server.trans {
+        match call(handler, exchange, "Trans").await {
+            Step::Go => {}
+            Step::Stop => break,
+            Step::Panicked => return Phase::Send,
+        }
+    }
+    Phase::Map
+}
+
+/// Re-normalizes the path when a Trans handler rewrote the URI.
+fn map(exchange: &Arc<Exchange>) -> Phase {
+    let mut request = lock(&exchange.request);
+    if request.uri == exchange.head.uri {
+        return Phase::Pre;
+    }
+    match normalize_path(request.uri.path()) {
+        Ok(path) => {
+            request.path = path.into();
+            Phase::Pre
+        }
+        Err(error) => {
+            drop(request);
+            tracing::warn!(%error, "a Trans handler rewrote the URI to a refused path");
+            exchange.answer_error(StatusCode::BAD_REQUEST);
+            Phase::Send
+        }
+    }
+}
+
+async fn pre(exchange: &Arc<Exchange>) -> Phase {
+    let path = exchange.path();
+    let server = Arc::clone(&exchange.server);
+    for handler in server.map.matches(&path).flat_map(|entry| &entry.pre) {
+        match call(handler, exchange, "Pre").await {
+            Step::Go => {}
+            Step::Stop => {
+                deny(exchange);
+                return Phase::Send;
+            }
+            Step::Panicked => return Phase::Send,
+        }
+    }
+    Phase::Content
+}
+
+async fn content(exchange: &Arc<Exchange>) -> Phase {
+    let chosen = lock(&exchange.request).content_override.clone();
+    let handler = chosen.or_else(|| exchange.server.map.content(&exchange.path()).cloned());
+    let Some(handler) = handler else {
+        exchange.answer_error(StatusCode::NOT_FOUND);
+        return Phase::Send;
+    };
+    if call(&handler, exchange, "Content").await == Step::Stop {
+        deny(exchange);
+    }
+    Phase::Send
+}
+
+/// `Deny` from a Pre or Content handler: 403, unless the handler chose an error status.
+fn deny(exchange: &Exchange) {
+    let status = lock(&exchange.response).status;
+    if !(status.is_client_error() || status.is_server_error()) {
+        exchange.answer_error(StatusCode::FORBIDDEN);
+    }
+}
+
+/// Calls one handler, waits out `Wait`, and turns a panic into a logged 500.
+async fn call(handler: &SharedHandler, exchange: &Arc<Exchange>, phase: &'static str) -> Step {
+    exchange.gate.arm();
+    let request = Request::new(Arc::clone(exchange));
+    let response = Response::new(Arc::clone(exchange));
+    // The call itself is inside the future, so a synchronous handler's panic is
+    // caught as well as an async one's.
+    let run = AssertUnwindSafe(async move { handler.call(request, response).await });
+    match run.catch_unwind().await {
+        Ok(Outcome::Ok) => Step::Go,
+        Ok(Outcome::Deny) => Step::Stop,
+        Ok(Outcome::Wait) => {
+            exchange.gate.passed().await;
+            Step::Go
+        }
+        Err(panic) => {
+            tracing::error!(
+                phase,
+                path = %exchange.path(),
+                "handler panicked: {}",
+                panic_message(panic.as_ref())
+            );
+            if !lock(&exchange.response).sent {
+                exchange.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
+            }
+            Step::Panicked
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message
+    } else {
+        "(no message)"
+    }
+}
+
+/// The Send phase: default headers, cookies, `Content-Length` (by hyper, from the
+/// body's exact size, as is `Date`), and the tail handed to the body.
+fn send(exchange: &Arc<Exchange>, tail: Option<Tail>) -> http::Response<ResponseBody> {
+    let misuse = lock(&exchange.response).misuse.take();
+    if let Some(misuse) = misuse {
+        tracing::error!(path = %exchange.path(), "handler misused the response: {misuse}");
+        exchange.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    let tail = tail.filter(Tail::has_work);
+    let mut state = lock(&exchange.response);
+    state.sent = true;
+    // Post handlers may still look at the headers, so only then are they copied.
+    let mut headers = if tail.is_some() {
+        state.headers.clone()
+    } else {
+        std::mem::take(&mut state.headers)
+    };
+    for name in exchange.server.default_headers.keys() {
+        if !headers.contains_key(name) {
+            for value in exchange.server.default_headers.get_all(name) {
+                headers.append(name, value.clone());
+            }
+        }
+    }
+    for cookie in &state.cookies {
+        match HeaderValue::try_from(cookie.encoded().to_string()) {
+            Ok(value) => {
+                headers.append(SET_COOKIE, value);
+            }
+            Err(_) => tracing::error!(cookie = cookie.name(), "cookie is not a valid header"),
+        }
+    }
+    let status = state.status;
+    let data = state.body.clone();
+    drop(state);
+    let on_wire = exchange.head.method != Method::HEAD
+        && !(status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED);
+    let tail = match tail {
+        Some(tail) if exchange.is_failed() => {
+            let cause = exchange.failure.get().cloned().unwrap_or_default();
+            tail.deliver(Delivery::Failed(cause));
+            None
+        }
+        tail => tail,
+    };
+    let mut response = http::Response::new(ResponseBody::new(data, tail, on_wire));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// How an exchange ended for the client.
+#[derive(Debug)]
+pub(crate) enum Delivery {
+    /// The whole response reached the socket.
+    Flushed,
+    /// The socket failed first, for this reason.
+    Failed(String),
+}
+
+/// The back half of one request, waiting to learn how the exchange ended.
+#[derive(Debug)]
+pub(crate) struct Tail {
+    exchange: Arc<Exchange>,
+    conn: Arc<ConnState>,
+}
+
+impl Tail {
+    pub(crate) fn connection_state(&self) -> Arc<ConnState> {
+        Arc::clone(&self.conn)
+    }
+
+    /// Reports whether any Post or Error handler would run for this request.
+    fn has_work(&self) -> bool {
+        let path = self.exchange.path();
+        !lock(&self.exchange.request).extra_post.is_empty()
+            || (self.exchange.server.map.matches(&path))
+                .any(|entry| !entry.post.is_empty() || entry.error.is_some())
+    }
+
+    /// Runs the back half in a task of its own, tracked for shutdown.
+    pub(crate) fn deliver(self, delivery: Delivery) {
+        let failed = matches!(delivery, Delivery::Failed(_));
+        if let Delivery::Failed(cause) = delivery {
+            tracing::debug!(connection = self.conn.info.id, %cause, "exchange failed");
+            self.exchange.fail(cause);
+            self.conn.error_reported.store(true, Ordering::Release);
+        }
+        if !self.has_work() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("runtime gone: Error and Post handlers skipped");
+            return;
+        };
+        let server = Arc::clone(&self.exchange.server);
+        let cut = server.cut.clone();
+        let exchange = self.exchange;
+        let back = async move {
+            tokio::select! {
+                () = run_back(&exchange, failed) => {}
+                () = cut.cancelled() => tracing::warn!(
+                    path = %exchange.path(),
+                    "Post handlers cut: still running at the shutdown deadline"
+                ),
+            }
+        };
+        server.tasks.spawn_on(back, &runtime);
+    }
+}
+
+/// The phases behind the client: Error (when the socket failed), Post, Cleanup.
+async fn run_back(exchange: &Arc<Exchange>, failed: bool) {
+    let path = exchange.path();
+    let map = &exchange.server.map;
+    if failed {
+        if let Some(handler) = map.error(&path) {
+            let _ = call(handler, exchange, "Error").await;
+        }
+    }
+    let extra = std::mem::take(&mut lock(&exchange.request).extra_post);
+    let post = map
+        .matches(&path)
+        .flat_map(|entry| &entry.post)
+        .chain(&extra);
+    for handler in post {
+        if call(handler, exchange, "Post").await == Step::Stop {
+            break;
+        }
+    }
+    // Cleanup: dropping the last handles frees the exchange.
+}
+
+/// Holds the tail while the front half runs; if hyper drops the request's future
+/// (the client left), the exchange is delivered as failed.
+struct InFlight(Option<Tail>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(tail) = self.0.take() {
+            let cause = "the client went away before the response was ready";
+            tail.deliver(Delivery::Failed(cause.to_owned()));
+        }
+    }
+}
+
+/// A connection failed in the middle of a request head: the Error handler of `/` (and
+/// the Post handlers of `/`) run with a placeholder `GET /` request marked as failed.
+pub(crate) fn report_aborted_head(shared: &Arc<Shared>, conn: &Arc<ConnState>, cause: String) {
+    let head = RequestHead {
+        method: Method::GET,
+        version: Version::HTTP_11,
+        uri: Uri::from_static("/"),
+        headers: http::HeaderMap::new(),
+    };
+    let connection = Connection::new(Arc::clone(&conn.info));
+    let exchange = Exchange::new(
+        head,
+        None,
+        http::Extensions::new(),
+        "/".into(),
+        connection,
+        Arc::clone(shared),
+    );
+    let tail = Tail {
+        exchange,
+        conn: Arc::clone(conn),
+    };
+    tail.deliver(Delivery::Failed(format!(
+        "the client went away mid-request: {cause}"
+    )));
+}

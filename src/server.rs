@@ -1,0 +1,477 @@
+//! The server: [`ServerBuilder`] collects handlers and settings, [`Server`] is the
+//! validated result, [`BoundServer`] owns the listening socket and runs the accept
+//! loop until shut down.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{HeaderName, SERVER};
+use http::{HeaderMap, HeaderValue};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::connection::{self, Connection, ConnectionInfo};
+use crate::handler::{Handler, SharedHandler};
+use crate::map::DirectoryMap;
+use crate::path::is_normalized;
+use crate::{Error, ShutdownHandle};
+
+/// The `Server` header sent unless configured otherwise.
+const DEFAULT_SERVER_HEADER: &str = concat!("poco-httpd/", env!("CARGO_PKG_VERSION"));
+const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+const DEFAULT_MAX_BODY_SIZE: usize = 2 * 1024 * 1024;
+const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The phases whose handlers are registered by path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Pre,
+    Content,
+    Post,
+    Error,
+}
+
+/// A change to the default headers, applied in order at build time.
+#[derive(Debug)]
+enum HeaderChange {
+    Set(String, String),
+    Remove(String),
+}
+
+/// Collects a server's settings and handlers; [`ServerBuilder::build`] checks them.
+///
+/// ```no_run
+/// use poco_httpd::{Outcome, Request, Response, Server};
+///
+/// # async fn demo() -> Result<(), poco_httpd::Error> {
+/// Server::builder()
+///     .listen("127.0.0.1:8000")
+///     .header("Server", "My Server")
+///     .content("/", |req: Request, res: Response| {
+///         res.set_body(format!("Hi, you fetched {}", req.uri()));
+///         Outcome::Ok
+///     })
+///     .build()?
+///     .run()
+///     .await
+/// # }
+/// ```
+pub struct ServerBuilder {
+    listen: String,
+    hostname: Option<String>,
+    header_changes: Vec<HeaderChange>,
+    trans: Vec<SharedHandler>,
+    registrations: Vec<(String, Slot, SharedHandler)>,
+    max_body_size: usize,
+    shutdown_deadline: Duration,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.to_owned(),
+            hostname: None,
+            header_changes: Vec::new(),
+            trans: Vec::new(),
+            registrations: Vec::new(),
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// The address to listen on, `host:port`; port 0 picks a free port (read it back
+    /// with [`BoundServer::local_addr`]). Default: `127.0.0.1:8000`.
+    pub fn listen(mut self, addr: impl Into<String>) -> Self {
+        self.listen = addr.into();
+        self
+    }
+
+    /// The host name used in [`Request::url`](crate::Request::url) when a request
+    /// names none. Default: the address the connection was accepted on.
+    pub fn hostname(mut self, hostname: impl Into<String>) -> Self {
+        self.hostname = Some(hostname.into());
+        self
+    }
+
+    /// Sets a default header, added to every response that does not set it itself.
+    /// `Server: poco-httpd/<version>` is there unless replaced or removed.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.header_changes
+            .push(HeaderChange::Set(name.into(), value.into()));
+        self
+    }
+
+    /// Removes a default header, e.g. `Server`.
+    pub fn remove_header(mut self, name: impl Into<String>) -> Self {
+        self.header_changes.push(HeaderChange::Remove(name.into()));
+        self
+    }
+
+    /// Appends a Trans handler. Trans handlers run in order before the path is mapped
+    /// and may rewrite the URI with [`Request::set_uri`](crate::Request::set_uri).
+    pub fn trans(mut self, handler: impl Handler) -> Self {
+        self.trans.push(SharedHandler::new(handler));
+        self
+    }
+
+    /// Appends a Pre handler for `path` (a directory such as `/foo/`, or a file such as
+    /// `/foo/bar.html`). Every Pre handler on a request's path runs, shallowest path
+    /// first, in registration order within a path.
+    pub fn pre(self, path: &str, handler: impl Handler) -> Self {
+        self.register(path, Slot::Pre, handler)
+    }
+
+    /// Sets the Content handler of `path`; a request runs the deepest one on its path.
+    /// A path takes one Content handler: registering a second is refused by `build`.
+    pub fn content(self, path: &str, handler: impl Handler) -> Self {
+        self.register(path, Slot::Content, handler)
+    }
+
+    /// Sets the Content handler of `/`, which answers every path without a deeper one.
+    pub fn default_content(self, handler: impl Handler) -> Self {
+        self.content("/", handler)
+    }
+
+    /// Appends a Post handler for `path`, run after the response has been flushed to
+    /// the socket, in the same order as Pre handlers.
+    pub fn post(self, path: &str, handler: impl Handler) -> Self {
+        self.register(path, Slot::Post, handler)
+    }
+
+    /// Sets the Error handler of `path`, run (the deepest one) when the socket fails
+    /// during a request on that path. One per path.
+    pub fn error(self, path: &str, handler: impl Handler) -> Self {
+        self.register(path, Slot::Error, handler)
+    }
+
+    /// The most bytes [`Request::body`](crate::Request::body) reads. Default: 2 MiB.
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+
+    /// How long a shutdown waits for requests in flight before cutting them.
+    /// Default: 10 seconds.
+    pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
+        self.shutdown_deadline = deadline;
+        self
+    }
+
+    fn register(mut self, path: &str, slot: Slot, handler: impl Handler) -> Self {
+        self.registrations
+            .push((path.to_owned(), slot, SharedHandler::new(handler)));
+        self
+    }
+
+    /// Checks the settings and builds the directory map.
+    ///
+    /// # Errors
+    /// [`Error::NoContentHandler`], [`Error::InvalidPath`] (a path must start with `/`
+    /// and be in normal form: no `.`/`..` segments, no `//`, no `%` escapes),
+    /// [`Error::DuplicateHandler`] and [`Error::InvalidHeader`].
+    pub fn build(self) -> Result<Server, Error> {
+        let map = build_map(self.registrations)?;
+        let default_headers = build_headers(self.header_changes)?;
+        let draining = CancellationToken::new();
+        let shared = Shared {
+            map,
+            trans: self.trans,
+            default_headers,
+            hostname: self.hostname,
+            max_body_size: self.max_body_size,
+            http: http_builder(),
+            tasks: TaskTracker::new(),
+            cut: CancellationToken::new(),
+        };
+        Ok(Server {
+            shared: Arc::new(shared),
+            listen: self.listen,
+            draining,
+            shutdown_deadline: self.shutdown_deadline,
+        })
+    }
+}
+
+impl fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("listen", &self.listen)
+            .field("hostname", &self.hostname)
+            .field("handlers", &(self.trans.len() + self.registrations.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+fn build_map(registrations: Vec<(String, Slot, SharedHandler)>) -> Result<DirectoryMap, Error> {
+    let mut map = DirectoryMap::default();
+    for (path, slot, handler) in registrations {
+        if !path.starts_with('/') {
+            return Err(Error::InvalidPath {
+                path,
+                reason: "it must start with '/'",
+            });
+        }
+        if !is_normalized(&path) {
+            let reason =
+                "it must be in normal form (no '.' or '..' segments, no '//', no '%' escapes)";
+            return Err(Error::InvalidPath { path, reason });
+        }
+        let entry = map.entry(&path);
+        let single = match slot {
+            Slot::Pre => {
+                entry.pre.push(handler);
+                continue;
+            }
+            Slot::Post => {
+                entry.post.push(handler);
+                continue;
+            }
+            Slot::Content => (&mut entry.content, "Content"),
+            Slot::Error => (&mut entry.error, "Error"),
+        };
+        if single.0.replace(handler).is_some() {
+            return Err(Error::DuplicateHandler {
+                phase: single.1,
+                path,
+            });
+        }
+    }
+    if !map.has_any_content() {
+        return Err(Error::NoContentHandler);
+    }
+    Ok(map)
+}
+
+fn build_headers(changes: Vec<HeaderChange>) -> Result<HeaderMap, Error> {
+    let mut headers = HeaderMap::new();
+    headers.insert(SERVER, HeaderValue::from_static(DEFAULT_SERVER_HEADER));
+    for change in changes {
+        match change {
+            HeaderChange::Set(name, value) => {
+                let invalid = |reason: String| Error::InvalidHeader {
+                    name: name.clone(),
+                    reason,
+                };
+                let header = HeaderName::try_from(name.as_str())
+                    .map_err(|e| invalid(format!("bad name: {e}")))?;
+                let value = HeaderValue::try_from(value.as_str()).map_err(|e| {
+                    invalid(format!("bad value (no control characters allowed): {e}"))
+                })?;
+                headers.insert(header, value);
+            }
+            HeaderChange::Remove(name) => {
+                headers.remove(name.as_str());
+            }
+        }
+    }
+    Ok(headers)
+}
+
+fn http_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A timer turns on hyper's header read timeout against clients that trickle in
+    // their request head.
+    builder.http1().timer(TokioTimer::new());
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+/// What every connection and request of one server shares, read-only.
+pub(crate) struct Shared {
+    pub(crate) map: DirectoryMap,
+    pub(crate) trans: Vec<SharedHandler>,
+    pub(crate) default_headers: HeaderMap,
+    hostname: Option<String>,
+    pub(crate) max_body_size: usize,
+    pub(crate) http: auto::Builder<TokioExecutor>,
+    /// Connection tasks and Post tasks, awaited on shutdown.
+    pub(crate) tasks: TaskTracker,
+    /// Cancelled when the shutdown deadline passes: whatever still runs is cut.
+    pub(crate) cut: CancellationToken,
+}
+
+impl Shared {
+    /// The configured host name, else the local address of `connection`.
+    pub(crate) fn hostname(&self, connection: &Connection) -> String {
+        match &self.hostname {
+            Some(hostname) => hostname.clone(),
+            None => connection.local_addr().to_string(),
+        }
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("hostname", &self.hostname)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A built server, not yet listening.
+#[derive(Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+    listen: String,
+    draining: CancellationToken,
+    shutdown_deadline: Duration,
+}
+
+impl Server {
+    /// Starts describing a server.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// A handle that shuts this server down, usable before it even listens.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            draining: self.draining.clone(),
+        }
+    }
+
+    /// Opens the listening socket.
+    ///
+    /// # Errors
+    /// [`Error::Resolve`] or [`Error::Listen`] (say, the port is taken).
+    pub async fn bind(self) -> Result<BoundServer, Error> {
+        let listen_error = |source| Error::Listen {
+            addr: self.listen.clone(),
+            source,
+        };
+        let addrs = tokio::net::lookup_host(self.listen.as_str())
+            .await
+            .map_err(|source| Error::Resolve {
+                addr: self.listen.clone(),
+                source,
+            })?
+            .collect::<Vec<_>>();
+        let listener = TcpListener::bind(addrs.as_slice())
+            .await
+            .map_err(listen_error)?;
+        let local_addr = listener.local_addr().map_err(listen_error)?;
+        Ok(BoundServer {
+            listener,
+            local_addr,
+            shared: self.shared,
+            draining: self.draining,
+            shutdown_deadline: self.shutdown_deadline,
+        })
+    }
+
+    /// Binds, then serves until shut down; see [`BoundServer::run`].
+    ///
+    /// # Errors
+    /// As [`Server::bind`].
+    pub async fn run(self) -> Result<(), Error> {
+        self.bind().await?.run().await;
+        Ok(())
+    }
+}
+
+/// A server with its listening socket open.
+#[derive(Debug)]
+pub struct BoundServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    draining: CancellationToken,
+    shutdown_deadline: Duration,
+}
+
+impl BoundServer {
+    /// The address actually bound, with the port the system chose for port 0.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that shuts this server down.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            draining: self.draining.clone(),
+        }
+    }
+
+    /// Accepts and serves connections until [`ShutdownHandle::shutdown`] is called,
+    /// then stops accepting at once, lets requests in flight (and their Post handlers)
+    /// finish within the shutdown deadline, cuts what is left, and returns.
+    pub async fn run(self) {
+        let Self {
+            listener,
+            local_addr,
+            shared,
+            draining,
+            shutdown_deadline,
+        } = self;
+        tracing::info!(%local_addr, "listening");
+        let mut next_id = 0;
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = draining.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, remote_addr)) => {
+                    // Responses are written whole; waiting to coalesce them only adds latency.
+                    let _ = stream.set_nodelay(true);
+                    next_id += 1;
+                    let local_addr = stream.local_addr().unwrap_or(local_addr);
+                    let info = ConnectionInfo {
+                        id: next_id,
+                        remote_addr,
+                        local_addr,
+                    };
+                    let serve = connection::serve(
+                        Arc::clone(&shared),
+                        stream,
+                        info,
+                        draining.clone(),
+                        shared.cut.clone(),
+                    );
+                    shared.tasks.spawn(serve);
+                }
+                Err(error) => pause_after_accept_error(&error).await,
+            }
+        }
+        drop(listener);
+        drain(&shared, shutdown_deadline).await;
+    }
+}
+
+/// Accept fails for a vanished client (harmless) or for lack of file descriptors, when
+/// retrying at once would spin; pausing lets connections close meanwhile.
+async fn pause_after_accept_error(error: &std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+    if !matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted
+    ) {
+        tracing::warn!(%error, "accepting a connection failed; pausing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn drain(shared: &Shared, deadline: Duration) {
+    shared.tasks.close();
+    tracing::info!(in_flight = shared.tasks.len(), "shutting down");
+    if tokio::time::timeout(deadline, shared.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            cut = shared.tasks.len(),
+            "shutdown deadline passed; cutting what is still running"
+        );
+        shared.cut.cancel();
+        shared.tasks.wait().await;
+    }
+    tracing::info!("shut down");
+}
