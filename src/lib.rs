@@ -36,6 +36,8 @@
 //! - `flush`: the socket wrapper that tells when a response has been flushed;
 //! - [`Request`], [`Response`], [`Connection`]: what handlers see.
 
+#![warn(clippy::unwrap_used)]
+
 mod body;
 mod connection;
 mod error;
