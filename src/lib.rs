@@ -86,3 +86,8 @@ mod send_sync_checks {
         assert_send::<crate::HandlerFuture>();
     }
 }
+
+/// The README's examples, compiled as documentation tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -97,7 +97,11 @@ mod tests {
     use super::*;
 
     fn check(raw: &str, expected: Result<&str, PathError>) {
-        assert_eq!(normalize_path(raw).as_deref(), expected.as_ref().map(|p| *p), "{raw}");
+        assert_eq!(
+            normalize_path(raw).as_deref(),
+            expected.as_ref().map(|p| *p),
+            "{raw}"
+        );
     }
 
     #[test]

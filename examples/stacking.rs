@@ -1,0 +1,60 @@
+//! Every phase, printing the order it runs in.
+//!
+//! Run with `cargo run --example stacking [ADDR:PORT]`, then
+//! `curl http://127.0.0.1:8000/foo/bar/baz.txt` and watch the server's output:
+//! Trans, the Pre handlers of `/`, `/foo/`, `/foo/bar/`, the Content handler of
+//! `/foo/`, then — after the response has been flushed — the Post handlers.
+//! Close a connection mid-request to see the Error handler.
+
+use poco_httpd::{Outcome, Request, Response, Server};
+
+/// A handler that prints which phase and path it belongs to.
+fn announce(phase: &'static str, key: &'static str) -> impl poco_httpd::Handler {
+    move |req: Request, _res: Response| {
+        println!("{phase:<8} {key:<18} {}", req.path());
+        Outcome::Ok
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), poco_httpd::Error> {
+    let listen = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8000".into());
+    let server = Server::builder()
+        .listen(listen)
+        .trans(announce("Trans", "(global)"))
+        .pre("/", announce("Pre", "/"))
+        .pre("/foo/", announce("Pre", "/foo/"))
+        .pre("/foo/", announce("Pre", "/foo/ (second)"))
+        .pre("/foo/bar/", announce("Pre", "/foo/bar/"))
+        .pre("/foo/bar/baz.txt", announce("Pre", "/foo/bar/baz.txt"))
+        .content("/", |req: Request, res: Response| {
+            println!("{:<8} {:<18} {}", "Content", "/", req.path());
+            res.set_body("top handler\n");
+            Outcome::Ok
+        })
+        .content("/foo/", |req: Request, res: Response| {
+            println!("{:<8} {:<18} {}", "Content", "/foo/", req.path());
+            res.set_body(format!("the /foo/ handler answers {}\n", req.path()));
+            Outcome::Ok
+        })
+        .post("/", announce("Post", "/"))
+        .post("/foo/", announce("Post", "/foo/"))
+        .error("/", |req: Request, _res: Response| {
+            let cause = req.error_cause().unwrap_or_default().to_owned();
+            println!("{:<8} {:<18} {} ({cause})", "Error", "/", req.path());
+            Outcome::Ok
+        })
+        .build()?
+        .bind()
+        .await?;
+    println!("listening on http://{}", server.local_addr());
+    let shutdown = server.shutdown_handle();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        shutdown.shutdown();
+    });
+    server.run().await;
+    Ok(())
+}
