@@ -22,7 +22,7 @@ pub enum Error {
     /// Two handlers were registered for a phase that takes one per path.
     #[error("two {phase} handlers are registered for {path:?}; a path takes only one")]
     DuplicateHandler {
-        /// `Content` or `Error`.
+        /// `Content`, `Error` or `Stream`.
         phase: &'static str,
         /// The path registered twice.
         path: String,

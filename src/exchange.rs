@@ -13,6 +13,7 @@ use cookie::Cookie;
 use http::{Extensions, HeaderMap, Method, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
+use crate::body::Source;
 use crate::connection::Connection;
 use crate::handler::SharedHandler;
 use crate::server::Shared;
@@ -42,6 +43,8 @@ pub(crate) struct RequestState {
     pub(crate) path: Arc<str>,
     pub(crate) extensions: Extensions,
     pub(crate) body: Option<Incoming>,
+    /// Body bytes read so far through `Request::body_chunk`.
+    pub(crate) body_read: u64,
     /// A Content handler a Pre handler put in place of the mapped one.
     pub(crate) content_override: Option<SharedHandler>,
     /// Post handlers pushed for this request only, run after the mapped ones.
@@ -55,6 +58,8 @@ pub(crate) struct ResponseState {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) cookies: Vec<Cookie<'static>>,
+    /// A streaming source replacing `body`: a channel or a `Stream`.
+    pub(crate) stream: Option<Source>,
     /// Set when a handler misused the API in a way only a 500 can answer.
     pub(crate) misuse: Option<String>,
     pub(crate) sent: bool,
@@ -87,6 +92,7 @@ impl Exchange {
             path,
             extensions,
             body,
+            body_read: 0,
             content_override: None,
             extra_post: Vec::new(),
         };

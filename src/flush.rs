@@ -24,38 +24,55 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::connection::ConnState;
 use crate::exchange::lock;
 use crate::pipeline::{Delivery, Tail};
+use crate::stream::StreamChannel;
 
-/// Responses of one connection whose bodies have ended but not yet been flushed.
+/// What waits for the next flush.
+#[derive(Debug)]
+pub(crate) enum AfterFlush {
+    /// A response whose body has ended: its Post handlers run after the flush.
+    Tail(Tail),
+    /// A block of a streaming response: its Stream handler is called again.
+    Block(Arc<StreamChannel>),
+}
+
+/// Responses and blocks of one connection handed to hyper but not yet flushed.
 #[derive(Debug, Default)]
 pub(crate) struct FlushTracker {
     /// Lets the flush path skip the lock when nothing waits, the common case.
     armed: AtomicBool,
-    waiting: Mutex<Vec<Tail>>,
+    waiting: Mutex<Vec<AfterFlush>>,
 }
 
 impl FlushTracker {
-    /// Queues `tail` to be delivered at the next successful flush.
-    pub(crate) fn after_next_flush(&self, tail: Tail) {
-        lock(&self.waiting).push(tail);
+    /// Queues `item` until the next successful flush.
+    pub(crate) fn after_next_flush(&self, item: AfterFlush) {
+        lock(&self.waiting).push(item);
         self.armed.store(true, Ordering::Release);
     }
 
-    fn deliver_all(&self, delivery: impl Fn() -> Delivery) {
+    fn take_waiting(&self) -> Vec<AfterFlush> {
         if !self.armed.swap(false, Ordering::AcqRel) {
-            return;
+            return Vec::new();
         }
-        let tails = std::mem::take(&mut *lock(&self.waiting));
-        for tail in tails {
-            tail.deliver(delivery());
-        }
+        std::mem::take(&mut *lock(&self.waiting))
     }
 
     fn flushed(&self) {
-        self.deliver_all(|| Delivery::Flushed);
+        for item in self.take_waiting() {
+            match item {
+                AfterFlush::Tail(tail) => tail.deliver(Delivery::Flushed),
+                AfterFlush::Block(channel) => channel.poke(),
+            }
+        }
     }
 
     fn failed(&self, cause: &str) {
-        self.deliver_all(|| Delivery::Failed(cause.to_owned()));
+        for item in self.take_waiting() {
+            match item {
+                AfterFlush::Tail(tail) => tail.deliver(Delivery::Failed(cause.to_owned())),
+                AfterFlush::Block(channel) => channel.abandon(),
+            }
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 //!   `/foo/bar/` and the file itself;
 //! - the deepest **Content** handler on the path builds the response, which is then
 //!   **Sent** with the default headers, `Date`, `Content-Length` and cookies;
+//! - a **Stream** handler feeds a streaming response, called again each time a block
+//!   has been flushed;
 //! - **Post** handlers run once the response has been flushed to the socket;
 //! - the deepest **Error** handler runs instead when the socket fails mid-exchange.
 //!
@@ -34,6 +36,7 @@
 //! - `pipeline`: the phase state machine, in front of and behind the client;
 //! - `map`: the directory map from a normalized path to its handler stacks;
 //! - `flush`: the socket wrapper that tells when a response has been flushed;
+//! - `stream`: the bounded channel behind streaming responses;
 //! - [`Request`], [`Response`], [`Connection`]: what handlers see.
 
 #![warn(clippy::unwrap_used)]
@@ -51,6 +54,7 @@ mod request;
 mod response;
 mod server;
 mod shutdown;
+mod stream;
 mod wait;
 
 pub use connection::Connection;
@@ -61,6 +65,7 @@ pub use request::{BodyError, Request};
 pub use response::Response;
 pub use server::{BoundServer, Server, ServerBuilder};
 pub use shutdown::ShutdownHandle;
+pub use stream::StreamError;
 
 /// The `cookie` crate, re-exported for [`Response::add_cookie`] and
 /// [`Request::cookie`].

@@ -21,6 +21,7 @@ pub(crate) struct Entry {
     pub(crate) content: Option<SharedHandler>,
     pub(crate) post: Vec<SharedHandler>,
     pub(crate) error: Option<SharedHandler>,
+    pub(crate) stream: Option<SharedHandler>,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +81,11 @@ impl DirectoryMap {
     /// The deepest Error handler on `path`.
     pub(crate) fn error(&self, path: &str) -> Option<&SharedHandler> {
         self.matches(path).filter_map(|e| e.error.as_ref()).last()
+    }
+
+    /// The deepest Stream handler on `path`.
+    pub(crate) fn stream(&self, path: &str) -> Option<&SharedHandler> {
+        self.matches(path).filter_map(|e| e.stream.as_ref()).last()
     }
 
     /// Reports whether any path has a Content handler.

@@ -21,12 +21,13 @@ use http::header::SET_COOKIE;
 use http::{HeaderValue, Method, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
-use crate::body::ResponseBody;
+use crate::body::{ResponseBody, Source};
 use crate::connection::{ConnState, Connection};
 use crate::exchange::{Exchange, RequestHead, lock};
 use crate::handler::SharedHandler;
 use crate::path::normalize_path;
 use crate::server::Shared;
+use crate::stream::StreamChannel;
 use crate::{Outcome, Request, Response};
 
 /// The phases in front of the client, in order.
@@ -69,18 +70,27 @@ pub(crate) async fn respond(
     };
     let connection = Connection::new(Arc::clone(&conn.info));
     let exchange = Exchange::new(head, Some(body), parts.extensions, path, connection, shared);
-    let mut in_flight = InFlight(Some(Tail {
+    let tail = Tail {
         exchange: Arc::clone(&exchange),
-        conn,
-    }));
-    match normalized {
-        Ok(_) => run_front(&exchange).await,
-        Err(error) => {
-            tracing::debug!(%error, uri = %exchange.head.uri, "refused request path");
-            exchange.answer_error(StatusCode::BAD_REQUEST);
-        }
+        conn: Arc::clone(&conn),
+    };
+    let mut in_flight = InFlight(Some(tail));
+    if let Err(error) = normalized {
+        tracing::debug!(%error, uri = %exchange.head.uri, "refused request path");
+        exchange.answer_error(StatusCode::BAD_REQUEST);
+    } else if declares_too_large_body(&exchange) {
+        exchange.answer_error(StatusCode::PAYLOAD_TOO_LARGE);
+    } else {
+        run_front(&exchange).await;
     }
-    send(&exchange, in_flight.0.take())
+    send(&exchange, in_flight.0.take(), conn)
+}
+
+/// A `Content-Length` beyond the server's limit is refused before any handler runs.
+fn declares_too_large_body(exchange: &Exchange) -> bool {
+    let declared = exchange.head.headers.get(http::header::CONTENT_LENGTH);
+    let length = declared.and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    length.is_some_and(|length| length > exchange.server.max_body_size as u64)
 }
 
 async fn run_front(exchange: &Arc<Exchange>) {
@@ -211,7 +221,11 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
 
 /// The Send phase: default headers, cookies, `Content-Length` (by hyper, from the
 /// body's exact size, as is `Date`), and the tail handed to the body.
-fn send(exchange: &Arc<Exchange>, tail: Option<Tail>) -> http::Response<ResponseBody> {
+fn send(
+    exchange: &Arc<Exchange>,
+    tail: Option<Tail>,
+    conn: Arc<ConnState>,
+) -> http::Response<ResponseBody> {
     let misuse = lock(&exchange.response).misuse.take();
     if let Some(misuse) = misuse {
         tracing::error!(path = %exchange.path(), "handler misused the response: {misuse}");
@@ -242,8 +256,19 @@ fn send(exchange: &Arc<Exchange>, tail: Option<Tail>) -> http::Response<Response
         }
     }
     let status = state.status;
-    let data = state.body.clone();
+    let source = match state.stream.take() {
+        // The channel stays reachable from the Response for `send` and `close`.
+        Some(Source::Channel(channel)) => {
+            state.stream = Some(Source::Channel(Arc::clone(&channel)));
+            Source::Channel(channel)
+        }
+        Some(source) => source,
+        None => Source::Full(Some(state.body.clone())),
+    };
     drop(state);
+    if let Source::Channel(channel) = &source {
+        start_stream_handler(exchange, Arc::clone(channel));
+    }
     let on_wire = exchange.head.method != Method::HEAD
         && !(status.is_informational()
             || status == StatusCode::NO_CONTENT
@@ -256,10 +281,39 @@ fn send(exchange: &Arc<Exchange>, tail: Option<Tail>) -> http::Response<Response
         }
         tail => tail,
     };
-    let mut response = http::Response::new(ResponseBody::new(data, tail, on_wire));
+    let mut response = http::Response::new(ResponseBody::new(source, tail, conn, on_wire));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// Calls the Stream handler (the deepest on the path, else the global one) as the
+/// stream starts, then once per flushed block or resume, until the stream ends. A
+/// panicking Stream handler cuts the response.
+fn start_stream_handler(exchange: &Arc<Exchange>, channel: Arc<StreamChannel>) {
+    let server = &exchange.server;
+    let path = exchange.path();
+    let Some(handler) = server.map.stream(&path).or(server.stream.as_ref()).cloned() else {
+        return;
+    };
+    let exchange = Arc::clone(exchange);
+    let cut = server.cut.clone();
+    let drive = async move {
+        loop {
+            if call(&handler, &exchange, "Stream").await == Step::Panicked {
+                channel.break_off();
+                return;
+            }
+            tokio::select! {
+                more = channel.next_call() => if !more { return },
+                () = cut.cancelled() => {
+                    channel.break_off();
+                    return;
+                }
+            }
+        }
+    };
+    server.tasks.spawn(drive);
 }
 
 /// How an exchange ended for the client.
@@ -279,10 +333,6 @@ pub(crate) struct Tail {
 }
 
 impl Tail {
-    pub(crate) fn connection_state(&self) -> Arc<ConnState> {
-        Arc::clone(&self.conn)
-    }
-
     /// Reports whether any Post or Error handler would run for this request.
     fn has_work(&self) -> bool {
         let path = self.exchange.path();

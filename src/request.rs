@@ -175,6 +175,65 @@ impl Request {
         }
     }
 
+    /// Reads the next block of the request body as it arrives, for uploads too large to
+    /// hold in memory. `Ok(None)` once the body is exhausted (or was read whole by
+    /// [`Request::body`]).
+    ///
+    /// # Errors
+    /// [`BodyError::TooLarge`] once more than the server's
+    /// [`max_body_size`](crate::ServerBuilder::max_body_size) arrived;
+    /// [`BodyError::Aborted`] when the client broke off.
+    ///
+    /// ```
+    /// use poco_httpd::{Outcome, Request, Response};
+    ///
+    /// async fn count_bytes(req: Request, res: Response) -> Outcome {
+    ///     let mut total = 0;
+    ///     loop {
+    ///         match req.body_chunk().await {
+    ///             Ok(Some(block)) => total += block.len(),
+    ///             Ok(None) => break,
+    ///             Err(error) => {
+    ///                 res.set_status(error.status());
+    ///                 return Outcome::Ok;
+    ///             }
+    ///         }
+    ///     }
+    ///     res.set_body(format!("{total} bytes"));
+    ///     Outcome::Ok
+    /// }
+    /// # fn assert_handler(_: impl poco_httpd::Handler) {}
+    /// # assert_handler(count_bytes);
+    /// ```
+    pub async fn body_chunk(&self) -> Result<Option<Bytes>, BodyError> {
+        let limit = self.exchange.server.max_body_size;
+        let incoming = lock(&self.exchange.request).body.take();
+        let Some(mut incoming) = incoming else {
+            return Ok(None);
+        };
+        loop {
+            let data = match incoming.frame().await {
+                None => return Ok(None),
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(_trailers) => continue,
+                },
+                Some(Err(error)) => {
+                    let cause = format!("reading the request body failed: {error}");
+                    self.exchange.fail(cause.clone());
+                    return Err(BodyError::Aborted(cause));
+                }
+            };
+            let mut request = lock(&self.exchange.request);
+            request.body_read += data.len() as u64;
+            if request.body_read > limit as u64 {
+                return Err(BodyError::TooLarge { limit });
+            }
+            request.body = Some(incoming);
+            return Ok(Some(data));
+        }
+    }
+
     /// The connection this request arrived on.
     pub fn connection(&self) -> &Connection {
         &self.exchange.connection

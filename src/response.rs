@@ -2,6 +2,8 @@
 //! pipeline suspended with [`Outcome::Wait`](crate::Outcome::Wait).
 
 use std::fmt;
+use std::io;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -9,7 +11,13 @@ use cookie::Cookie;
 use http::header::{AsHeaderName, CONTENT_TYPE, HeaderName};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
+use futures_util::{Stream, StreamExt};
+use tokio::io::AsyncRead;
+use tokio_util::io::ReaderStream;
+
+use crate::body::Source;
 use crate::exchange::{Exchange, lock};
+use crate::stream::{StreamChannel, StreamError};
 
 /// The response of one exchange, as every phase sees it.
 ///
@@ -151,9 +159,152 @@ impl Response {
     /// Resumes a pipeline suspended by [`Outcome::Wait`](crate::Outcome::Wait): the
     /// seed's `$response->continue`. Callable from any task or thread, before or after
     /// the handler returned `Wait`; calling it twice, or after the client left, is
-    /// harmless.
+    /// harmless. On a streaming response whose head has gone out, it also calls the
+    /// Stream handler once more, for when there was nothing to send yet.
     pub fn resume(&self) {
         self.exchange.gate.open();
+        if let Some(channel) = self.sent_channel() {
+            channel.poke();
+        }
+    }
+
+    /// Turns streaming on (or off again, before the response is sent). The head goes
+    /// out when the Content handler returns; blocks follow through [`Response::send`],
+    /// from the Stream handler or any task or thread, until [`Response::close`].
+    /// Without a `Content-Length` set by the handler, HTTP/1.1 uses chunked encoding,
+    /// HTTP/1.0 ends the body by closing the connection.
+    ///
+    /// ```
+    /// use poco_httpd::{Outcome, Request, Response};
+    ///
+    /// let countdown = |_req: Request, res: Response| {
+    ///     res.set_streaming(true);
+    ///     tokio::spawn(async move {
+    ///         for n in (1..=3).rev() {
+    ///             if res.write(format!("{n}\n")).await.is_err() {
+    ///                 return; // the client left
+    ///             }
+    ///         }
+    ///         res.close();
+    ///     });
+    ///     Outcome::Ok
+    /// };
+    /// # fn assert_handler(_: impl poco_httpd::Handler) {}
+    /// # assert_handler(countdown);
+    /// ```
+    pub fn set_streaming(&self, on: bool) {
+        let limit = self.exchange.server.stream_buffer;
+        let mut response = lock(&self.exchange.response);
+        if response.sent {
+            return;
+        }
+        response.stream = on.then(|| Source::Channel(Arc::new(StreamChannel::new(limit))));
+    }
+
+    /// Reports whether the response streams (by [`Response::set_streaming`] or one of
+    /// the `set_body_*` sources).
+    pub fn is_streaming(&self) -> bool {
+        lock(&self.exchange.response).stream.is_some()
+    }
+
+    /// Queues one block of a streaming response. Never waits: beyond the server's
+    /// [`stream_buffer`](crate::ServerBuilder::stream_buffer) bound it refuses the
+    /// block with [`StreamError::Full`]; [`Response::write`] waits for room instead.
+    ///
+    /// # Errors
+    /// [`StreamError`]: not streaming, buffer full, closed, or the client left.
+    pub fn send(&self, block: impl Into<Bytes>) -> Result<(), StreamError> {
+        self.channel()?.send(block.into())
+    }
+
+    /// Waits until the stream has room for a block of `len` bytes, then queues it:
+    /// a producer faster than its client is slowed down to the client's pace.
+    ///
+    /// # Errors
+    /// As [`Response::send`], except that a full buffer is waited out.
+    pub async fn write(&self, block: impl Into<Bytes>) -> Result<(), StreamError> {
+        let channel = self.channel()?;
+        let block = block.into();
+        loop {
+            channel.ready(block.len()).await?;
+            match channel.send(block.clone()) {
+                Err(StreamError::Full { .. }) => continue,
+                sent => return sent,
+            }
+        }
+    }
+
+    /// Waits until the stream's buffer has room for another block.
+    ///
+    /// # Errors
+    /// As [`Response::send`].
+    pub async fn ready(&self) -> Result<(), StreamError> {
+        self.channel()?.ready(1).await
+    }
+
+    /// Ends a streaming response once its queued blocks are written.
+    pub fn close(&self) {
+        if let Ok(channel) = self.channel() {
+            channel.close();
+        }
+    }
+
+    /// Bytes of a streaming response queued and not yet taken by the connection.
+    pub fn buffered_bytes(&self) -> usize {
+        self.channel().map_or(0, |channel| channel.buffered())
+    }
+
+    /// The most bytes a streaming response ever had queued at once: stays within
+    /// [`stream_buffer`](crate::ServerBuilder::stream_buffer) plus one block.
+    pub fn peak_buffered_bytes(&self) -> usize {
+        self.channel().map_or(0, |channel| channel.peak_buffered())
+    }
+
+    /// Streams the body from a `Stream` of blocks, pulled only as fast as the client
+    /// reads. An `Err` item cuts the response (the connection is closed).
+    pub fn set_body_stream<S>(&self, stream: S)
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + 'static,
+    {
+        lock(&self.exchange.response).stream = Some(Source::Stream(stream.boxed()));
+    }
+
+    /// Streams the body from an `AsyncRead`, pulled only as fast as the client reads.
+    pub fn set_body_reader<R>(&self, reader: R)
+    where
+        R: AsyncRead + Send + 'static,
+    {
+        self.set_body_stream(ReaderStream::new(Box::pin(reader)));
+    }
+
+    /// Streams the body from a file, with its length as `Content-Length`.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or examined.
+    pub async fn set_body_file(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        let file = tokio::fs::File::open(path).await?;
+        let length = file.metadata().await?.len();
+        lock(&self.exchange.response)
+            .headers
+            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+        self.set_body_reader(file);
+        Ok(())
+    }
+
+    fn channel(&self) -> Result<Arc<StreamChannel>, StreamError> {
+        match &lock(&self.exchange.response).stream {
+            Some(Source::Channel(channel)) => Ok(Arc::clone(channel)),
+            _ => Err(StreamError::NotStreaming),
+        }
+    }
+
+    /// The stream channel, once the head has gone out.
+    fn sent_channel(&self) -> Option<Arc<StreamChannel>> {
+        let response = lock(&self.exchange.response);
+        match &response.stream {
+            Some(Source::Channel(channel)) if response.sent => Some(Arc::clone(channel)),
+            _ => None,
+        }
     }
 }
 

@@ -25,6 +25,7 @@ use crate::{Error, ShutdownHandle};
 const DEFAULT_SERVER_HEADER: &str = concat!("poco-httpd/", env!("CARGO_PKG_VERSION"));
 const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 const DEFAULT_MAX_BODY_SIZE: usize = 2 * 1024 * 1024;
+const DEFAULT_STREAM_BUFFER: usize = 64 * 1024;
 const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The phases whose handlers are registered by path.
@@ -34,6 +35,7 @@ enum Slot {
     Content,
     Post,
     Error,
+    Stream,
 }
 
 /// A change to the default headers, applied in order at build time.
@@ -66,8 +68,10 @@ pub struct ServerBuilder {
     hostname: Option<String>,
     header_changes: Vec<HeaderChange>,
     trans: Vec<SharedHandler>,
+    stream: Option<SharedHandler>,
     registrations: Vec<(String, Slot, SharedHandler)>,
     max_body_size: usize,
+    stream_buffer: usize,
     shutdown_deadline: Duration,
 }
 
@@ -78,8 +82,10 @@ impl Default for ServerBuilder {
             hostname: None,
             header_changes: Vec::new(),
             trans: Vec::new(),
+            stream: None,
             registrations: Vec::new(),
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            stream_buffer: DEFAULT_STREAM_BUFFER,
             shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
         }
     }
@@ -151,7 +157,33 @@ impl ServerBuilder {
         self.register(path, Slot::Error, handler)
     }
 
-    /// The most bytes [`Request::body`](crate::Request::body) reads. Default: 2 MiB.
+    /// Sets the global Stream handler, called when a streaming response starts and
+    /// again each time one of its blocks has been flushed, until it is closed. Paths
+    /// with their own ([`ServerBuilder::stream_at`]) use theirs instead.
+    pub fn stream(mut self, handler: impl Handler) -> Self {
+        self.stream = Some(SharedHandler::new(handler));
+        self
+    }
+
+    /// Sets the Stream handler of `path`; the deepest one on a request's path wins over
+    /// the global one. One per path.
+    pub fn stream_at(self, path: &str, handler: impl Handler) -> Self {
+        self.register(path, Slot::Stream, handler)
+    }
+
+    /// The most bytes a streaming response may have queued but not yet taken by the
+    /// connection; [`Response::send`](crate::Response::send) refuses more and
+    /// [`Response::write`](crate::Response::write) waits. Default: 64 KiB.
+    pub fn stream_buffer(mut self, bytes: usize) -> Self {
+        self.stream_buffer = bytes;
+        self
+    }
+
+    /// The largest request body accepted: a request declaring a longer
+    /// `Content-Length` is answered `413 Payload Too Large` before any handler runs,
+    /// and [`Request::body`](crate::Request::body) and
+    /// [`Request::body_chunk`](crate::Request::body_chunk) refuse to read past it.
+    /// Default: 2 MiB.
     pub fn max_body_size(mut self, bytes: usize) -> Self {
         self.max_body_size = bytes;
         self
@@ -183,9 +215,11 @@ impl ServerBuilder {
         let shared = Shared {
             map,
             trans: self.trans,
+            stream: self.stream,
             default_headers,
             hostname: self.hostname,
             max_body_size: self.max_body_size,
+            stream_buffer: self.stream_buffer,
             http: http_builder(),
             tasks: TaskTracker::new(),
             cut: CancellationToken::new(),
@@ -235,6 +269,7 @@ fn build_map(registrations: Vec<(String, Slot, SharedHandler)>) -> Result<Direct
             }
             Slot::Content => (&mut entry.content, "Content"),
             Slot::Error => (&mut entry.error, "Error"),
+            Slot::Stream => (&mut entry.stream, "Stream"),
         };
         if single.0.replace(handler).is_some() {
             return Err(Error::DuplicateHandler {
@@ -287,9 +322,12 @@ fn http_builder() -> auto::Builder<TokioExecutor> {
 pub(crate) struct Shared {
     pub(crate) map: DirectoryMap,
     pub(crate) trans: Vec<SharedHandler>,
+    /// The global Stream handler.
+    pub(crate) stream: Option<SharedHandler>,
     pub(crate) default_headers: HeaderMap,
     hostname: Option<String>,
     pub(crate) max_body_size: usize,
+    pub(crate) stream_buffer: usize,
     pub(crate) http: auto::Builder<TokioExecutor>,
     /// Connection tasks and Post tasks, awaited on shutdown.
     pub(crate) tasks: TaskTracker,
