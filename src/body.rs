@@ -44,6 +44,10 @@ pub(crate) struct ResponseBody {
     source: Source,
     tail: Option<Tail>,
     conn: Arc<ConnState>,
+    /// The `Content-Length` a handler declared for a streaming body.
+    declared: Option<u64>,
+    /// Bytes handed to hyper so far.
+    written: u64,
 }
 
 impl ResponseBody {
@@ -54,12 +58,19 @@ impl ResponseBody {
         tail: Option<Tail>,
         conn: Arc<ConnState>,
         on_wire: bool,
+        declared: Option<u64>,
     ) -> Self {
         let source = match source {
             Source::Full(Some(data)) if data.is_empty() => Source::Full(None),
             source => source,
         };
-        let mut body = Self { source, tail, conn };
+        let mut body = Self {
+            source,
+            tail,
+            conn,
+            declared,
+            written: 0,
+        };
         if !on_wire || matches!(body.source, Source::Full(None)) {
             body.finish();
         }
@@ -71,6 +82,33 @@ impl ResponseBody {
         if let Some(tail) = self.tail.take() {
             self.conn.flush.after_next_flush(AfterFlush::Tail(tail));
         }
+    }
+
+    /// Holds a streaming body to its declared `Content-Length`: running past it is an
+    /// error (hyper then closes the connection rather than send a corrupt stream);
+    /// reaching it exactly ends the body, as hyper will not ask for more.
+    fn check_length(&mut self, block: io::Result<Bytes>) -> io::Result<Bytes> {
+        let block = block?;
+        self.written += block.len() as u64;
+        let Some(declared) = self.declared else {
+            return Ok(block);
+        };
+        let more_queued = match &self.source {
+            Source::Channel(channel) => channel.buffered() > 0,
+            _ => false,
+        };
+        if self.written > declared || (self.written == declared && more_queued) {
+            return Err(io::Error::other(
+                "the stream ran past its declared Content-Length",
+            ));
+        }
+        if self.written == declared {
+            if let Source::Channel(channel) = &self.source {
+                channel.close();
+            }
+            self.finish();
+        }
+        Ok(block)
     }
 
     fn poll_source(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
@@ -102,7 +140,12 @@ impl Body for ResponseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        let polled = self.poll_source(cx);
+        let polled = match self.poll_source(cx) {
+            Poll::Ready(Some(block)) if !matches!(self.source, Source::Full(_)) => {
+                Poll::Ready(Some(self.check_length(block)))
+            }
+            polled => polled,
+        };
         match &polled {
             Poll::Ready(None) => self.finish(),
             Poll::Ready(Some(Ok(_))) if self.is_end_stream() => self.finish(),

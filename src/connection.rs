@@ -120,6 +120,7 @@ pub(crate) async fn serve(
     draining: CancellationToken,
     cut: CancellationToken,
 ) {
+    let _open = shared.stats.connection_opened();
     let state = Arc::new(ConnState {
         info: Arc::new(info),
         flush: FlushTracker::default(),

@@ -48,23 +48,29 @@ mod exchange;
 mod flush;
 mod handler;
 mod map;
+mod multipart;
 mod path;
 mod pipeline;
 mod request;
 mod response;
 mod server;
 mod shutdown;
+mod sse;
+mod stats;
 mod stream;
 mod wait;
 
 pub use connection::Connection;
 pub use error::Error;
 pub use handler::{Handler, HandlerFuture, Outcome};
+pub use multipart::Multipart;
 pub use path::{PathError, normalize_path};
 pub use request::{BodyError, Request};
 pub use response::Response;
 pub use server::{BoundServer, Server, ServerBuilder};
 pub use shutdown::ShutdownHandle;
+pub use sse::Event;
+pub use stats::Stats;
 pub use stream::StreamError;
 
 /// The `cookie` crate, re-exported for [`Response::add_cookie`] and

@@ -281,7 +281,10 @@ fn send(
         }
         tail => tail,
     };
-    let mut response = http::Response::new(ResponseBody::new(source, tail, conn, on_wire));
+    let declared = headers.get(http::header::CONTENT_LENGTH);
+    let declared = declared.and_then(|v| v.to_str().ok()?.parse().ok());
+    let body = ResponseBody::new(source, tail, conn, on_wire, declared);
+    let mut response = http::Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response

@@ -123,6 +123,11 @@ impl Request {
         format!("http://{}{}", self.host(), path_and_query)
     }
 
+    /// The `Last-Event-ID` a reconnecting Server-Sent Events client sends.
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.header("last-event-id").and_then(|v| v.to_str().ok())
+    }
+
     /// The request cookie called `name`, parsed from the `Cookie` headers.
     pub fn cookie(&self, name: &str) -> Option<Cookie<'static>> {
         self.cookies().find(|cookie| cookie.name() == name)

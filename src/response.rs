@@ -201,6 +201,22 @@ impl Response {
         response.stream = on.then(|| Source::Channel(Arc::new(StreamChannel::new(limit))));
     }
 
+    /// Turns the response into a Server-Sent Events stream: `Content-Type:
+    /// text/event-stream`, `Cache-Control: no-cache`, streaming on. Send
+    /// [`Event`](crate::Event)s with [`Response::write`] or [`Response::send`].
+    pub fn start_event_stream(&self) {
+        {
+            let mut response = lock(&self.exchange.response);
+            let headers = &mut response.headers;
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            headers.insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache"),
+            );
+        }
+        self.set_streaming(true);
+    }
+
     /// Reports whether the response streams (by [`Response::set_streaming`] or one of
     /// the `set_body_*` sources).
     pub fn is_streaming(&self) -> bool {

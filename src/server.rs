@@ -19,7 +19,7 @@ use crate::connection::{self, Connection, ConnectionInfo};
 use crate::handler::{Handler, SharedHandler};
 use crate::map::DirectoryMap;
 use crate::path::is_normalized;
-use crate::{Error, ShutdownHandle};
+use crate::{Error, ShutdownHandle, Stats};
 
 /// The `Server` header sent unless configured otherwise.
 const DEFAULT_SERVER_HEADER: &str = concat!("poco-httpd/", env!("CARGO_PKG_VERSION"));
@@ -221,6 +221,7 @@ impl ServerBuilder {
             max_body_size: self.max_body_size,
             stream_buffer: self.stream_buffer,
             http: http_builder(),
+            stats: Stats::default(),
             tasks: TaskTracker::new(),
             cut: CancellationToken::new(),
         };
@@ -329,6 +330,7 @@ pub(crate) struct Shared {
     pub(crate) max_body_size: usize,
     pub(crate) stream_buffer: usize,
     pub(crate) http: auto::Builder<TokioExecutor>,
+    pub(crate) stats: Stats,
     /// Connection tasks and Post tasks, awaited on shutdown.
     pub(crate) tasks: TaskTracker,
     /// Cancelled when the shutdown deadline passes: whatever still runs is cut.
@@ -435,6 +437,11 @@ impl BoundServer {
         ShutdownHandle {
             draining: self.draining.clone(),
         }
+    }
+
+    /// The server's live figures.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats.clone()
     }
 
     /// Accepts and serves connections until [`ShutdownHandle::shutdown`] is called,
