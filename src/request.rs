@@ -119,6 +119,10 @@ impl Request {
     /// query of [`Request::uri`].
     pub fn url(&self) -> String {
         let uri = self.uri();
+        if uri.scheme().is_some() && uri.authority().is_some() {
+            // Already absolute: a Trans handler rewrote it to another host.
+            return uri.to_string();
+        }
         let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
         format!("http://{}{}", self.host(), path_and_query)
     }
