@@ -886,3 +886,45 @@ async fn a_panic_in_any_phase_answers_500_and_the_server_keeps_serving() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn resuming_a_request_whose_client_left_is_harmless() {
+    let events = Events::default();
+    let parked: Arc<std::sync::Mutex<Option<Response>>> = Arc::default();
+    let (park, error_log) = (Arc::clone(&parked), events.clone());
+    let server = common::start(
+        Server::builder()
+            .content("/", answer("still serving"))
+            .content("/park", move |_req: Request, res: Response| {
+                *park.lock().unwrap() = Some(res);
+                Outcome::Wait
+            })
+            .error("/", move |req: Request, _res: Response| {
+                error_log.push(format!("error {}", req.path()));
+                Outcome::Ok
+            }),
+    )
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while parked.lock().unwrap().is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the request reached its handler"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(stream);
+    assert_eq!(events.wait_for(1).await, ["error /park"]);
+    let response = parked.lock().unwrap().take().unwrap();
+    response.set_body("too late");
+    response.resume();
+    response.resume();
+    let answer = common::raw(server.addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    assert!(answer.ends_with("still serving"), "{answer}");
+    server.stop().await;
+}
