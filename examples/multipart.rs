@@ -30,12 +30,17 @@ async fn next_frame(req: Request, res: Response) -> Outcome {
 
 #[tokio::main]
 async fn main() -> Result<(), poco_httpd::Error> {
-    let listen = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8000".into());
+    let listen = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8000".into());
     let server = Server::builder()
         .listen(listen)
         .content("/push", |req: Request, res: Response| {
             let multipart = Multipart::new();
-            if res.set_header("content-type", multipart.content_type("x-mixed-replace")).is_err() {
+            if res
+                .set_header("content-type", multipart.content_type("x-mixed-replace"))
+                .is_err()
+            {
                 return Outcome::Deny;
             }
             req.insert_extension((multipart, 0usize));

@@ -11,7 +11,10 @@ use poco_httpd::{Event, Outcome, Request, Response, Server};
 
 /// Starts the event stream; a task ticks until the client leaves.
 fn clock(req: Request, res: Response) -> Outcome {
-    let mut tick: u64 = req.last_event_id().and_then(|id| id.parse().ok()).unwrap_or(0);
+    let mut tick: u64 = req
+        .last_event_id()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or(0);
     res.start_event_stream();
     tokio::spawn(async move {
         loop {
@@ -33,7 +36,9 @@ fn clock(req: Request, res: Response) -> Outcome {
 
 #[tokio::main]
 async fn main() -> Result<(), poco_httpd::Error> {
-    let listen = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8000".into());
+    let listen = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8000".into());
     let server = Server::builder()
         .listen(listen)
         .content("/clock", clock)
