@@ -168,10 +168,10 @@ impl Body for ResponseBody {
 
 impl Drop for ResponseBody {
     fn drop(&mut self) {
-        if let Source::Channel(channel) = &self.source {
-            if !channel.is_finished() {
-                channel.abandon();
-            }
+        if let Source::Channel(channel) = &self.source
+            && !channel.is_finished()
+        {
+            channel.abandon();
         }
         if let Some(tail) = self.tail.take() {
             tail.deliver(Delivery::Failed(

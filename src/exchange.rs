@@ -49,6 +49,8 @@ pub(crate) struct RequestState {
     pub(crate) content_override: Option<SharedHandler>,
     /// Post handlers pushed for this request only, run after the mapped ones.
     pub(crate) extra_post: Vec<SharedHandler>,
+    /// Handlers to run at the start of the Send phase, before the head goes out.
+    pub(crate) send_hooks: Vec<SharedHandler>,
 }
 
 /// The response being built.
@@ -95,6 +97,7 @@ impl Exchange {
             body_read: 0,
             content_override: None,
             extra_post: Vec::new(),
+            send_hooks: Vec::new(),
         };
         Arc::new(Self {
             head,

@@ -54,6 +54,7 @@ mod pipeline;
 mod request;
 mod response;
 mod server;
+pub mod session;
 mod shutdown;
 mod sse;
 mod stats;

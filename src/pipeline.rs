@@ -82,6 +82,7 @@ pub(crate) async fn respond(
         exchange.answer_error(StatusCode::PAYLOAD_TOO_LARGE);
     } else {
         run_front(&exchange).await;
+        run_send_hooks(&exchange).await;
     }
     send(&exchange, in_flight.0.take(), conn)
 }
@@ -120,6 +121,16 @@ async fn trans(exchange: &Arc<Exchange>) -> Phase {
         }
     }
     Phase::Map
+}
+
+/// The start of the Send phase: handlers added with `Request::before_send`.
+async fn run_send_hooks(exchange: &Arc<Exchange>) {
+    let hooks = std::mem::take(&mut lock(&exchange.request).send_hooks);
+    for hook in &hooks {
+        if call(hook, exchange, "Send").await == Step::Panicked {
+            return;
+        }
+    }
 }
 
 /// Re-normalizes the path when a Trans handler rewrote the URI.
@@ -379,10 +390,8 @@ impl Tail {
 async fn run_back(exchange: &Arc<Exchange>, failed: bool) {
     let path = exchange.path();
     let map = &exchange.server.map;
-    if failed {
-        if let Some(handler) = map.error(&path) {
-            let _ = call(handler, exchange, "Error").await;
-        }
+    if failed && let Some(handler) = map.error(&path) {
+        let _ = call(handler, exchange, "Error").await;
     }
     let extra = std::mem::take(&mut lock(&exchange.request).extra_post);
     let post = map

@@ -301,6 +301,16 @@ impl Request {
         lock(&self.exchange.request).content_override = Some(SharedHandler::new(handler));
     }
 
+    /// Adds a handler run at the start of the Send phase, after Content (or a `Deny`)
+    /// and before the head goes out, in the order added: the place to finish the
+    /// response, as the session middleware does to save the session and set its
+    /// cookie. A panic there answers 500.
+    pub fn before_send(&self, handler: impl Handler) {
+        lock(&self.exchange.request)
+            .send_hooks
+            .push(SharedHandler::new(handler));
+    }
+
     /// Adds a Post handler for this request only, run after the mapped Post handlers.
     pub fn push_post_handler(&self, handler: impl Handler) {
         lock(&self.exchange.request)
