@@ -40,6 +40,10 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
+    if is_plain(raw) {
+        // The common case: nothing to decode or resolve.
+        return Ok(raw.to_owned());
+    }
     if contains_encoded_slash(raw) {
         return Err(PathError::EncodedSlash);
     }
@@ -55,6 +59,22 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
 /// Reports whether `path` is already in normal form, as configured map keys must be.
 pub(crate) fn is_normalized(path: &str) -> bool {
     !path.contains('%') && normalize_path(path).is_ok_and(|normal| normal == path)
+}
+
+/// A path with no escapes, no empty, `.` or `..` segments, and no NUL is already
+/// normal.
+fn is_plain(raw: &str) -> bool {
+    if raw.bytes().any(|b| b == b'%' || b == b'\0') {
+        return false;
+    }
+    let mut segments = raw[1..].split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let is_last = segments.peek().is_none();
+        if segment == "." || segment == ".." || (segment.is_empty() && !is_last) {
+            return false;
+        }
+    }
+    true
 }
 
 fn contains_encoded_slash(raw: &str) -> bool {
@@ -148,6 +168,13 @@ mod tests {
         check("/a%ffb", Err(PathError::NotUtf8));
         check("*", Err(PathError::NotAbsolute));
         check("", Err(PathError::NotAbsolute));
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_full_resolution() {
+        for raw in ["/", "/a", "/a/", "/a/b.txt", "//", "/a//b", "/./a", "/a/..", "/a/.b", "/..a/"] {
+            assert_eq!(is_plain(raw), resolve_segments(raw) == raw, "{raw}");
+        }
     }
 
     #[test]
