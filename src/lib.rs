@@ -47,6 +47,7 @@ mod error;
 mod exchange;
 mod flush;
 mod handler;
+pub mod handlers;
 mod map;
 mod multipart;
 mod path;

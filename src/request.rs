@@ -29,6 +29,11 @@ impl Request {
         Self { exchange }
     }
 
+    /// The shared state, for built-in handlers.
+    pub(crate) fn exchange(&self) -> &Exchange {
+        &self.exchange
+    }
+
     /// The request method.
     pub fn method(&self) -> &Method {
         &self.exchange.head.method

@@ -33,6 +33,11 @@ impl Response {
         Self { exchange }
     }
 
+    /// The shared state, for built-in handlers.
+    pub(crate) fn exchange(&self) -> &Exchange {
+        &self.exchange
+    }
+
     /// The status code; `200 OK` until a handler changes it.
     pub fn status(&self) -> StatusCode {
         lock(&self.exchange.response).status
