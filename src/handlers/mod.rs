@@ -3,7 +3,10 @@
 //!
 //! - [`TowerService`]: any `tower::Service` (an axum `Router`, a tower-http service)
 //!   as the Content handler of a directory.
+//! - [`Redirect`]: a Content handler answering with a redirect.
 
+mod redirect;
 mod tower;
 
+pub use self::redirect::Redirect;
 pub use self::tower::{RequestBody, TowerService};

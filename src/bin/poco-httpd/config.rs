@@ -1,0 +1,248 @@
+//! The ready-made server's configuration: command-line flags and the TOML file, read
+//! in two stages — the raw serde structs below, then a validated [`Settings`] that
+//! builds the server. Every error names the file, the line and the key.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use poco_httpd::handlers::{Redirect, TowerService};
+use poco_httpd::http::StatusCode;
+use poco_httpd::{Server, ServerBuilder};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A web server built on poco-httpd's handler phases.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub(crate) struct Cli {
+    /// Address to listen on, ADDR:PORT (overrides the config file).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub(crate) listen: Option<String>,
+    /// Directory to serve when no config file is given.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub(crate) root: PathBuf,
+    /// TOML config file with `[[location]]` blocks.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    hostname: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    location: Vec<RawLocation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocation {
+    path: Spanned<String>,
+    #[serde(rename = "static")]
+    static_files: Option<RawStatic>,
+    redirect: Option<RawRedirect>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatic {
+    root: Spanned<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedirect {
+    to: String,
+    #[serde(default = "default_redirect_status")]
+    status: Spanned<u16>,
+}
+
+fn default_redirect_status() -> Spanned<u16> {
+    Spanned::new(0..0, StatusCode::FOUND.as_u16())
+}
+
+/// The Content handler one location installs.
+#[derive(Debug)]
+enum Content {
+    Static(PathBuf),
+    Redirect(String, StatusCode),
+}
+
+/// The validated settings the server is built from.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    listen: String,
+    hostname: Option<String>,
+    headers: BTreeMap<String, String>,
+    locations: Vec<(String, Content)>,
+}
+
+impl Settings {
+    /// Reads the flags and, if given, the config file.
+    pub(crate) fn load(cli: &Cli) -> anyhow::Result<Self> {
+        let mut settings = match &cli.config {
+            Some(file) => Self::from_file(file)?,
+            None => Self::serving(&cli.root)?,
+        };
+        if let Some(listen) = &cli.listen {
+            settings.listen.clone_from(listen);
+        }
+        Ok(settings)
+    }
+
+    /// No config file: static files from `root` at `/`.
+    fn serving(root: &Path) -> anyhow::Result<Self> {
+        if !root.is_dir() {
+            bail!("--root {}: not a directory", root.display());
+        }
+        Ok(Self {
+            listen: DEFAULT_LISTEN.to_owned(),
+            hostname: None,
+            headers: BTreeMap::new(),
+            locations: vec![("/".to_owned(), Content::Static(root.to_owned()))],
+        })
+    }
+
+    fn from_file(file: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read config file {}", file.display()))?;
+        Self::parse(file, &text)
+    }
+
+    /// Parses and validates a config file's text; `file` names it in errors.
+    pub(crate) fn parse(file: &Path, text: &str) -> anyhow::Result<Self> {
+        let raw: RawConfig = toml::from_str(text).map_err(|error| {
+            let line = error.span().map_or(0, |span| line_of(text, span.start));
+            anyhow::anyhow!("{}:{line}: {}", file.display(), error.message())
+        })?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        let at = |span: Range<usize>| format!("{}:{}", file.display(), line_of(text, span.start));
+        let mut locations = Vec::new();
+        for location in raw.location {
+            let path = location.path.get_ref().clone();
+            let content = match (location.static_files, location.redirect) {
+                (Some(files), None) => {
+                    let root = base.join(files.root.get_ref());
+                    if !root.is_dir() {
+                        bail!(
+                            "{}: key `root` of location {path:?}: {} is not a directory",
+                            at(files.root.span()),
+                            root.display()
+                        );
+                    }
+                    Content::Static(root)
+                }
+                (None, Some(redirect)) => {
+                    let status = StatusCode::from_u16(*redirect.status.get_ref())
+                        .ok()
+                        .filter(StatusCode::is_redirection)
+                        .with_context(|| format!("{}: key `status` of location {path:?}: not a redirect status (301, 302, 303, 307, 308)", at(redirect.status.span())))?;
+                    Content::Redirect(redirect.to, status)
+                }
+                _ => bail!(
+                    "{}: location {path:?} needs exactly one of the keys `static` and `redirect`",
+                    at(location.path.span())
+                ),
+            };
+            locations.push((path, content));
+        }
+        Ok(Self {
+            listen: raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            hostname: raw.hostname,
+            headers: raw.headers,
+            locations,
+        })
+    }
+
+    /// The server these settings describe.
+    pub(crate) fn builder(&self) -> ServerBuilder {
+        let mut builder = Server::builder().listen(self.listen.as_str());
+        if let Some(hostname) = &self.hostname {
+            builder = builder.hostname(hostname.as_str());
+        }
+        for (name, value) in &self.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        for (path, content) in &self.locations {
+            builder = match content {
+                Content::Static(root) => {
+                    let files = tower_http::services::ServeDir::new(root)
+                        .append_index_html_on_directories(true);
+                    builder.content(path, TowerService::new(path.as_str(), files))
+                }
+                Content::Redirect(to, status) => {
+                    builder.content(path, Redirect::new(to.as_str()).status(*status))
+                }
+            };
+        }
+        builder
+    }
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(text: &str) -> String {
+        Settings::parse(Path::new("site.toml"), text)
+            .expect_err("refused")
+            .to_string()
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_file_line_and_key() {
+        let error = error_of(
+            "listen = \"127.0.0.1:1\"\n\n[[location]]\npath = \"/\"\nstatik = { root = \".\" }\n",
+        );
+        assert!(error.starts_with("site.toml:5:"), "{error}");
+        assert!(error.contains("statik"), "{error}");
+    }
+
+    #[test]
+    fn wrong_types_are_refused_with_file_and_line() {
+        let error = error_of("listen = 8000\n");
+        assert!(error.starts_with("site.toml:1:"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_static_root_names_its_key() {
+        let error = error_of("[[location]]\npath = \"/\"\nstatic = { root = \"/no/such/dir\" }\n");
+        assert!(error.starts_with("site.toml:3:"), "{error}");
+        assert!(
+            error.contains("`root`") && error.contains("/no/such/dir"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_location_needs_one_handler() {
+        let error = error_of("[[location]]\npath = \"/x\"\n");
+        assert!(
+            error.starts_with("site.toml:2:") && error.contains("\"/x\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_redirect_status_must_be_a_redirect() {
+        let error =
+            error_of("[[location]]\npath = \"/x\"\nredirect = { to = \"/y\", status = 200 }\n");
+        assert!(
+            error.starts_with("site.toml:3:") && error.contains("`status`"),
+            "{error}"
+        );
+    }
+}
