@@ -5,11 +5,13 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use poco_httpd::handlers::{Redirect, TowerService};
 use poco_httpd::http::StatusCode;
+use poco_httpd::session::{MemoryStore, OnStoreFailure, RedisStore, Sessions};
 use poco_httpd::{Server, ServerBuilder};
 use serde::Deserialize;
 use toml::Spanned;
@@ -40,6 +42,29 @@ struct RawConfig {
     headers: BTreeMap<String, String>,
     #[serde(default)]
     location: Vec<RawLocation>,
+    session: Option<RawSession>,
+}
+
+/// `[session]`: sessions matched by cookie for every request under `path`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSession {
+    #[serde(default = "root_path")]
+    path: String,
+    /// Absent: sessions in memory.
+    redis_url: Option<String>,
+    key_prefix: Option<String>,
+    cookie_name: Option<String>,
+    cookie_domain: Option<String>,
+    idle_timeout_secs: Option<u64>,
+    absolute_timeout_secs: Option<u64>,
+    store_timeout_ms: Option<u64>,
+    /// `"unavailable"` (503) or `"continue"` (go on without a session).
+    on_store_failure: Option<Spanned<String>>,
+}
+
+fn root_path() -> String {
+    "/".to_owned()
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +108,7 @@ pub(crate) struct Settings {
     hostname: Option<String>,
     headers: BTreeMap<String, String>,
     locations: Vec<(String, Content)>,
+    session: Option<RawSession>,
 }
 
 impl Settings {
@@ -108,6 +134,7 @@ impl Settings {
             hostname: None,
             headers: BTreeMap::new(),
             locations: vec![("/".to_owned(), Content::Static(root.to_owned()))],
+            session: None,
         })
     }
 
@@ -154,17 +181,33 @@ impl Settings {
             };
             locations.push((path, content));
         }
+        let policy = raw
+            .session
+            .as_ref()
+            .and_then(|s| s.on_store_failure.as_ref());
+        if let Some(policy) = policy
+            && !matches!(policy.get_ref().as_str(), "unavailable" | "continue")
+        {
+            bail!(
+                "{}: key `on_store_failure` of [session]: expected \"unavailable\" or \"continue\"",
+                at(policy.span())
+            );
+        }
         Ok(Self {
             listen: raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             hostname: raw.hostname,
             headers: raw.headers,
             locations,
+            session: raw.session,
         })
     }
 
     /// The server these settings describe.
-    pub(crate) fn builder(&self) -> ServerBuilder {
+    pub(crate) fn builder(&self) -> anyhow::Result<ServerBuilder> {
         let mut builder = Server::builder().listen(self.listen.as_str());
+        if let Some(session) = &self.session {
+            builder = builder.pre(&session.path, sessions(session)?);
+        }
         if let Some(hostname) = &self.hostname {
             builder = builder.hostname(hostname.as_str());
         }
@@ -183,8 +226,47 @@ impl Settings {
                 }
             };
         }
-        builder
+        Ok(builder)
     }
+}
+
+/// The session middleware `[session]` describes.
+fn sessions(raw: &RawSession) -> anyhow::Result<Sessions> {
+    let mut sessions = match &raw.redis_url {
+        Some(url) => {
+            let mut store =
+                RedisStore::new(url).map_err(|e| anyhow::anyhow!("[session] redis_url: {e}"))?;
+            if let Some(prefix) = &raw.key_prefix {
+                store = store.key_prefix(prefix.as_str());
+            }
+            Sessions::new(store)
+        }
+        None => Sessions::new(MemoryStore::new()),
+    };
+    if let Some(name) = &raw.cookie_name {
+        sessions = sessions.cookie_name(name.as_str());
+    }
+    if let Some(domain) = &raw.cookie_domain {
+        sessions = sessions.cookie_domain(domain.as_str());
+    }
+    sessions = sessions.cookie_path(raw.path.as_str());
+    if let Some(secs) = raw.idle_timeout_secs {
+        sessions = sessions.idle_timeout(Duration::from_secs(secs));
+    }
+    if let Some(secs) = raw.absolute_timeout_secs {
+        sessions = sessions.absolute_timeout(Duration::from_secs(secs));
+    }
+    if let Some(ms) = raw.store_timeout_ms {
+        sessions = sessions.store_timeout(Duration::from_millis(ms));
+    }
+    if raw
+        .on_store_failure
+        .as_ref()
+        .is_some_and(|p| p.get_ref() == "continue")
+    {
+        sessions = sessions.on_store_failure(OnStoreFailure::ContinueWithout);
+    }
+    Ok(sessions)
 }
 
 /// The 1-based line of byte `offset` in `text`.
@@ -232,6 +314,22 @@ mod tests {
         let error = error_of("[[location]]\npath = \"/x\"\n");
         assert!(
             error.starts_with("site.toml:2:") && error.contains("\"/x\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn session_settings_are_read_and_checked() {
+        let text = "[session]\npath = \"/app/\"\ncookie_name = \"sid\"\nidle_timeout_secs = 60\n";
+        let settings = Settings::parse(Path::new("site.toml"), text).expect("valid");
+        let session = settings.session.as_ref().expect("a [session] table");
+        assert_eq!(
+            (session.path.as_str(), session.cookie_name.as_deref()),
+            ("/app/", Some("sid"))
+        );
+        let error = error_of("[session]\non_store_failure = \"shrug\"\n");
+        assert!(
+            error.starts_with("site.toml:2:") && error.contains("`on_store_failure`"),
             "{error}"
         );
     }

@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(&cli)?;
-    let server = settings.builder().build()?.bind().await?;
+    let server = settings.builder()?.build()?.bind().await?;
     println!("poco-httpd listening on http://{}", server.local_addr());
     tokio::spawn(shut_down_on_signal(server.shutdown_handle()));
     server.run().await;
