@@ -71,6 +71,8 @@ pub(crate) struct ResponseState {
 #[derive(Debug)]
 pub(crate) struct Exchange {
     pub(crate) head: RequestHead,
+    /// When the pipeline started on this request.
+    pub(crate) received: std::time::Instant,
     pub(crate) connection: Connection,
     pub(crate) server: Arc<Shared>,
     pub(crate) request: Mutex<RequestState>,
@@ -101,6 +103,7 @@ impl Exchange {
         };
         Arc::new(Self {
             head,
+            received: std::time::Instant::now(),
             connection,
             server,
             request: Mutex::new(request),

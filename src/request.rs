@@ -248,6 +248,11 @@ impl Request {
         }
     }
 
+    /// When the server started working on this request (after reading its head).
+    pub fn received_at(&self) -> std::time::Instant {
+        self.exchange.received
+    }
+
     /// The connection this request arrived on.
     pub fn connection(&self) -> &Connection {
         &self.exchange.connection

@@ -151,3 +151,82 @@ fn a_bad_config_is_refused_at_start_naming_file_line_and_key() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/file.toml"));
 }
+
+/// Waits (bounded) until `path` has at least `count` lines.
+fn wait_for_lines(path: &std::path::Path, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if lines.len() >= count {
+            return lines;
+        }
+        assert!(Instant::now() < deadline, "{count} lines in {path:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn basic_auth_and_an_access_log_reopened_on_sighup() {
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let htpasswd = write_config("users.htpasswd", &format!("alice:{hash}\n"));
+    let log = htpasswd.with_file_name("access.log");
+    let _ = std::fs::remove_file(&log);
+    let config = write_config(
+        "auth.toml",
+        &format!(
+            "[[location]]\npath = \"/\"\nstatic = {{ root = \"{FIXTURES}\" }}\naccess_log = {{ file = \"{}\", format = \"combined\" }}\n\n[[location]]\npath = \"/private/\"\nbasic_auth = {{ htpasswd = \"{}\", realm = \"private\" }}\n",
+            log.display(),
+            htpasswd.display()
+        ),
+    );
+    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let client = reqwest::Client::new();
+    let refused = client
+        .get(format!("{}/private/x", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(
+        refused.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("realm=\"private\"")
+    );
+    let allowed = client
+        .get(format!("{}/private/x", server.url))
+        .basic_auth("alice", Some("pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 404, "authenticated, then no such file");
+    let lines = wait_for_lines(&log, 2);
+    assert!(
+        lines[0].contains("\"GET /private/x HTTP/1.1\" 401"),
+        "{lines:?}"
+    );
+    assert!(lines[1].starts_with("127.0.0.1 - alice ["), "{lines:?}");
+    let rotated = log.with_file_name("access.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    // Requests until one lands in the reopened file (the signal is handled async).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&log).unwrap_or_default().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the log is reopened after SIGHUP"
+        );
+        client
+            .get(format!("{}/hello.txt", server.url))
+            .send()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(wait_for_lines(&log, 1)[0].contains("\"GET /hello.txt HTTP/1.1\" 200"));
+    assert!(server.terminate().success());
+}

@@ -4,9 +4,15 @@
 //! - [`TowerService`]: any `tower::Service` (an axum `Router`, a tower-http service)
 //!   as the Content handler of a directory.
 //! - [`Redirect`]: a Content handler answering with a redirect.
+//! - [`BasicAuth`]: a Pre handler for HTTP Basic authentication from an htpasswd file.
+//! - [`AccessLog`]: a Post handler writing Common or Combined Log Format lines.
 
+mod access_log;
+mod basic_auth;
 mod redirect;
 mod tower;
 
+pub use self::access_log::{AccessLog, LogFormat};
+pub use self::basic_auth::{BasicAuth, HtpasswdError};
 pub use self::redirect::Redirect;
 pub use self::tower::{RequestBody, TowerService};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use poco_httpd::handlers::{Redirect, TowerService};
+use poco_httpd::handlers::{AccessLog, BasicAuth, LogFormat, Redirect, TowerService};
 use poco_httpd::http::StatusCode;
 use poco_httpd::session::{MemoryStore, OnStoreFailure, RedisStore, Sessions};
 use poco_httpd::{Server, ServerBuilder};
@@ -74,6 +74,24 @@ struct RawLocation {
     #[serde(rename = "static")]
     static_files: Option<RawStatic>,
     redirect: Option<RawRedirect>,
+    basic_auth: Option<RawBasicAuth>,
+    access_log: Option<RawAccessLog>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasicAuth {
+    htpasswd: Spanned<PathBuf>,
+    realm: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccessLog {
+    /// Absent: standard output.
+    file: Option<PathBuf>,
+    /// `"common"` (default) or `"combined"`.
+    format: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,13 +119,22 @@ enum Content {
     Redirect(String, StatusCode),
 }
 
+/// The handlers one `[[location]]` puts on its path.
+#[derive(Debug)]
+struct Location {
+    path: String,
+    content: Option<Content>,
+    auth: Option<BasicAuth>,
+    log: Option<AccessLog>,
+}
+
 /// The validated settings the server is built from.
 #[derive(Debug)]
 pub(crate) struct Settings {
     listen: String,
     hostname: Option<String>,
     headers: BTreeMap<String, String>,
-    locations: Vec<(String, Content)>,
+    locations: Vec<Location>,
     session: Option<RawSession>,
 }
 
@@ -133,7 +160,12 @@ impl Settings {
             listen: DEFAULT_LISTEN.to_owned(),
             hostname: None,
             headers: BTreeMap::new(),
-            locations: vec![("/".to_owned(), Content::Static(root.to_owned()))],
+            locations: vec![Location {
+                path: "/".to_owned(),
+                content: Some(Content::Static(root.to_owned())),
+                auth: None,
+                log: None,
+            }],
             session: None,
         })
     }
@@ -165,21 +197,55 @@ impl Settings {
                             root.display()
                         );
                     }
-                    Content::Static(root)
+                    Some(Content::Static(root))
                 }
                 (None, Some(redirect)) => {
                     let status = StatusCode::from_u16(*redirect.status.get_ref())
                         .ok()
                         .filter(StatusCode::is_redirection)
-                        .with_context(|| format!("{}: key `status` of location {path:?}: not a redirect status (301, 302, 303, 307, 308)", at(redirect.status.span())))?;
-                    Content::Redirect(redirect.to, status)
+                        .with_context(|| {
+                            format!(
+                                "{}: key `status` of location {path:?}: not a redirect status (301, 302, 303, 307, 308)",
+                                at(redirect.status.span())
+                            )
+                        })?;
+                    Some(Content::Redirect(redirect.to, status))
                 }
-                _ => bail!(
-                    "{}: location {path:?} needs exactly one of the keys `static` and `redirect`",
+                (None, None) => None,
+                (Some(_), Some(_)) => bail!(
+                    "{}: location {path:?} has both `static` and `redirect`; a path has one Content handler",
                     at(location.path.span())
                 ),
             };
-            locations.push((path, content));
+            let auth = match location.basic_auth {
+                Some(auth) => {
+                    let file = base.join(auth.htpasswd.get_ref());
+                    let users = BasicAuth::from_htpasswd(&file).map_err(|error| {
+                        anyhow::anyhow!(
+                            "{}: key `htpasswd` of location {path:?}: {error}",
+                            at(auth.htpasswd.span())
+                        )
+                    })?;
+                    Some(users.realm(auth.realm.unwrap_or_else(|| "poco-httpd".to_owned())))
+                }
+                None => None,
+            };
+            let log = match location.access_log {
+                Some(log) => Some(access_log(base, log, &path, &at)?),
+                None => None,
+            };
+            if content.is_none() && auth.is_none() && log.is_none() {
+                bail!(
+                    "{}: location {path:?} needs at least one of the keys `static`, `redirect`, `basic_auth`, `access_log`",
+                    at(location.path.span())
+                );
+            }
+            locations.push(Location {
+                path,
+                content,
+                auth,
+                log,
+            });
         }
         let policy = raw
             .session
@@ -214,20 +280,76 @@ impl Settings {
         for (name, value) in &self.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        for (path, content) in &self.locations {
+        for Location {
+            path,
+            content,
+            auth,
+            log,
+        } in &self.locations
+        {
+            if let Some(auth) = auth {
+                builder = builder.pre(path, auth.clone());
+            }
+            if let Some(log) = log {
+                builder = builder.post(path, log.clone());
+            }
             builder = match content {
-                Content::Static(root) => {
+                None => builder,
+                Some(Content::Static(root)) => {
                     let files = tower_http::services::ServeDir::new(root)
                         .append_index_html_on_directories(true);
                     builder.content(path, TowerService::new(path.as_str(), files))
                 }
-                Content::Redirect(to, status) => {
+                Some(Content::Redirect(to, status)) => {
                     builder.content(path, Redirect::new(to.as_str()).status(*status))
                 }
             };
         }
         Ok(builder)
     }
+}
+
+impl Settings {
+    /// The access logs of every location, to reopen on SIGHUP.
+    pub(crate) fn access_logs(&self) -> Vec<AccessLog> {
+        self.locations
+            .iter()
+            .filter_map(|l| l.log.clone())
+            .collect()
+    }
+}
+
+fn access_log(
+    base: &Path,
+    raw: RawAccessLog,
+    path: &str,
+    at: &dyn Fn(Range<usize>) -> String,
+) -> anyhow::Result<AccessLog> {
+    let log = match &raw.file {
+        Some(file) => {
+            let file = base.join(file);
+            AccessLog::file(&file).with_context(|| {
+                format!(
+                    "key `file` of location {path:?}: cannot open {}",
+                    file.display()
+                )
+            })?
+        }
+        None => AccessLog::stdout(),
+    };
+    let format = match raw
+        .format
+        .as_ref()
+        .map(|f| (f.get_ref().as_str(), f.span()))
+    {
+        None | Some(("common", _)) => LogFormat::Common,
+        Some(("combined", _)) => LogFormat::Combined,
+        Some((_, span)) => bail!(
+            "{}: key `format` of location {path:?}: expected \"common\" or \"combined\"",
+            at(span)
+        ),
+    };
+    Ok(log.format(format))
 }
 
 /// The session middleware `[session]` describes.
@@ -330,6 +452,26 @@ mod tests {
         let error = error_of("[session]\non_store_failure = \"shrug\"\n");
         assert!(
             error.starts_with("site.toml:2:") && error.contains("`on_store_failure`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_missing_htpasswd_file_names_its_key() {
+        let error = error_of(
+            "[[location]]\npath = \"/admin/\"\nbasic_auth = { htpasswd = \"/no/such/htpasswd\" }\n",
+        );
+        assert!(
+            error.starts_with("site.toml:3:") && error.contains("`htpasswd`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_access_log_format_must_be_known() {
+        let error = error_of("[[location]]\npath = \"/\"\naccess_log = { format = \"fancy\" }\n");
+        assert!(
+            error.starts_with("site.toml:3:") && error.contains("`format`"),
             "{error}"
         );
     }

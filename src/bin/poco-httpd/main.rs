@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use config::{Cli, Settings};
 use poco_httpd::ShutdownHandle;
+use poco_httpd::handlers::AccessLog;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -33,8 +34,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let server = settings.builder()?.build()?.bind().await?;
     println!("poco-httpd listening on http://{}", server.local_addr());
     tokio::spawn(shut_down_on_signal(server.shutdown_handle()));
+    tokio::spawn(reopen_logs_on_sighup(settings.access_logs()));
     server.run().await;
     Ok(())
+}
+
+/// SIGHUP: reopen the access logs, for log rotation.
+async fn reopen_logs_on_sighup(logs: Vec<AccessLog>) {
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => signal,
+        Err(error) => return tracing::warn!(%error, "cannot watch SIGHUP"),
+    };
+    while hangups.recv().await.is_some() {
+        for log in &logs {
+            if let Err(error) = log.reopen() {
+                tracing::error!(%error, "cannot reopen an access log; keeping the old file");
+            }
+        }
+        tracing::info!("SIGHUP: access logs reopened");
+    }
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM: stop accepting, finish what is in flight, exit.

@@ -1,0 +1,153 @@
+//! Built-in handlers: basic authentication and the access log.
+
+mod common;
+
+use std::time::Duration;
+
+use poco_httpd::handlers::{AccessLog, BasicAuth, LogFormat};
+use poco_httpd::{Outcome, Request, Response, Server};
+
+fn whoami(req: Request, res: Response) -> Outcome {
+    let connection = req.connection();
+    res.set_body(format!(
+        "{:?} {:?}",
+        connection.user(),
+        connection.authtype()
+    ));
+    Outcome::Ok
+}
+
+fn auth() -> BasicAuth {
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    BasicAuth::from_htpasswd_text(&format!("# admins\nalice:{hash}\n"))
+        .unwrap()
+        .realm("admin area")
+}
+
+#[tokio::test]
+async fn basic_auth_refuses_without_valid_credentials_and_sets_the_user() {
+    let server = common::start(
+        Server::builder()
+            .pre("/admin/", auth())
+            .content("/", whoami),
+    )
+    .await;
+    let client = common::client();
+    let anonymous = client.get(server.url("/admin/x")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(
+        anonymous.headers()["www-authenticate"],
+        "Basic realm=\"admin area\", charset=\"UTF-8\""
+    );
+    let wrong = client
+        .get(server.url("/admin/x"))
+        .basic_auth("alice", Some("guess"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let unknown = client
+        .get(server.url("/admin/x"))
+        .basic_auth("mallory", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 401);
+    let right = client
+        .get(server.url("/admin/x"))
+        .basic_auth("alice", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+    assert_eq!(
+        right.text().await.unwrap(),
+        "Some(\"alice\") Some(\"Basic\")"
+    );
+    let open = client
+        .get(server.url("/public"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        open, "None None",
+        "outside /admin/ no login is asked, and none leaks"
+    );
+    server.stop().await;
+}
+
+/// Waits (bounded) until `path` holds `lines` lines, then returns them.
+async fn log_lines(path: &std::path::Path, lines: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let found: Vec<String> = text.lines().map(str::to_owned).collect();
+        if found.len() >= lines {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "expected {lines} log lines in {path:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_access_log_writes_combined_lines_and_reopens_after_rotation() {
+    let dir = std::env::temp_dir().join(format!("poco-httpd-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("access.log");
+    let _ = std::fs::remove_file(&path);
+    let log = AccessLog::file(&path).unwrap().format(LogFormat::Combined);
+    let server = common::start(
+        Server::builder()
+            .pre("/admin/", auth())
+            .content("/", whoami)
+            .post("/", log.clone()),
+    )
+    .await;
+    let client = common::client();
+    client
+        .get(server.url("/admin/x?y=1"))
+        .basic_auth("alice", Some("s3cret"))
+        .header("referer", "http://example.test/")
+        .header("user-agent", "test \"agent\"")
+        .send()
+        .await
+        .unwrap();
+    let lines = log_lines(&path, 1).await;
+    let line = &lines[0];
+    assert!(line.starts_with("127.0.0.1 - alice ["), "{line}");
+    assert!(
+        line.contains("] \"GET /admin/x?y=1 HTTP/1.1\" 200 "),
+        "{line}"
+    );
+    assert!(
+        line.contains(" \"http://example.test/\" \"test \\\"agent\\\"\" "),
+        "{line}"
+    );
+    let duration = line.rsplit(' ').next().unwrap();
+    assert!(
+        duration.parse::<u64>().is_ok(),
+        "duration in microseconds: {line}"
+    );
+    // Rotation: the file is moved away, the log reopened, the next line lands anew.
+    let rotated = dir.join("access.log.1");
+    std::fs::rename(&path, &rotated).unwrap();
+    log.reopen().unwrap();
+    client.get(server.url("/after")).send().await.unwrap();
+    let fresh = log_lines(&path, 1).await;
+    assert!(
+        fresh[0].contains("\"GET /after HTTP/1.1\" 200 "),
+        "{fresh:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&rotated).unwrap().lines().count(),
+        1
+    );
+    server.stop().await;
+}
