@@ -98,7 +98,7 @@ async fn a_config_file_sets_headers_locations_and_redirects() {
     let config = write_config(
         "site.toml",
         &format!(
-            "hostname = \"example.test\"\n[headers]\nX-Site = \"demo\"\n\n[[location]]\npath = \"/files/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n\n[[location]]\npath = \"/honk\"\nredirect = {{ to = \"/honk/\", status = 301 }}\n\n[[location]]\npath = \"/\"\nredirect = {{ to = \"/files/hello.txt\" }}\n"
+            "hostname = \"example.test\"\n[[rewrite]]\nfrom = \"^/old/(.*)$\"\nto = \"/files/$1\"\n\n[headers]\nX-Site = \"demo\"\n\n[[location]]\npath = \"/files/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n\n[[location]]\npath = \"/honk\"\nredirect = {{ to = \"/honk/\", status = 301 }}\n\n[[location]]\npath = \"/\"\nredirect = {{ to = \"/files/hello.txt\" }}\n"
         ),
     );
     let server = Running::start(&["--config", config.to_str().unwrap()]);

@@ -6,13 +6,16 @@
 //! - [`Redirect`]: a Content handler answering with a redirect.
 //! - [`BasicAuth`]: a Pre handler for HTTP Basic authentication from an htpasswd file.
 //! - [`AccessLog`]: a Post handler writing Common or Combined Log Format lines.
+//! - [`Rewrite`]: a Trans handler rewriting paths by regular expression.
 
 mod access_log;
 mod basic_auth;
 mod redirect;
+mod rewrite;
 mod tower;
 
 pub use self::access_log::{AccessLog, LogFormat};
 pub use self::basic_auth::{BasicAuth, HtpasswdError};
 pub use self::redirect::Redirect;
+pub use self::rewrite::Rewrite;
 pub use self::tower::{RequestBody, TowerService};

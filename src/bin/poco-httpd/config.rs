@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use poco_httpd::handlers::{AccessLog, BasicAuth, LogFormat, Redirect, TowerService};
+use poco_httpd::handlers::{AccessLog, BasicAuth, LogFormat, Redirect, Rewrite, TowerService};
 use poco_httpd::http::StatusCode;
 use poco_httpd::session::{MemoryStore, OnStoreFailure, RedisStore, Sessions};
 use poco_httpd::{Server, ServerBuilder};
@@ -42,7 +42,20 @@ struct RawConfig {
     headers: BTreeMap<String, String>,
     #[serde(default)]
     location: Vec<RawLocation>,
+    /// Trans handlers, in order.
+    #[serde(default)]
+    rewrite: Vec<RawRewrite>,
     session: Option<RawSession>,
+}
+
+/// `[[rewrite]]`: a Trans handler rewriting paths matching `from` to `to`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRewrite {
+    from: Spanned<String>,
+    to: String,
+    #[serde(default)]
+    last: bool,
 }
 
 /// `[session]`: sessions matched by cookie for every request under `path`.
@@ -135,6 +148,7 @@ pub(crate) struct Settings {
     hostname: Option<String>,
     headers: BTreeMap<String, String>,
     locations: Vec<Location>,
+    rewrites: Vec<Rewrite>,
     session: Option<RawSession>,
 }
 
@@ -166,6 +180,7 @@ impl Settings {
                 auth: None,
                 log: None,
             }],
+            rewrites: Vec::new(),
             session: None,
         })
     }
@@ -247,6 +262,16 @@ impl Settings {
                 log,
             });
         }
+        let mut rewrites = Vec::new();
+        for rule in raw.rewrite {
+            let rewrite = Rewrite::new(rule.from.get_ref(), rule.to).map_err(|error| {
+                anyhow::anyhow!(
+                    "{}: key `from` of [[rewrite]]: {error}",
+                    at(rule.from.span())
+                )
+            })?;
+            rewrites.push(if rule.last { rewrite.last() } else { rewrite });
+        }
         let policy = raw
             .session
             .as_ref()
@@ -264,6 +289,7 @@ impl Settings {
             hostname: raw.hostname,
             headers: raw.headers,
             locations,
+            rewrites,
             session: raw.session,
         })
     }
@@ -271,6 +297,9 @@ impl Settings {
     /// The server these settings describe.
     pub(crate) fn builder(&self) -> anyhow::Result<ServerBuilder> {
         let mut builder = Server::builder().listen(self.listen.as_str());
+        for rewrite in &self.rewrites {
+            builder = builder.trans(rewrite.clone());
+        }
         if let Some(session) = &self.session {
             builder = builder.pre(&session.path, sessions(session)?);
         }
@@ -472,6 +501,15 @@ mod tests {
         let error = error_of("[[location]]\npath = \"/\"\naccess_log = { format = \"fancy\" }\n");
         assert!(
             error.starts_with("site.toml:3:") && error.contains("`format`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_bad_rewrite_pattern_names_its_key() {
+        let error = error_of("[[rewrite]]\nfrom = \"^/(unclosed\"\nto = \"/x\"\n");
+        assert!(
+            error.starts_with("site.toml:2:") && error.contains("`from`"),
             "{error}"
         );
     }
