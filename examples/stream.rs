@@ -50,11 +50,6 @@ async fn main() -> Result<(), poco_httpd::Error> {
         .bind()
         .await?;
     println!("listening on http://{}", server.local_addr());
-    let shutdown = server.shutdown_handle();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        shutdown.shutdown();
-    });
-    server.run().await;
+    server.run_until(tokio::signal::ctrl_c()).await;
     Ok(())
 }

@@ -444,6 +444,25 @@ impl BoundServer {
         self.shared.stats.clone()
     }
 
+    /// Runs until `signal` completes (or [`ShutdownHandle::shutdown`] is called), then
+    /// shuts down as [`BoundServer::run`] does.
+    ///
+    /// ```no_run
+    /// # async fn demo(server: poco_httpd::BoundServer) {
+    /// server.run_until(tokio::signal::ctrl_c()).await;
+    /// # }
+    /// ```
+    pub async fn run_until<F: Future>(self, signal: F) {
+        let shutdown = self.shutdown_handle();
+        let run = self.run();
+        tokio::pin!(run);
+        tokio::select! {
+            () = &mut run => return,
+            _ = signal => shutdown.shutdown(),
+        }
+        run.await;
+    }
+
     /// Accepts and serves connections until [`ShutdownHandle::shutdown`] is called,
     /// then stops accepting at once, lets requests in flight (and their Post handlers)
     /// finish within the shutdown deadline, cuts what is left, and returns.

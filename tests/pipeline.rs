@@ -467,3 +467,27 @@ async fn resuming_a_request_whose_client_left_is_harmless() {
     assert!(answer.ends_with("still serving"), "{answer}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn run_until_returns_once_its_signal_completes() {
+    let server = Server::builder()
+        .listen("127.0.0.1:0")
+        .content("/", answer("x"))
+        .build()
+        .unwrap()
+        .bind()
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(server.run_until(stopped));
+    let answer = common::raw(addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    assert!(answer.ends_with('x'), "serving before the signal: {answer}");
+    assert!(!run.is_finished());
+    stop.send(()).unwrap();
+    tokio::time::timeout(PATIENCE, run)
+        .await
+        .expect("returns after the signal")
+        .unwrap();
+    assert!(TcpStream::connect(addr).await.is_err());
+}
