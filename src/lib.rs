@@ -36,8 +36,12 @@
 //! - `pipeline`: the phase state machine, in front of and behind the client;
 //! - `map`: the directory map from a normalized path to its handler stacks;
 //! - `flush`: the socket wrapper that tells when a response has been flushed;
-//! - `stream`: the bounded channel behind streaming responses;
-//! - [`Request`], [`Response`], [`Connection`]: what handlers see.
+//! - `stream`: the bounded channel behind streaming responses; [`Event`] and
+//!   [`Multipart`] encode Server-Sent Events and multipart pushes;
+//! - [`Request`], [`Response`], [`Connection`]: what handlers see;
+//! - [`handlers`]: built-in handlers (tower bridge, redirect, rewrite, basic auth,
+//!   access log);
+//! - [`session`]: sessions matched by cookie, in memory or in Redis.
 
 #![warn(clippy::unwrap_used)]
 
