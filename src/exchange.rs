@@ -17,6 +17,7 @@ use crate::body::Source;
 use crate::connection::Connection;
 use crate::handler::SharedHandler;
 use crate::server::Shared;
+use crate::site::Site;
 use crate::wait::WaitGate;
 
 /// Locks `mutex`, ignoring poisoning: no user code ever runs while one of our locks is
@@ -75,6 +76,8 @@ pub(crate) struct Exchange {
     pub(crate) received: std::time::Instant,
     pub(crate) connection: Connection,
     pub(crate) server: Arc<Shared>,
+    /// The handlers current when the request started, kept to its end.
+    pub(crate) site: Arc<Site>,
     pub(crate) request: Mutex<RequestState>,
     pub(crate) response: Mutex<ResponseState>,
     pub(crate) gate: WaitGate,
@@ -91,6 +94,7 @@ impl Exchange {
         connection: Connection,
         server: Arc<Shared>,
     ) -> Arc<Self> {
+        let site = server.site.load_full();
         let request = RequestState {
             uri: head.uri.clone(),
             path,
@@ -106,6 +110,7 @@ impl Exchange {
             received: std::time::Instant::now(),
             connection,
             server,
+            site,
             request: Mutex::new(request),
             response: Mutex::new(ResponseState::default()),
             gate: WaitGate::default(),

@@ -91,7 +91,7 @@ pub(crate) async fn respond(
 fn declares_too_large_body(exchange: &Exchange) -> bool {
     let declared = exchange.head.headers.get(http::header::CONTENT_LENGTH);
     let length = declared.and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    length.is_some_and(|length| length > exchange.server.max_body_size as u64)
+    length.is_some_and(|length| length > exchange.site.max_body_size as u64)
 }
 
 async fn run_front(exchange: &Arc<Exchange>) {
@@ -113,7 +113,7 @@ async fn run_front(exchange: &Arc<Exchange>) {
 }
 
 async fn trans(exchange: &Arc<Exchange>) -> Phase {
-    for handler in &exchange.server.trans {
+    for handler in &exchange.site.trans {
         match call(handler, exchange, "Trans").await {
             Step::Go => {}
             Step::Stop => break,
@@ -155,8 +155,8 @@ fn map(exchange: &Arc<Exchange>) -> Phase {
 
 async fn pre(exchange: &Arc<Exchange>) -> Phase {
     let path = exchange.path();
-    let server = Arc::clone(&exchange.server);
-    for handler in server.map.matches(&path).flat_map(|entry| &entry.pre) {
+    let site = Arc::clone(&exchange.site);
+    for handler in site.map.matches(&path).flat_map(|entry| &entry.pre) {
         match call(handler, exchange, "Pre").await {
             Step::Go => {}
             Step::Stop => {
@@ -171,7 +171,7 @@ async fn pre(exchange: &Arc<Exchange>) -> Phase {
 
 async fn content(exchange: &Arc<Exchange>) -> Phase {
     let chosen = lock(&exchange.request).content_override.clone();
-    let handler = chosen.or_else(|| exchange.server.map.content(&exchange.path()).cloned());
+    let handler = chosen.or_else(|| exchange.site.map.content(&exchange.path()).cloned());
     let Some(handler) = handler else {
         exchange.answer_error(StatusCode::NOT_FOUND);
         return Phase::Send;
@@ -251,9 +251,9 @@ fn send(
     } else {
         std::mem::take(&mut state.headers)
     };
-    for name in exchange.server.default_headers.keys() {
+    for name in exchange.site.default_headers.keys() {
         if !headers.contains_key(name) {
-            for value in exchange.server.default_headers.get_all(name) {
+            for value in exchange.site.default_headers.get_all(name) {
                 headers.append(name, value.clone());
             }
         }
@@ -305,9 +305,9 @@ fn send(
 /// stream starts, then once per flushed block or resume, until the stream ends. A
 /// panicking Stream handler cuts the response.
 fn start_stream_handler(exchange: &Arc<Exchange>, channel: Arc<StreamChannel>) {
-    let server = &exchange.server;
+    let (server, site) = (&exchange.server, &exchange.site);
     let path = exchange.path();
-    let Some(handler) = server.map.stream(&path).or(server.stream.as_ref()).cloned() else {
+    let Some(handler) = site.map.stream(&path).or(site.stream.as_ref()).cloned() else {
         return;
     };
     let exchange = Arc::clone(exchange);
@@ -351,7 +351,7 @@ impl Tail {
     fn has_work(&self) -> bool {
         let path = self.exchange.path();
         !lock(&self.exchange.request).extra_post.is_empty()
-            || (self.exchange.server.map.matches(&path))
+            || (self.exchange.site.map.matches(&path))
                 .any(|entry| !entry.post.is_empty() || entry.error.is_some())
     }
 
@@ -389,7 +389,7 @@ impl Tail {
 /// The phases behind the client: Error (when the socket failed), Post, Cleanup.
 async fn run_back(exchange: &Arc<Exchange>, failed: bool) {
     let path = exchange.path();
-    let map = &exchange.server.map;
+    let map = &exchange.site.map;
     if failed && let Some(handler) = map.error(&path) {
         let _ = call(handler, exchange, "Error").await;
     }

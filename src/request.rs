@@ -116,7 +116,7 @@ impl Request {
         }
         match head.headers.get(HOST).and_then(|h| h.to_str().ok()) {
             Some(host) if !host.is_empty() => host.to_owned(),
-            _ => self.exchange.server.hostname(self.connection()),
+            _ => self.exchange.site.hostname(self.connection()),
         }
     }
 
@@ -162,8 +162,7 @@ impl Request {
     /// See [`BodyError`]; a client that disconnects mid-body also marks the request as
     /// failed, so the Error handler runs once the current handler returns.
     pub async fn body(&self) -> Result<Bytes, BodyError> {
-        self.body_with_limit(self.exchange.server.max_body_size)
-            .await
+        self.body_with_limit(self.exchange.site.max_body_size).await
     }
 
     /// Reads the whole request body, refusing more than `limit` bytes.
@@ -220,7 +219,7 @@ impl Request {
     /// # assert_handler(count_bytes);
     /// ```
     pub async fn body_chunk(&self) -> Result<Option<Bytes>, BodyError> {
-        let limit = self.exchange.server.max_body_size;
+        let limit = self.exchange.site.max_body_size;
         let incoming = lock(&self.exchange.request).body.take();
         let Some(mut incoming) = incoming else {
             return Ok(None);

@@ -198,7 +198,7 @@ impl Response {
     /// # assert_handler(countdown);
     /// ```
     pub fn set_streaming(&self, on: bool) {
-        let limit = self.exchange.server.stream_buffer;
+        let limit = self.exchange.site.stream_buffer;
         let mut response = lock(&self.exchange.response);
         if response.sent {
             return;

@@ -15,10 +15,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::connection::{self, Connection, ConnectionInfo};
+use arc_swap::ArcSwap;
+
+use crate::connection::{self, ConnectionInfo};
 use crate::handler::{Handler, SharedHandler};
 use crate::map::DirectoryMap;
 use crate::path::is_normalized;
+use crate::site::{ReloadHandle, Site};
 use crate::{Error, ShutdownHandle, Stats};
 
 /// The `Server` header sent unless configured otherwise.
@@ -209,17 +212,9 @@ impl ServerBuilder {
     /// and be in normal form: no `.`/`..` segments, no `//`, no `%` escapes),
     /// [`Error::DuplicateHandler`] and [`Error::InvalidHeader`].
     pub fn build(self) -> Result<Server, Error> {
-        let map = build_map(self.registrations)?;
-        let default_headers = build_headers(self.header_changes)?;
-        let draining = CancellationToken::new();
+        let parts = self.into_parts()?;
         let shared = Shared {
-            map,
-            trans: self.trans,
-            stream: self.stream,
-            default_headers,
-            hostname: self.hostname,
-            max_body_size: self.max_body_size,
-            stream_buffer: self.stream_buffer,
+            site: ArcSwap::from_pointee(parts.site),
             http: http_builder(),
             stats: Stats::default(),
             tasks: TaskTracker::new(),
@@ -227,11 +222,36 @@ impl ServerBuilder {
         };
         Ok(Server {
             shared: Arc::new(shared),
+            listen: parts.listen,
+            draining: CancellationToken::new(),
+            shutdown_deadline: parts.shutdown_deadline,
+        })
+    }
+
+    /// Checks the settings: the reloadable [`Site`] and the rest.
+    pub(crate) fn into_parts(self) -> Result<BuiltParts, Error> {
+        let site = Site {
+            map: build_map(self.registrations)?,
+            trans: self.trans,
+            stream: self.stream,
+            default_headers: build_headers(self.header_changes)?,
+            hostname: self.hostname,
+            max_body_size: self.max_body_size,
+            stream_buffer: self.stream_buffer,
+        };
+        Ok(BuiltParts {
+            site,
             listen: self.listen,
-            draining,
             shutdown_deadline: self.shutdown_deadline,
         })
     }
+}
+
+/// A checked [`ServerBuilder`], taken apart.
+pub(crate) struct BuiltParts {
+    pub(crate) site: Site,
+    listen: String,
+    shutdown_deadline: Duration,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -319,16 +339,10 @@ fn http_builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// What every connection and request of one server shares, read-only.
+/// What every connection and request of one server shares.
 pub(crate) struct Shared {
-    pub(crate) map: DirectoryMap,
-    pub(crate) trans: Vec<SharedHandler>,
-    /// The global Stream handler.
-    pub(crate) stream: Option<SharedHandler>,
-    pub(crate) default_headers: HeaderMap,
-    hostname: Option<String>,
-    pub(crate) max_body_size: usize,
-    pub(crate) stream_buffer: usize,
+    /// The current handlers; swapped by [`ReloadHandle::reload`].
+    pub(crate) site: ArcSwap<Site>,
     pub(crate) http: auto::Builder<TokioExecutor>,
     pub(crate) stats: Stats,
     /// Connection tasks and Post tasks, awaited on shutdown.
@@ -337,20 +351,10 @@ pub(crate) struct Shared {
     pub(crate) cut: CancellationToken,
 }
 
-impl Shared {
-    /// The configured host name, else the local address of `connection`.
-    pub(crate) fn hostname(&self, connection: &Connection) -> String {
-        match &self.hostname {
-            Some(hostname) => hostname.clone(),
-            None => connection.local_addr().to_string(),
-        }
-    }
-}
-
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
-            .field("hostname", &self.hostname)
+            .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
 }
@@ -368,6 +372,13 @@ impl Server {
     /// Starts describing a server.
     pub fn builder() -> ServerBuilder {
         ServerBuilder::default()
+    }
+
+    /// A handle that replaces this server's handlers while it runs.
+    pub fn reload_handle(&self) -> ReloadHandle {
+        ReloadHandle {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// A handle that shuts this server down, usable before it even listens.
@@ -436,6 +447,13 @@ impl BoundServer {
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             draining: self.draining.clone(),
+        }
+    }
+
+    /// A handle that replaces this server's handlers while it runs.
+    pub fn reload_handle(&self) -> ReloadHandle {
+        ReloadHandle {
+            shared: Arc::clone(&self.shared),
         }
     }
 

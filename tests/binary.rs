@@ -230,3 +230,55 @@ async fn basic_auth_and_an_access_log_reopened_on_sighup() {
     assert!(wait_for_lines(&log, 1)[0].contains("\"GET /hello.txt HTTP/1.1\" 200"));
     assert!(server.terminate().success());
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_config_and_refuses_a_bad_one() {
+    let config = write_config(
+        "reload.toml",
+        "[[location]]\npath = \"/\"\nredirect = { to = \"/first\" }\n",
+    );
+    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let location =
+        |response: reqwest::Response| response.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(
+        location(client.get(&server.url).send().await.unwrap()),
+        "/first"
+    );
+    std::fs::write(
+        &config,
+        "[[location]]\npath = \"/\"\nredirect = { to = \"/second\" }\n",
+    )
+    .unwrap();
+    Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while location(client.get(&server.url).send().await.unwrap()) != "/second" {
+        assert!(
+            Instant::now() < deadline,
+            "the new config is in effect after SIGHUP"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::fs::write(
+        &config,
+        "[[location]]\npath = \"/\"\nredirekt = { to = \"/third\" }\n",
+    )
+    .unwrap();
+    Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        location(client.get(&server.url).send().await.unwrap()),
+        "/second",
+        "the old config stays"
+    );
+    assert!(server.terminate().success());
+}

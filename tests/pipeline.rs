@@ -491,3 +491,49 @@ async fn run_until_returns_once_its_signal_completes() {
         .unwrap();
     assert!(TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn reload_swaps_handlers_but_not_for_requests_in_flight() {
+    let parked: Arc<std::sync::Mutex<Option<Response>>> = Arc::default();
+    let park = Arc::clone(&parked);
+    let server = Server::builder()
+        .listen("127.0.0.1:0")
+        .content("/", answer("old"))
+        .content("/park", move |_req: Request, res: Response| {
+            *park.lock().unwrap() = Some(res);
+            Outcome::Wait
+        })
+        .build()
+        .unwrap()
+        .bind()
+        .await
+        .unwrap();
+    let (addr, reload, shutdown) = (
+        server.local_addr(),
+        server.reload_handle(),
+        server.shutdown_handle(),
+    );
+    let run = tokio::spawn(server.run());
+    let in_flight =
+        tokio::spawn(async move { common::raw(addr, b"GET /park HTTP/1.0\r\n\r\n").await });
+    while parked.lock().unwrap().is_none() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let refused = reload.reload(Server::builder().pre("/", answer("no content")));
+    assert!(refused.is_err(), "an invalid configuration is refused");
+    reload
+        .reload(Server::builder().content("/", answer("new")))
+        .unwrap();
+    let fresh = common::raw(addr, b"GET /park HTTP/1.0\r\n\r\n").await;
+    assert!(
+        fresh.ends_with("new"),
+        "new requests get the new handlers: {fresh}"
+    );
+    let waiting = parked.lock().unwrap().take().unwrap();
+    waiting.set_body("finished by the old handler");
+    waiting.resume();
+    let old = in_flight.await.unwrap();
+    assert!(old.ends_with("finished by the old handler"), "{old}");
+    shutdown.shutdown();
+    tokio::time::timeout(PATIENCE, run).await.unwrap().unwrap();
+}

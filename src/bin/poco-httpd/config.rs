@@ -17,7 +17,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// A web server built on poco-httpd's handler phases.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(version, about)]
 pub(crate) struct Cli {
     /// Address to listen on, ADDR:PORT (overrides the config file).

@@ -1,15 +1,17 @@
 //! `poco-httpd`, the ready-made server: static files from the current directory, or
 //! whatever a TOML config file describes. Logs through `tracing` (`RUST_LOG`), shuts
-//! down gracefully on SIGINT and SIGTERM.
+//! down gracefully on SIGINT and SIGTERM, reloads its configuration on SIGHUP.
 
 mod config;
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 use config::{Cli, Settings};
-use poco_httpd::ShutdownHandle;
 use poco_httpd::handlers::AccessLog;
+use poco_httpd::{ReloadHandle, ShutdownHandle};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -32,45 +34,56 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(&cli)?;
     let server = settings.builder()?.build()?.bind().await?;
+    // Signal handlers are installed before the address is announced, so a signal
+    // sent by whoever read it can never hit the default action (exit) instead.
+    let terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    tokio::spawn(shut_down_on_signal(server.shutdown_handle(), terminate));
+    let logs = settings.access_logs();
+    tokio::spawn(reload_on_sighup(hangup, cli, server.reload_handle(), logs));
     println!("poco-httpd listening on http://{}", server.local_addr());
-    tokio::spawn(shut_down_on_signal(server.shutdown_handle()));
-    tokio::spawn(reopen_logs_on_sighup(settings.access_logs()));
     server.run().await;
     Ok(())
 }
 
-/// SIGHUP: reopen the access logs, for log rotation.
-async fn reopen_logs_on_sighup(logs: Vec<AccessLog>) {
-    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(signal) => signal,
-        Err(error) => return tracing::warn!(%error, "cannot watch SIGHUP"),
-    };
+/// SIGHUP: re-read the configuration and swap in its handlers without dropping a
+/// connection (which also reopens the access logs, for log rotation). A bad new
+/// configuration is refused with a message; the old one stays, logs reopened.
+async fn reload_on_sighup(
+    mut hangups: Signal,
+    cli: Cli,
+    reload: ReloadHandle,
+    mut logs: Vec<AccessLog>,
+) {
     while hangups.recv().await.is_some() {
-        for log in &logs {
-            if let Err(error) = log.reopen() {
-                tracing::error!(%error, "cannot reopen an access log; keeping the old file");
+        let reloaded = Settings::load(&cli).and_then(|settings| {
+            reload.reload(settings.builder()?)?;
+            Ok(settings.access_logs())
+        });
+        match reloaded {
+            Ok(new_logs) => {
+                logs = new_logs;
+                tracing::info!("SIGHUP: configuration reloaded");
+            }
+            Err(error) => {
+                tracing::error!(
+                    "SIGHUP: new configuration refused, keeping the old one: {error:#}"
+                );
+                for log in &logs {
+                    if let Err(error) = log.reopen() {
+                        tracing::error!(%error, "cannot reopen an access log; keeping the old file");
+                    }
+                }
             }
         }
-        tracing::info!("SIGHUP: access logs reopened");
     }
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM: stop accepting, finish what is in flight, exit.
-async fn shut_down_on_signal(shutdown: ShutdownHandle) {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
+async fn shut_down_on_signal(shutdown: ShutdownHandle, mut terminate: Signal) {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+        _ = terminate.recv() => {}
     }
     tracing::info!("signal received, shutting down");
     shutdown.shutdown();
