@@ -146,6 +146,9 @@ impl Body for ResponseBody {
             }
             polled => polled,
         };
+        if let Poll::Ready(Some(Ok(block))) = &polled {
+            self.conn.stats.sent(block.len());
+        }
         match &polled {
             Poll::Ready(None) => self.finish(),
             Poll::Ready(Some(Ok(_))) if self.is_end_stream() => self.finish(),

@@ -19,6 +19,7 @@ use crate::exchange::lock;
 use crate::flush::{FlushTracker, FlushedIo};
 use crate::pipeline;
 use crate::server::Shared;
+use crate::stats::Stats;
 
 /// Facts about one connection, shared by all its requests.
 #[derive(Debug)]
@@ -107,6 +108,7 @@ impl fmt::Debug for Connection {
 pub(crate) struct ConnState {
     pub(crate) info: Arc<ConnectionInfo>,
     pub(crate) flush: FlushTracker,
+    pub(crate) stats: Stats,
     /// Set once a request of this connection has run its Error handler, so a failure
     /// is not reported a second time as a failure of the connection.
     pub(crate) error_reported: AtomicBool,
@@ -124,6 +126,7 @@ pub(crate) async fn serve(
     let state = Arc::new(ConnState {
         info: Arc::new(info),
         flush: FlushTracker::default(),
+        stats: shared.stats.clone(),
         error_reported: AtomicBool::new(false),
     });
     let io = TokioIo::new(FlushedIo::new(stream, Arc::clone(&state)));

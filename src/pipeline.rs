@@ -57,6 +57,7 @@ pub(crate) async fn respond(
     conn: Arc<ConnState>,
     request: http::Request<Incoming>,
 ) -> http::Response<ResponseBody> {
+    let _in_flight = shared.stats.request_started();
     let (parts, body) = request.into_parts();
     let normalized = normalize_path(parts.uri.path());
     // A refused path is answered 400, and still reported to the Post handlers of `/`
@@ -267,6 +268,7 @@ fn send(
         }
     }
     let status = state.status;
+    exchange.server.stats.answered(status);
     let source = match state.stream.take() {
         // The channel stays reachable from the Response for `send` and `close`.
         Some(Source::Channel(channel)) => {

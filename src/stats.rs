@@ -1,17 +1,50 @@
-//! [`Stats`]: live figures of a running server, readable from any task or thread.
+//! [`Stats`]: live figures of a running server, readable from any task or thread —
+//! what the `/server-status` page shows.
+//!
+//! Every figure is an atomic counter bumped on the request path (a handful of
+//! relaxed atomic adds per request); requests per second over the last minute come
+//! from a ring of 60 one-second buckets, each stamped with the second it counts.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// Seconds of history kept for the per-second figures.
+pub(crate) const HISTORY_SECONDS: usize = 60;
 
 /// Live figures of one server. Clone it freely; clones read the same counters.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Stats {
     counters: Arc<Counters>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counters {
+    started: Instant,
     open_connections: AtomicUsize,
+    in_flight: AtomicUsize,
+    requests: AtomicU64,
+    bytes_sent: AtomicU64,
+    /// Responses by status class: 1xx to 5xx.
+    by_class: [AtomicU64; 5],
+    /// `(second since start, requests answered in it)` per slot, slot = second % 60.
+    per_second: [(AtomicU64, AtomicU64); HISTORY_SECONDS],
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            counters: Arc::new(Counters {
+                started: Instant::now(),
+                open_connections: AtomicUsize::new(0),
+                in_flight: AtomicUsize::new(0),
+                requests: AtomicU64::new(0),
+                bytes_sent: AtomicU64::new(0),
+                by_class: Default::default(),
+                per_second: std::array::from_fn(|_| (AtomicU64::new(u64::MAX), AtomicU64::new(0))),
+            }),
+        }
+    }
 }
 
 impl Stats {
@@ -20,12 +53,93 @@ impl Stats {
         self.counters.open_connections.load(Ordering::Acquire)
     }
 
+    /// Requests being worked on: received, response not yet handed to the connection.
+    pub fn in_flight(&self) -> usize {
+        self.counters.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Requests answered since the server started.
+    pub fn requests(&self) -> u64 {
+        self.counters.requests.load(Ordering::Relaxed)
+    }
+
+    /// Response body bytes handed to connections since the server started.
+    pub fn bytes_sent(&self) -> u64 {
+        self.counters.bytes_sent.load(Ordering::Relaxed)
+    }
+
+    /// Responses answered with a status of class `class` (1 to 5, for 1xx to 5xx).
+    pub fn responses_of_class(&self, class: u16) -> u64 {
+        let slot = usize::from(class.clamp(1, 5)) - 1;
+        self.counters.by_class[slot].load(Ordering::Relaxed)
+    }
+
+    /// Seconds since the server was built.
+    pub fn uptime_seconds(&self) -> u64 {
+        self.counters.started.elapsed().as_secs()
+    }
+
+    /// Requests answered in each of the last 60 whole seconds, oldest first (the
+    /// current, unfinished second is not included).
+    pub fn per_second(&self) -> Vec<u64> {
+        let now = self.counters.started.elapsed().as_secs();
+        (1..=HISTORY_SECONDS as u64)
+            .rev()
+            .map(|ago| {
+                let Some(second) = now.checked_sub(ago) else {
+                    return 0;
+                };
+                let (stamp, count) = &self.counters.per_second[second as usize % HISTORY_SECONDS];
+                if stamp.load(Ordering::Acquire) == second {
+                    count.load(Ordering::Relaxed)
+                } else {
+                    0
+                }
+            })
+            .collect()
+    }
+
+    /// Requests per second, averaged over the last minute (or the uptime, if shorter).
+    pub fn requests_per_second(&self) -> f64 {
+        let seconds = self.uptime_seconds().clamp(1, HISTORY_SECONDS as u64);
+        let recent: u64 = self.per_second().iter().rev().take(seconds as usize).sum();
+        recent as f64 / seconds as f64
+    }
+
     /// Counts a connection as open until the returned guard is dropped.
     pub(crate) fn connection_opened(&self) -> OpenConnection {
         self.counters
             .open_connections
             .fetch_add(1, Ordering::AcqRel);
         OpenConnection(self.clone())
+    }
+
+    /// Counts a request as in flight until the returned guard is dropped.
+    pub(crate) fn request_started(&self) -> InFlightRequest {
+        self.counters.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlightRequest(self.clone())
+    }
+
+    /// Counts a response with `status` as answered now.
+    pub(crate) fn answered(&self, status: http::StatusCode) {
+        let counters = &self.counters;
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+        let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
+        counters.by_class[class].fetch_add(1, Ordering::Relaxed);
+        let second = counters.started.elapsed().as_secs();
+        let (stamp, count) = &counters.per_second[second as usize % HISTORY_SECONDS];
+        if stamp.swap(second, Ordering::AcqRel) != second {
+            // First request of a new second in this slot: forget the minute-old count.
+            count.store(0, Ordering::Relaxed);
+        }
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts body bytes handed to a connection.
+    pub(crate) fn sent(&self, bytes: usize) {
+        self.counters
+            .bytes_sent
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 }
 
@@ -39,5 +153,38 @@ impl Drop for OpenConnection {
             .counters
             .open_connections
             .fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Held while a request's front half runs.
+#[derive(Debug)]
+pub(crate) struct InFlightRequest(Stats);
+
+impl Drop for InFlightRequest {
+    fn drop(&mut self) {
+        self.0.counters.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_counted_by_class_and_second() {
+        let stats = Stats::default();
+        stats.answered(http::StatusCode::OK);
+        stats.answered(http::StatusCode::NOT_FOUND);
+        stats.answered(http::StatusCode::NOT_FOUND);
+        assert_eq!(stats.requests(), 3);
+        assert_eq!(
+            (stats.responses_of_class(2), stats.responses_of_class(4)),
+            (1, 2)
+        );
+        assert_eq!(stats.per_second().len(), HISTORY_SECONDS);
+        let guard = stats.request_started();
+        assert_eq!(stats.in_flight(), 1);
+        drop(guard);
+        assert_eq!(stats.in_flight(), 0);
     }
 }

@@ -90,6 +90,19 @@ async fn serves_the_root_directory_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+    let status = client
+        .get(format!("{}/server-status?json", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 200, "the status page is on by default");
+    assert!(
+        status
+            .text()
+            .await
+            .unwrap()
+            .contains("\"requests_total\":2")
+    );
     assert!(server.terminate().success(), "a graceful exit");
 }
 

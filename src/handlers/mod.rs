@@ -7,15 +7,18 @@
 //! - [`BasicAuth`]: a Pre handler for HTTP Basic authentication from an htpasswd file.
 //! - [`AccessLog`]: a Post handler writing Common or Combined Log Format lines.
 //! - [`Rewrite`]: a Trans handler rewriting paths by regular expression.
+//! - [`ServerStatus`]: the live status page (HTML with a chart, JSON, Prometheus).
 
 mod access_log;
 mod basic_auth;
 mod redirect;
 mod rewrite;
+mod status;
 mod tower;
 
 pub use self::access_log::{AccessLog, LogFormat};
 pub use self::basic_auth::{BasicAuth, HtpasswdError};
 pub use self::redirect::Redirect;
 pub use self::rewrite::Rewrite;
+pub use self::status::ServerStatus;
 pub use self::tower::{RequestBody, TowerService};

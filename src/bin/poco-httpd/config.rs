@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use poco_httpd::handlers::{AccessLog, BasicAuth, LogFormat, Redirect, Rewrite, TowerService};
+use poco_httpd::handlers::{
+    AccessLog, BasicAuth, LogFormat, Redirect, Rewrite, ServerStatus, TowerService,
+};
 use poco_httpd::http::StatusCode;
 use poco_httpd::session::{MemoryStore, OnStoreFailure, RedisStore, Sessions};
 use poco_httpd::{Server, ServerBuilder};
@@ -45,7 +47,28 @@ struct RawConfig {
     /// Trans handlers, in order.
     #[serde(default)]
     rewrite: Vec<RawRewrite>,
+    #[serde(default)]
+    status: RawStatus,
     session: Option<RawSession>,
+}
+
+/// `[status]`: the live status page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStatus {
+    enabled: bool,
+    path: String,
+    allow_remote: bool,
+}
+
+impl Default for RawStatus {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: "/server-status".to_owned(),
+            allow_remote: false,
+        }
+    }
 }
 
 /// `[[rewrite]]`: a Trans handler rewriting paths matching `from` to `to`.
@@ -149,6 +172,7 @@ pub(crate) struct Settings {
     headers: BTreeMap<String, String>,
     locations: Vec<Location>,
     rewrites: Vec<Rewrite>,
+    status: RawStatus,
     session: Option<RawSession>,
 }
 
@@ -181,6 +205,7 @@ impl Settings {
                 log: None,
             }],
             rewrites: Vec::new(),
+            status: RawStatus::default(),
             session: None,
         })
     }
@@ -290,6 +315,7 @@ impl Settings {
             headers: raw.headers,
             locations,
             rewrites,
+            status: raw.status,
             session: raw.session,
         })
     }
@@ -299,6 +325,10 @@ impl Settings {
         let mut builder = Server::builder().listen(self.listen.as_str());
         for rewrite in &self.rewrites {
             builder = builder.trans(rewrite.clone());
+        }
+        if self.status.enabled {
+            let page = ServerStatus::new().allow_remote(self.status.allow_remote);
+            builder = builder.content(&self.status.path, page);
         }
         if let Some(session) = &self.session {
             builder = builder.pre(&session.path, sessions(session)?);
