@@ -28,6 +28,7 @@ use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 /// let builder = Server::builder().content("/static/", TowerService::new("/static/", files));
 /// # drop(builder);
 /// ```
+#[derive(Clone)]
 pub struct TowerService<S> {
     prefix: String,
     service: S,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use poco_httpd::handlers::{
-    AccessLog, BasicAuth, LogFormat, Redirect, Rewrite, ServerStatus, TowerService,
+    AccessLog, BasicAuth, LogFormat, Redirect, Rewrite, ServerStatus, StaticFiles,
 };
 use poco_httpd::http::StatusCode;
 use poco_httpd::session::{MemoryStore, OnStoreFailure, RedisStore, Sessions};
@@ -134,6 +134,9 @@ struct RawAccessLog {
 #[serde(deny_unknown_fields)]
 struct RawStatic {
     root: Spanned<PathBuf>,
+    /// Serve files that symlinks inside the root point to outside it.
+    #[serde(default)]
+    follow_symlinks: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,7 +154,7 @@ fn default_redirect_status() -> Spanned<u16> {
 /// The Content handler one location installs.
 #[derive(Debug)]
 enum Content {
-    Static(PathBuf),
+    Static(PathBuf, bool),
     Redirect(String, StatusCode),
 }
 
@@ -200,7 +203,7 @@ impl Settings {
             headers: BTreeMap::new(),
             locations: vec![Location {
                 path: "/".to_owned(),
-                content: Some(Content::Static(root.to_owned())),
+                content: Some(Content::Static(root.to_owned(), false)),
                 auth: None,
                 log: None,
             }],
@@ -237,7 +240,7 @@ impl Settings {
                             root.display()
                         );
                     }
-                    Some(Content::Static(root))
+                    Some(Content::Static(root, files.follow_symlinks))
                 }
                 (None, Some(redirect)) => {
                     let status = StatusCode::from_u16(*redirect.status.get_ref())
@@ -354,10 +357,9 @@ impl Settings {
             }
             builder = match content {
                 None => builder,
-                Some(Content::Static(root)) => {
-                    let files = tower_http::services::ServeDir::new(root)
-                        .append_index_html_on_directories(true);
-                    builder.content(path, TowerService::new(path.as_str(), files))
+                Some(Content::Static(root, follow)) => {
+                    let files = StaticFiles::new(path, root.as_path()).follow_symlinks_out(*follow);
+                    builder.content(path, files)
                 }
                 Some(Content::Redirect(to, status)) => {
                     builder.content(path, Redirect::new(to.as_str()).status(*status))
