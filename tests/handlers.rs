@@ -154,7 +154,8 @@ async fn the_access_log_writes_combined_lines_and_reopens_after_rotation() {
 
 /// A root with `inside.txt`, and `escape.txt`, a symlink to a file outside the root.
 fn root_with_escape(name: &str) -> std::path::PathBuf {
-    let base = std::env::temp_dir().join(format!("poco-httpd-static-{name}-{}", std::process::id()));
+    let base =
+        std::env::temp_dir().join(format!("poco-httpd-static-{name}-{}", std::process::id()));
     let root = base.join("root");
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("inside.txt"), "inside").unwrap();
