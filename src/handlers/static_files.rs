@@ -26,6 +26,8 @@ use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 pub struct StaticFiles {
     prefix: String,
     root: PathBuf,
+    /// The root with symlinks resolved, once, for the containment check.
+    real_root: Option<PathBuf>,
     follow_symlinks_out: bool,
     files: TowerService<ServeDir>,
 }
@@ -37,6 +39,7 @@ impl StaticFiles {
         let files = ServeDir::new(&root).append_index_html_on_directories(true);
         Self {
             prefix: prefix.trim_end_matches('/').to_owned(),
+            real_root: root.canonicalize().ok(),
             root,
             follow_symlinks_out: false,
             files: TowerService::new(prefix, files),
@@ -57,9 +60,16 @@ impl StaticFiles {
         if self.follow_symlinks_out {
             return Some(candidate);
         }
-        let root = self.root.canonicalize().ok()?;
         let real = candidate.canonicalize().ok()?;
-        real.starts_with(&root).then_some(candidate)
+        if !self
+            .real_root
+            .as_ref()
+            .is_some_and(|root| real.starts_with(root))
+        {
+            tracing::warn!(%path, "refused: a symlink leads out of the static root");
+            return None;
+        }
+        Some(candidate)
     }
 }
 
@@ -88,18 +98,7 @@ fn matches_any(if_none_match: &str, tag: &str) -> bool {
 impl Handler for StaticFiles {
     fn call(&self, request: Request, response: Response) -> HandlerFuture {
         let path = request.path();
-        let exists = self
-            .root
-            .join(
-                path.strip_prefix(&self.prefix)
-                    .unwrap_or(&path)
-                    .trim_start_matches('/'),
-            )
-            .exists();
         let Some(file) = self.resolve(&path) else {
-            if exists {
-                tracing::warn!(%path, "refused: a symlink leads out of the static root");
-            }
             response.set_status(StatusCode::NOT_FOUND);
             response.set_body("404 Not Found\n");
             return Box::pin(std::future::ready(Outcome::Ok));
