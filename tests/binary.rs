@@ -295,3 +295,66 @@ async fn sighup_reloads_the_config_and_refuses_a_bad_one() {
     );
     assert!(server.terminate().success());
 }
+
+/// The resident memory of a process, from `/proc`.
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .expect("a VmRSS line");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("VmRSS in kB");
+    kib * 1024
+}
+
+#[tokio::test]
+async fn a_large_file_is_streamed_with_bounded_memory() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SIZE: u64 = 1 << 30;
+    let dir = std::env::temp_dir().join(format!("poco-httpd-large-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Sparse: a gigabyte to serve without a gigabyte of disk.
+    std::fs::File::create(dir.join("big.bin"))
+        .unwrap()
+        .set_len(SIZE)
+        .unwrap();
+    let server = Running::start(&["--root", dir.to_str().unwrap()]);
+    let pid = server.child.id();
+    let before = resident_bytes(pid);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut client = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    client
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = vec![0u8; 1 << 20];
+    client.read_exact(&mut received).await.unwrap();
+    let head = String::from_utf8_lossy(&received[..1024]);
+    let head = head.split("\r\n\r\n").next().unwrap_or_default();
+    assert!(head.contains(&format!("content-length: {SIZE}")), "{head}");
+    // The client stops reading: a server that buffered the file would now hold it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stalled = resident_bytes(pid);
+    assert!(
+        stalled < before + (64 << 20),
+        "resident memory grew from {before} to {stalled} bytes while serving a 1 GiB file"
+    );
+    drop(client);
+    let tail = reqwest::Client::new()
+        .get(format!("{}/big.bin", server.url))
+        .header("range", "bytes=-4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.status(), 206);
+    assert_eq!(
+        tail.headers()["content-range"],
+        format!("bytes {}-{}/{SIZE}", SIZE - 4, SIZE - 1).as_str()
+    );
+    assert_eq!(tail.bytes().await.unwrap().as_ref(), &[0, 0, 0, 0]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -7,7 +7,8 @@
 //! - [`BasicAuth`]: a Pre handler for HTTP Basic authentication from an htpasswd file.
 //! - [`AccessLog`]: a Post handler writing Common or Combined Log Format lines.
 //! - [`Rewrite`]: a Trans handler rewriting paths by regular expression.
-//! - [`StaticFiles`]: files under a root, with ETags and no way out of the root.
+//! - [`StaticFiles`]: files under a root — conditional and range requests (see
+//!   [`Ranges`]), precompressed siblings, an optional listing, no way out of the root.
 //! - [`ServerStatus`]: the live status page (HTML with a chart, JSON, Prometheus).
 
 mod access_log;
@@ -22,6 +23,6 @@ pub use self::access_log::{AccessLog, LogFormat};
 pub use self::basic_auth::{BasicAuth, HtpasswdError};
 pub use self::redirect::Redirect;
 pub use self::rewrite::Rewrite;
-pub use self::static_files::StaticFiles;
+pub use self::static_files::{Ranges, StaticFiles};
 pub use self::status::ServerStatus;
 pub use self::tower::{RequestBody, TowerService};

@@ -44,6 +44,16 @@ impl<S> TowerService<S> {
         Self { prefix, service }
     }
 
+    /// The service being bridged.
+    pub(crate) fn service(&self) -> &S {
+        &self.service
+    }
+
+    /// The `http::Request` the service is to see for `request`.
+    pub(crate) fn forward(&self, request: &Request) -> http::Request<RequestBody> {
+        forward(request, self.inner_uri(request))
+    }
+
     /// The path the service sees: the request's normalized path without the prefix.
     fn inner_uri(&self, request: &Request) -> http::Uri {
         let path = request.path();
@@ -88,7 +98,7 @@ where
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     fn call(&self, request: Request, response: Response) -> HandlerFuture {
-        let forwarded = forward(&request, self.inner_uri(&request));
+        let forwarded = self.forward(&request);
         let service = self.service.clone();
         Box::pin(async move {
             match service.oneshot(forwarded).await {
@@ -115,7 +125,8 @@ fn forward(request: &Request, uri: http::Uri) -> http::Request<RequestBody> {
     forwarded
 }
 
-fn copy_answer<B>(answer: http::Response<B>, response: &Response)
+/// Copies the service's answer (status, headers, body) into `response`.
+pub(crate) fn copy_answer<B>(answer: http::Response<B>, response: &Response)
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,

@@ -137,6 +137,9 @@ struct RawStatic {
     /// Serve files that symlinks inside the root point to outside it.
     #[serde(default)]
     follow_symlinks: bool,
+    /// List directories without an `index.html`.
+    #[serde(default)]
+    listing: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,7 +157,11 @@ fn default_redirect_status() -> Spanned<u16> {
 /// The Content handler one location installs.
 #[derive(Debug)]
 enum Content {
-    Static(PathBuf, bool),
+    Static {
+        root: PathBuf,
+        follow_symlinks: bool,
+        listing: bool,
+    },
     Redirect(String, StatusCode),
 }
 
@@ -203,7 +210,12 @@ impl Settings {
             headers: BTreeMap::new(),
             locations: vec![Location {
                 path: "/".to_owned(),
-                content: Some(Content::Static(root.to_owned(), false)),
+                // Like `python3 -m http.server`: browsing the directory is the point.
+                content: Some(Content::Static {
+                    root: root.to_owned(),
+                    follow_symlinks: false,
+                    listing: true,
+                }),
                 auth: None,
                 log: None,
             }],
@@ -240,7 +252,11 @@ impl Settings {
                             root.display()
                         );
                     }
-                    Some(Content::Static(root, files.follow_symlinks))
+                    Some(Content::Static {
+                        root,
+                        follow_symlinks: files.follow_symlinks,
+                        listing: files.listing,
+                    })
                 }
                 (None, Some(redirect)) => {
                     let status = StatusCode::from_u16(*redirect.status.get_ref())
@@ -357,8 +373,14 @@ impl Settings {
             }
             builder = match content {
                 None => builder,
-                Some(Content::Static(root, follow)) => {
-                    let files = StaticFiles::new(path, root.as_path()).follow_symlinks_out(*follow);
+                Some(Content::Static {
+                    root,
+                    follow_symlinks,
+                    listing,
+                }) => {
+                    let files = StaticFiles::new(path, root.as_path())
+                        .follow_symlinks_out(*follow_symlinks)
+                        .directory_listing(*listing);
                     builder.content(path, files)
                 }
                 Some(Content::Redirect(to, status)) => {

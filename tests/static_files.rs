@@ -1,0 +1,239 @@
+//! Static files: validators, ranges, the directory listing, the root's walls.
+
+mod common;
+
+use poco_httpd::Server;
+use poco_httpd::handlers::StaticFiles;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+const HELLO: &str = "Hello from a plain-text file.\nSecond line.\n";
+
+/// A root with `inside.txt`, and `escape.txt`, a symlink to a file outside the root.
+fn root_with_escape(name: &str) -> std::path::PathBuf {
+    let base =
+        std::env::temp_dir().join(format!("poco-httpd-static-{name}-{}", std::process::id()));
+    let root = base.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("inside.txt"), "inside").unwrap();
+    std::fs::write(base.join("secret.txt"), "outside the root").unwrap();
+    let link = root.join("escape.txt");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(base.join("secret.txt"), &link).unwrap();
+    root
+}
+
+#[tokio::test]
+async fn static_files_carry_an_etag_and_answer_304_when_it_matches() {
+    let root = root_with_escape("etag");
+    let server =
+        common::start(Server::builder().content("/files/", StaticFiles::new("/files/", &root)))
+            .await;
+    let client = common::client();
+    let first = client
+        .get(server.url("/files/inside.txt"))
+        .send()
+        .await
+        .unwrap();
+    let tag = first.headers()["etag"].to_str().unwrap().to_string();
+    assert!(tag.starts_with('"'), "{tag}");
+    assert_eq!(first.text().await.unwrap(), "inside");
+    let again = client
+        .get(server.url("/files/inside.txt"))
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.text().await.unwrap(), "");
+    let other = client
+        .get(server.url("/files/inside.txt"))
+        .header("if-none-match", "\"nope\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn symlinks_out_of_the_static_root_are_refused_unless_allowed() {
+    let root = root_with_escape("symlink");
+    let strict = common::start(Server::builder().content("/", StaticFiles::new("/", &root))).await;
+    let lenient = common::start(
+        Server::builder().content("/", StaticFiles::new("/", &root).follow_symlinks_out(true)),
+    )
+    .await;
+    let client = common::client();
+    let refused = client.get(strict.url("/escape.txt")).send().await.unwrap();
+    assert_eq!(refused.status(), 404);
+    assert!(!refused.text().await.unwrap().contains("outside"));
+    for attempt in [
+        "/..%2fsecret.txt",
+        "/%2e%2e/secret.txt",
+        "/..\\secret.txt",
+        "/inside.txt%00",
+    ] {
+        let answer = common::raw(
+            strict.addr,
+            format!("GET {attempt} HTTP/1.0\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert!(!answer.contains("outside the root"), "{attempt}: {answer}");
+        assert!(answer.starts_with("HTTP/1.0 4"), "{attempt}: {answer}");
+    }
+    let followed = client.get(lenient.url("/escape.txt")).send().await.unwrap();
+    assert_eq!(followed.text().await.unwrap(), "outside the root");
+    strict.stop().await;
+    lenient.stop().await;
+}
+
+async fn get_with(
+    server: &common::TestServer,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = common::client().get(server.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+fn fixtures_server() -> poco_httpd::ServerBuilder {
+    Server::builder().content("/", StaticFiles::new("/", FIXTURES))
+}
+
+#[tokio::test]
+async fn a_single_range_gets_206_with_its_content_range() {
+    let server = common::start(fixtures_server()).await;
+    let answer = get_with(&server, "/hello.txt", &[("range", "bytes=6-9")]).await;
+    assert_eq!(answer.status(), 206);
+    assert_eq!(answer.headers()["content-range"], "bytes 6-9/43");
+    assert_eq!(answer.headers()["content-length"], "4");
+    assert_eq!(answer.headers()["content-type"], "text/plain");
+    assert_eq!(answer.text().await.unwrap(), &HELLO[6..10]);
+    let suffix = get_with(&server, "/hello.txt", &[("range", "bytes=-5")]).await;
+    assert_eq!(suffix.text().await.unwrap(), &HELLO[38..]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn several_ranges_get_a_multipart_byteranges_body() {
+    let server = common::start(fixtures_server()).await;
+    let answer = get_with(&server, "/hello.txt", &[("range", "bytes=0-4, 30-35")]).await;
+    assert_eq!(answer.status(), 206);
+    let content_type = answer.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let boundary = content_type
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap_or_else(|| panic!("{content_type}"))
+        .to_owned();
+    let declared: usize = answer.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body = answer.text().await.unwrap();
+    assert_eq!(body.len(), declared);
+    let expected = format!(
+        "--{boundary}\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-4/43\r\n\r\n{}\
+         \r\n--{boundary}\r\nContent-Type: text/plain\r\nContent-Range: bytes 30-35/43\r\n\r\n{}\
+         \r\n--{boundary}--\r\n",
+        &HELLO[0..5],
+        &HELLO[30..36]
+    );
+    assert_eq!(body, expected);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unsatisfiable_ranges_get_416_and_malformed_ones_the_whole_file() {
+    let server = common::start(fixtures_server()).await;
+    let beyond = get_with(&server, "/hello.txt", &[("range", "bytes=43-")]).await;
+    assert_eq!(beyond.status(), 416);
+    assert_eq!(beyond.headers()["content-range"], "bytes */43");
+    let malformed = get_with(&server, "/hello.txt", &[("range", "bytes=9-3")]).await;
+    assert_eq!(malformed.status(), 200);
+    assert_eq!(malformed.text().await.unwrap(), HELLO);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn if_range_sends_the_range_only_while_the_file_is_unchanged() {
+    let server = common::start(fixtures_server()).await;
+    let whole = get_with(&server, "/hello.txt", &[]).await;
+    let tag = whole.headers()["etag"].to_str().unwrap().to_owned();
+    let modified = whole.headers()["last-modified"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for validator in [tag.as_str(), modified.as_str()] {
+        let current = get_with(
+            &server,
+            "/hello.txt",
+            &[("range", "bytes=0-4"), ("if-range", validator)],
+        )
+        .await;
+        assert_eq!(current.status(), 206, "{validator}");
+        assert_eq!(current.text().await.unwrap(), "Hello");
+    }
+    let stale = get_with(
+        &server,
+        "/hello.txt",
+        &[("range", "bytes=0-4"), ("if-range", "\"old\"")],
+    )
+    .await;
+    assert_eq!(stale.status(), 200);
+    assert_eq!(stale.text().await.unwrap(), HELLO);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn precompressed_siblings_are_served_when_accepted() {
+    let dir = std::env::temp_dir().join(format!("poco-httpd-precompressed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("page.txt"), "plain").unwrap();
+    std::fs::write(dir.join("page.txt.br"), "pretend brotli").unwrap();
+    let server = common::start(Server::builder().content("/", StaticFiles::new("/", &dir))).await;
+    let encoded = get_with(&server, "/page.txt", &[("accept-encoding", "br")]).await;
+    assert_eq!(encoded.headers()["content-encoding"], "br");
+    assert_eq!(encoded.text().await.unwrap(), "pretend brotli");
+    let plain = get_with(&server, "/page.txt", &[("accept-encoding", "identity")]).await;
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.text().await.unwrap(), "plain");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_directory_listing_escapes_names_and_is_off_by_default() {
+    let dir = std::env::temp_dir().join(format!("poco-httpd-listing-it-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("docs")).unwrap();
+    std::fs::write(dir.join("docs/<img src=x onerror=alert(1)>.txt"), "x").unwrap();
+    std::fs::write(dir.join("docs/a b.txt"), "spaced").unwrap();
+    let listing = common::start(Server::builder().content(
+        "/files/",
+        StaticFiles::new("/files/", &dir).directory_listing(true),
+    ))
+    .await;
+    let plain =
+        common::start(Server::builder().content("/files/", StaticFiles::new("/files/", &dir)))
+            .await;
+    let page = get_with(&listing, "/files/docs/", &[]).await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<img"), "{html}");
+    assert!(
+        html.contains(">&lt;img src=x onerror=alert(1)&gt;.txt</a>"),
+        "{html}"
+    );
+    assert!(html.contains("href=\"./a%20b.txt\""), "{html}");
+    let followed = get_with(&listing, "/files/docs/a%20b.txt", &[]).await;
+    assert_eq!(followed.text().await.unwrap(), "spaced");
+    assert_eq!(get_with(&plain, "/files/docs/", &[]).await.status(), 404);
+    listing.stop().await;
+    plain.stop().await;
+}
