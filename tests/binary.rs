@@ -358,3 +358,35 @@ async fn a_large_file_is_streamed_with_bounded_memory() {
     assert_eq!(tail.bytes().await.unwrap().as_ref(), &[0, 0, 0, 0]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn compression_and_listing_by_default_and_compression_off_by_config() {
+    let dir = std::env::temp_dir().join(format!("poco-httpd-defaults-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let text = "a line of text to compress\n".repeat(100);
+    std::fs::write(dir.join("sub/page.txt"), &text).unwrap();
+    let plain_config = write_config(
+        "plain.toml",
+        &format!(
+            "[compression]\nenabled = false\n[[location]]\npath = \"/\"\nstatic = {{ root = \"{}\" }}\n",
+            dir.display()
+        ),
+    );
+    let default = Running::start(&["--root", dir.to_str().unwrap()]);
+    let plain = Running::start(&["--config", plain_config.to_str().unwrap()]);
+    let client = reqwest::Client::new();
+    let get = |url: String| client.get(url).header("accept-encoding", "gzip").send();
+    let compressed = get(format!("{}/sub/page.txt", default.url)).await.unwrap();
+    assert_eq!(compressed.headers()["content-encoding"], "gzip");
+    assert!(compressed.bytes().await.unwrap().len() < text.len() / 5);
+    let listing = get(format!("{}/sub/", default.url)).await.unwrap();
+    assert_eq!(listing.status(), 200);
+    let uncompressed = get(format!("{}/sub/page.txt", plain.url)).await.unwrap();
+    assert!(uncompressed.headers().get("content-encoding").is_none());
+    assert_eq!(uncompressed.text().await.unwrap(), text);
+    assert_eq!(
+        get(format!("{}/sub/", plain.url)).await.unwrap().status(),
+        404
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

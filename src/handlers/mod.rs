@@ -5,6 +5,7 @@
 //!   as the Content handler of a directory.
 //! - [`Redirect`]: a Content handler answering with a redirect.
 //! - [`BasicAuth`]: a Pre handler for HTTP Basic authentication from an htpasswd file.
+//! - [`Compression`]: a Pre handler compressing responses with zstd, brotli or gzip.
 //! - [`AccessLog`]: a Post handler writing Common or Combined Log Format lines.
 //! - [`Rewrite`]: a Trans handler rewriting paths by regular expression.
 //! - [`StaticFiles`]: files under a root — conditional and range requests (see
@@ -13,6 +14,7 @@
 
 mod access_log;
 mod basic_auth;
+mod compression;
 mod redirect;
 mod rewrite;
 mod static_files;
@@ -21,6 +23,7 @@ mod tower;
 
 pub use self::access_log::{AccessLog, LogFormat};
 pub use self::basic_auth::{BasicAuth, HtpasswdError};
+pub use self::compression::{Coding, Compression, is_compressible};
 pub use self::redirect::Redirect;
 pub use self::rewrite::Rewrite;
 pub use self::static_files::{Ranges, StaticFiles};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use poco_httpd::handlers::{
-    AccessLog, BasicAuth, LogFormat, Redirect, Rewrite, ServerStatus, StaticFiles,
+    AccessLog, BasicAuth, Compression, LogFormat, Redirect, Rewrite, ServerStatus, StaticFiles,
 };
 use poco_httpd::http::StatusCode;
 use poco_httpd::session::{MemoryStore, OnStoreFailure, RedisStore, Sessions};
@@ -49,7 +49,26 @@ struct RawConfig {
     rewrite: Vec<RawRewrite>,
     #[serde(default)]
     status: RawStatus,
+    #[serde(default)]
+    compression: RawCompression,
     session: Option<RawSession>,
+}
+
+/// `[compression]`: zstd, brotli or gzip for compressible responses, on by default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCompression {
+    enabled: bool,
+    min_size: usize,
+}
+
+impl Default for RawCompression {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_size: 256,
+        }
+    }
 }
 
 /// `[status]`: the live status page.
@@ -183,6 +202,7 @@ pub(crate) struct Settings {
     locations: Vec<Location>,
     rewrites: Vec<Rewrite>,
     status: RawStatus,
+    compression: RawCompression,
     session: Option<RawSession>,
 }
 
@@ -221,6 +241,7 @@ impl Settings {
             }],
             rewrites: Vec::new(),
             status: RawStatus::default(),
+            compression: RawCompression::default(),
             session: None,
         })
     }
@@ -335,6 +356,7 @@ impl Settings {
             locations,
             rewrites,
             status: raw.status,
+            compression: raw.compression,
             session: raw.session,
         })
     }
@@ -344,6 +366,11 @@ impl Settings {
         let mut builder = Server::builder().listen(self.listen.as_str());
         for rewrite in &self.rewrites {
             builder = builder.trans(rewrite.clone());
+        }
+        if self.compression.enabled {
+            // First of the Pre handlers of `/`, so it covers every answer.
+            let compression = Compression::new().min_size(self.compression.min_size);
+            builder = builder.pre("/", compression);
         }
         if self.status.enabled {
             let page = ServerStatus::new().allow_remote(self.status.allow_remote);
