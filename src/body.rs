@@ -13,7 +13,7 @@ use futures_util::Stream;
 use futures_util::stream::BoxStream;
 use http_body::{Body, Frame, SizeHint};
 
-use crate::connection::ConnState;
+use crate::connection::{ActiveRequest, ConnState};
 use crate::flush::AfterFlush;
 use crate::pipeline::{Delivery, Tail};
 use crate::stream::{StreamChannel, Taken};
@@ -48,6 +48,8 @@ pub(crate) struct ResponseBody {
     declared: Option<u64>,
     /// Bytes handed to hyper so far.
     written: u64,
+    /// Keeps the connection counted as busy until hyper is done with the body.
+    active: Option<ActiveRequest>,
 }
 
 impl ResponseBody {
@@ -70,11 +72,17 @@ impl ResponseBody {
             conn,
             declared,
             written: 0,
+            active: None,
         };
         if !on_wire || matches!(body.source, Source::Full(None)) {
             body.finish();
         }
         body
+    }
+
+    /// Counts the request as in progress for as long as this body lives.
+    pub(crate) fn keep_active(&mut self, active: ActiveRequest) {
+        self.active = Some(active);
     }
 
     /// The last byte has been handed to hyper: deliver at the next flush.
@@ -177,9 +185,11 @@ impl Drop for ResponseBody {
             channel.abandon();
         }
         if let Some(tail) = self.tail.take() {
-            tail.deliver(Delivery::Failed(
-                "the client went away before the whole response was sent".to_owned(),
-            ));
+            let mut cause = "the client went away before the whole response was sent".to_owned();
+            if let Some(failure) = self.conn.write_failure.get() {
+                cause = format!("{cause}: {failure}");
+            }
+            tail.deliver(Delivery::Failed(cause));
         }
     }
 }

@@ -6,12 +6,13 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::body::ResponseBody;
@@ -20,6 +21,7 @@ use crate::flush::{FlushTracker, FlushedIo};
 use crate::pipeline;
 use crate::server::Shared;
 use crate::stats::Stats;
+use crate::timed_io::TimedIo;
 
 /// Facts about one connection, shared by all its requests.
 #[derive(Debug)]
@@ -112,24 +114,68 @@ pub(crate) struct ConnState {
     /// Set once a request of this connection has run its Error handler, so a failure
     /// is not reported a second time as a failure of the connection.
     pub(crate) error_reported: AtomicBool,
+    /// Requests between their head arriving and their response being done with.
+    active: AtomicUsize,
+    /// Signalled by the socket wrapper once the connection has been idle too long.
+    pub(crate) idle: Notify,
+    /// The first write error, to tell Error handlers why a response was cut.
+    pub(crate) write_failure: OnceLock<String>,
 }
 
-/// Serves one accepted socket until the client leaves, or the server shuts down.
-pub(crate) async fn serve(
+impl ConnState {
+    /// How many requests of this connection are in progress.
+    pub(crate) fn active_requests(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+}
+
+/// Counts a request as in progress from its head until its response body is dropped
+/// (sent or abandoned): the connection is not idle meanwhile.
+#[derive(Debug)]
+pub(crate) struct ActiveRequest(Arc<ConnState>);
+
+impl ActiveRequest {
+    fn new(conn: &Arc<ConnState>) -> Self {
+        conn.active.fetch_add(1, Ordering::AcqRel);
+        Self(Arc::clone(conn))
+    }
+}
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Serves one accepted socket until the client leaves, it stays idle too long, or the
+/// server shuts down.
+pub(crate) async fn serve<S>(
     shared: Arc<Shared>,
-    stream: TcpStream,
+    stream: S,
     info: ConnectionInfo,
     draining: CancellationToken,
     cut: CancellationToken,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let _open = shared.stats.connection_opened();
     let state = Arc::new(ConnState {
         info: Arc::new(info),
         flush: FlushTracker::default(),
         stats: shared.stats.clone(),
         error_reported: AtomicBool::new(false),
+        active: AtomicUsize::new(0),
+        idle: Notify::new(),
+        write_failure: OnceLock::new(),
     });
-    let io = TokioIo::new(FlushedIo::new(stream, Arc::clone(&state)));
+    let limits = &shared.limits;
+    let timed = TimedIo::new(
+        stream,
+        Arc::clone(&state),
+        limits.write_timeout,
+        limits.keep_alive_timeout,
+    );
+    let io = TokioIo::new(FlushedIo::new(timed, Arc::clone(&state)));
     let service = ConnService {
         shared: Arc::clone(&shared),
         conn: Arc::clone(&state),
@@ -142,6 +188,14 @@ pub(crate) async fn serve(
         tokio::select! {
             result = connection.as_mut() => Some(result),
             () = draining.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                tokio::select! {
+                    result = connection.as_mut() => Some(result),
+                    () = cut.cancelled() => None,
+                }
+            }
+            () = state.idle.notified() => {
+                tracing::debug!(connection = state.info.id, "closing an idle connection");
                 connection.as_mut().graceful_shutdown();
                 tokio::select! {
                     result = connection.as_mut() => Some(result),
@@ -191,6 +245,11 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         let shared = Arc::clone(&self.shared);
         let conn = Arc::clone(&self.conn);
-        Box::pin(async move { Ok(pipeline::respond(shared, conn, request).await) })
+        let active = ActiveRequest::new(&conn);
+        Box::pin(async move {
+            let mut response = pipeline::respond(shared, conn, request).await;
+            response.body_mut().keep_active(active);
+            Ok(response)
+        })
     }
 }

@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use bytes::Bytes;
 use cookie::Cookie;
 use http::{Extensions, HeaderMap, Method, StatusCode, Uri, Version};
-use hyper::body::Incoming;
 
 use crate::body::Source;
 use crate::connection::Connection;
 use crate::handler::SharedHandler;
+use crate::incoming::IncomingBody;
 use crate::server::Shared;
 use crate::site::Site;
 use crate::wait::WaitGate;
@@ -43,7 +43,7 @@ pub(crate) struct RequestState {
     /// The normalized path of `uri`: the key for mapping.
     pub(crate) path: Arc<str>,
     pub(crate) extensions: Extensions,
-    pub(crate) body: Option<Incoming>,
+    pub(crate) body: Option<IncomingBody>,
     /// Body bytes read so far through `Request::body_chunk`.
     pub(crate) body_read: u64,
     /// A Content handler a Pre handler put in place of the mapped one.
@@ -88,7 +88,7 @@ pub(crate) struct Exchange {
 impl Exchange {
     pub(crate) fn new(
         head: RequestHead,
-        body: Option<Incoming>,
+        body: Option<IncomingBody>,
         extensions: Extensions,
         path: Arc<str>,
         connection: Connection,

@@ -90,9 +90,9 @@ impl<T> FlushedIo<T> {
 
     fn observe<R>(&self, result: io::Result<R>) -> io::Result<R> {
         if let Err(error) = &result {
-            self.tracker
-                .flush
-                .failed(&format!("writing the response failed: {error}"));
+            let cause = format!("writing the response failed: {error}");
+            self.tracker.flush.failed(&cause);
+            let _ = self.tracker.write_failure.set(cause);
         }
         result
     }

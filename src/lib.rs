@@ -52,6 +52,8 @@ mod exchange;
 mod flush;
 mod handler;
 pub mod handlers;
+mod incoming;
+mod limits;
 mod map;
 mod multipart;
 mod path;
@@ -65,6 +67,7 @@ mod site;
 mod sse;
 mod stats;
 mod stream;
+mod timed_io;
 mod wait;
 
 pub use connection::Connection;

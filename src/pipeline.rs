@@ -25,6 +25,7 @@ use crate::body::{ResponseBody, Source};
 use crate::connection::{ConnState, Connection};
 use crate::exchange::{Exchange, RequestHead, lock};
 use crate::handler::SharedHandler;
+use crate::incoming::IncomingBody;
 use crate::path::normalize_path;
 use crate::server::Shared;
 use crate::stream::StreamChannel;
@@ -70,6 +71,7 @@ pub(crate) async fn respond(
         headers: parts.headers,
     };
     let connection = Connection::new(Arc::clone(&conn.info));
+    let body = IncomingBody::new(body, shared.limits.body_read_timeout);
     let exchange = Exchange::new(head, Some(body), parts.extensions, path, connection, shared);
     let tail = Tail {
         exchange: Arc::clone(&exchange),
@@ -82,10 +84,24 @@ pub(crate) async fn respond(
     } else if declares_too_large_body(&exchange) {
         exchange.answer_error(StatusCode::PAYLOAD_TOO_LARGE);
     } else {
-        run_front(&exchange).await;
-        run_send_hooks(&exchange).await;
+        let limit = exchange.server.limits.handler_timeout;
+        let front = async {
+            run_front(&exchange).await;
+            run_send_hooks(&exchange).await;
+        };
+        if tokio::time::timeout(limit, front).await.is_err() {
+            time_out(&exchange, limit);
+        }
     }
     send(&exchange, in_flight.0.take(), conn)
+}
+
+/// The handlers took longer than `handler_timeout`: their futures have been dropped;
+/// the client gets 503, and the Error and Post handlers hear of it.
+fn time_out(exchange: &Exchange, limit: std::time::Duration) {
+    tracing::warn!(path = %exchange.path(), ?limit, "handlers timed out; answering 503");
+    exchange.answer_error(StatusCode::SERVICE_UNAVAILABLE);
+    exchange.fail(format!("the handlers did not answer within {limit:?}"));
 }
 
 /// A `Content-Length` beyond the server's limit is refused before any handler runs.

@@ -2,6 +2,7 @@
 //! rewrite) the request.
 
 use std::fmt;
+use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use crate::connection::Connection;
 use crate::exchange::{Exchange, lock};
 use crate::handler::{Handler, SharedHandler};
+use crate::incoming::is_timeout;
 
 /// The request of one exchange, as every phase sees it.
 ///
@@ -181,9 +183,8 @@ impl Request {
             Ok(collected) => Ok(collected.to_bytes()),
             Err(error) if error.is::<LengthLimitError>() => Err(BodyError::TooLarge { limit }),
             Err(error) => {
-                let cause = format!("reading the request body failed: {error}");
-                self.exchange.fail(cause.clone());
-                Err(BodyError::Aborted(cause))
+                let timed_out = error.downcast_ref::<io::Error>().is_some_and(is_timeout);
+                Err(self.body_failed(&*error, timed_out))
             }
         }
     }
@@ -231,11 +232,7 @@ impl Request {
                     Ok(data) => data,
                     Err(_trailers) => continue,
                 },
-                Some(Err(error)) => {
-                    let cause = format!("reading the request body failed: {error}");
-                    self.exchange.fail(cause.clone());
-                    return Err(BodyError::Aborted(cause));
-                }
+                Some(Err(error)) => return Err(self.body_failed(&error, is_timeout(&error))),
             };
             let mut request = lock(&self.exchange.request);
             request.body_read += data.len() as u64;
@@ -244,6 +241,18 @@ impl Request {
             }
             request.body = Some(incoming);
             return Ok(Some(data));
+        }
+    }
+
+    /// A failed body read fails the exchange: the Error handler runs once the current
+    /// handler returns.
+    fn body_failed(&self, error: &dyn std::error::Error, timed_out: bool) -> BodyError {
+        let cause = format!("reading the request body failed: {error}");
+        self.exchange.fail(cause.clone());
+        if timed_out {
+            BodyError::TimedOut(cause)
+        } else {
+            BodyError::Aborted(cause)
         }
     }
 
@@ -355,6 +364,10 @@ pub enum BodyError {
     /// The client sent a broken body or went away while sending it.
     #[error("{0}")]
     Aborted(String),
+    /// The client stopped sending the body for longer than the server's
+    /// [`body_read_timeout`](crate::ServerBuilder::body_read_timeout).
+    #[error("{0}")]
+    TimedOut(String),
 }
 
 impl BodyError {
@@ -364,6 +377,7 @@ impl BodyError {
             Self::TooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
             Self::AlreadyRead => http::StatusCode::INTERNAL_SERVER_ERROR,
             Self::Aborted(_) => http::StatusCode::BAD_REQUEST,
+            Self::TimedOut(_) => http::StatusCode::REQUEST_TIMEOUT,
         }
     }
 }

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use http::header::{HeaderName, SERVER};
 use http::{HeaderMap, HeaderValue};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -19,6 +20,7 @@ use arc_swap::ArcSwap;
 
 use crate::connection::{self, ConnectionInfo};
 use crate::handler::{Handler, SharedHandler};
+use crate::limits::Limits;
 use crate::map::DirectoryMap;
 use crate::path::is_normalized;
 use crate::site::{ReloadHandle, Site};
@@ -76,6 +78,7 @@ pub struct ServerBuilder {
     max_body_size: usize,
     stream_buffer: usize,
     shutdown_deadline: Duration,
+    pub(crate) limits: Limits,
 }
 
 impl Default for ServerBuilder {
@@ -90,6 +93,7 @@ impl Default for ServerBuilder {
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             stream_buffer: DEFAULT_STREAM_BUFFER,
             shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
+            limits: Limits::default(),
         }
     }
 }
@@ -215,7 +219,9 @@ impl ServerBuilder {
         let parts = self.into_parts()?;
         let shared = Shared {
             site: ArcSwap::from_pointee(parts.site),
-            http: http_builder(),
+            http: parts.limits.http_builder(),
+            connection_slots: Arc::new(Semaphore::new(parts.limits.max_connections)),
+            limits: parts.limits,
             stats: Stats::default(),
             tasks: TaskTracker::new(),
             cut: CancellationToken::new(),
@@ -243,6 +249,7 @@ impl ServerBuilder {
             site,
             listen: self.listen,
             shutdown_deadline: self.shutdown_deadline,
+            limits: self.limits,
         })
     }
 }
@@ -252,6 +259,7 @@ pub(crate) struct BuiltParts {
     pub(crate) site: Site,
     listen: String,
     shutdown_deadline: Duration,
+    limits: Limits,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -330,20 +338,14 @@ fn build_headers(changes: Vec<HeaderChange>) -> Result<HeaderMap, Error> {
     Ok(headers)
 }
 
-fn http_builder() -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // A timer turns on hyper's header read timeout against clients that trickle in
-    // their request head.
-    builder.http1().timer(TokioTimer::new());
-    builder.http2().timer(TokioTimer::new());
-    builder
-}
-
 /// What every connection and request of one server shares.
 pub(crate) struct Shared {
     /// The current handlers; swapped by [`ReloadHandle::reload`].
     pub(crate) site: ArcSwap<Site>,
     pub(crate) http: auto::Builder<TokioExecutor>,
+    pub(crate) limits: Limits,
+    /// One permit per open connection, up to `max_connections`.
+    connection_slots: Arc<Semaphore>,
     pub(crate) stats: Stats,
     /// Connection tasks and Post tasks, awaited on shutdown.
     pub(crate) tasks: TaskTracker,
@@ -495,6 +497,9 @@ impl BoundServer {
         tracing::info!(%local_addr, "listening");
         let mut next_id = 0;
         loop {
+            let Some(slot) = connection_slot(&shared, &draining).await else {
+                break;
+            };
             let accepted = tokio::select! {
                 biased;
                 () = draining.cancelled() => break,
@@ -518,13 +523,37 @@ impl BoundServer {
                         draining.clone(),
                         shared.cut.clone(),
                     );
-                    shared.tasks.spawn(serve);
+                    shared.tasks.spawn(async move {
+                        serve.await;
+                        drop(slot);
+                    });
                 }
                 Err(error) => pause_after_accept_error(&error).await,
             }
         }
         drop(listener);
         drain(&shared, shutdown_deadline).await;
+    }
+}
+
+/// Waits for room under `max_connections`; `None` once shutdown began. While the
+/// server is full it does not accept, so new clients wait in the listen backlog.
+async fn connection_slot(
+    shared: &Shared,
+    draining: &CancellationToken,
+) -> Option<OwnedSemaphorePermit> {
+    let slots = Arc::clone(&shared.connection_slots);
+    if let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
+        return Some(slot);
+    }
+    tracing::warn!(
+        max_connections = shared.limits.max_connections,
+        "connection limit reached; new connections wait"
+    );
+    tokio::select! {
+        biased;
+        () = draining.cancelled() => None,
+        slot = slots.acquire_owned() => slot.ok(),
     }
 }
 

@@ -10,10 +10,10 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyDataStream;
-use hyper::body::Incoming;
 use tower::ServiceExt;
 
 use crate::exchange::lock;
+use crate::incoming::IncomingBody;
 use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 
 /// Mounts a `tower::Service` at a directory: the service sees the request with the
@@ -145,16 +145,16 @@ where
 /// The request body a mounted service reads: the client's, unless an earlier
 /// handler already took it (then empty).
 #[derive(Debug)]
-pub struct RequestBody(Option<Incoming>);
+pub struct RequestBody(Option<IncomingBody>);
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match &mut self.0 {
             Some(incoming) => Pin::new(incoming).poll_frame(cx),
             None => Poll::Ready(None),

@@ -1,0 +1,141 @@
+//! The limits a server puts on its clients, each with a documented default, and the
+//! [`ServerBuilder`] methods that set them. hyper enforces the header limits and
+//! HTTP/2's; the idle, write, body-read, handler and connection-count limits are
+//! poco-httpd's own (hyper has none): `flush.rs` times the socket's reads and writes,
+//! `incoming.rs` the request body, `pipeline.rs` the handlers, `server.rs` counts
+//! connections. RELIABILITY.md compares them with nginx's and hyper's defaults.
+
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+
+use crate::ServerBuilder;
+
+/// hyper's own default header count; setting any value moves its parser's header
+/// array from the stack to the heap, so this one is left unset.
+const HYPER_MAX_HEADERS: usize = 100;
+
+/// The limits of one server; see the [`ServerBuilder`] methods for each.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) max_header_size: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) body_read_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+    pub(crate) keep_alive_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) handler_timeout: Duration,
+    pub(crate) max_concurrent_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(30),
+            max_header_size: 64 * 1024,
+            max_headers: HYPER_MAX_HEADERS,
+            body_read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(15),
+            max_connections: 16 * 1024,
+            handler_timeout: Duration::from_secs(60),
+            max_concurrent_streams: 200,
+        }
+    }
+}
+
+impl Limits {
+    /// hyper's connection builder, with these limits.
+    pub(crate) fn http_builder(&self) -> auto::Builder<TokioExecutor> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        let mut http1 = builder.http1();
+        // The timer is what turns hyper's header read timeout on.
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout)
+            // The read buffer bounds the request line and headers (hyper answers 431).
+            .max_buf_size(self.max_header_size.max(8192));
+        if self.max_headers != HYPER_MAX_HEADERS {
+            http1.max_headers(self.max_headers);
+        }
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(self.max_header_size).unwrap_or(u32::MAX))
+            .max_concurrent_streams(self.max_concurrent_streams);
+        // hyper's defaults stay for rapid-reset protection: at most 20 streams reset by
+        // the client before the server accepted them, 1024 reset for local errors.
+        builder
+    }
+}
+
+impl ServerBuilder {
+    /// How long a client may take to send a request head, from the moment the
+    /// connection waits for one (slowloris). Default: 30 s. On HTTP/1.1 the wait for
+    /// the next request on a kept-alive connection counts too.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// The largest request head (request line and headers) accepted, in bytes; larger
+    /// ones get `431 Request Header Fields Too Large` (HTTP/1.1; at least 8 KiB) or a
+    /// refused stream (HTTP/2's header list size). Default: 64 KiB.
+    pub fn max_header_size(mut self, bytes: usize) -> Self {
+        self.limits.max_header_size = bytes;
+        self
+    }
+
+    /// The most header fields a request may have; more get `431`. Default: 100.
+    pub fn max_headers(mut self, count: usize) -> Self {
+        self.limits.max_headers = count;
+        self
+    }
+
+    /// How long a request body may go without a byte arriving while a handler reads
+    /// it; then the read fails with [`BodyError::TimedOut`](crate::BodyError) (`408`)
+    /// and the Error handler runs. Default: 30 s.
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.body_read_timeout = timeout;
+        self
+    }
+
+    /// How long a write to a client that stopped reading may stall before the
+    /// connection is closed (the Error handler runs). Default: 30 s.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.write_timeout = timeout;
+        self
+    }
+
+    /// How long a connection with no request in progress stays open. Default: 15 s.
+    pub fn keep_alive_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.keep_alive_timeout = timeout;
+        self
+    }
+
+    /// The most connections served at once. Beyond it the server stops accepting:
+    /// new connections wait in the kernel's listen backlog until a connection closes
+    /// (and are refused by the kernel once the backlog is full). Default: 16384.
+    pub fn max_connections(mut self, count: usize) -> Self {
+        self.limits.max_connections = count.max(1);
+        self
+    }
+
+    /// How long the handlers in front of the client (Trans to Content, including a
+    /// `Wait`) may take to produce a response. Then they are cancelled, the client
+    /// gets `503 Service Unavailable`, and the Error and Post handlers run, the request
+    /// marked as failed. Streaming after the head has gone out is not limited.
+    /// Default: 60 s.
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.handler_timeout = timeout;
+        self
+    }
+
+    /// The most HTTP/2 streams (requests) open at once on one connection. Default: 200.
+    pub fn max_concurrent_streams(mut self, count: u32) -> Self {
+        self.limits.max_concurrent_streams = count;
+        self
+    }
+}
