@@ -50,6 +50,8 @@ mod connection;
 mod error;
 mod exchange;
 mod flush;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handler;
 pub mod handlers;
 mod incoming;

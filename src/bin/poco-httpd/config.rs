@@ -516,6 +516,21 @@ mod tests {
             .to_string()
     }
 
+    /// The inputs the config fuzz target kept: each parses or is refused, never panics.
+    #[test]
+    fn the_fuzz_corpus_parses_or_is_refused() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/config");
+        let mut inputs = 0;
+        for entry in std::fs::read_dir(dir).expect("the config corpus") {
+            let text = std::fs::read(entry.expect("an entry").path()).expect("readable");
+            if let Ok(text) = std::str::from_utf8(&text) {
+                let _ = Settings::parse(Path::new("fuzz.toml"), text);
+            }
+            inputs += 1;
+        }
+        assert!(inputs > 0, "no kept inputs for the config target");
+    }
+
     #[test]
     fn unknown_keys_are_refused_with_file_line_and_key() {
         let error = error_of(
