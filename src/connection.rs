@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +23,7 @@ use crate::pipeline;
 use crate::server::Shared;
 use crate::stats::Stats;
 use crate::timed_io::TimedIo;
+use crate::tls::TlsInfo;
 
 /// Facts about one connection, shared by all its requests.
 #[derive(Debug)]
@@ -29,6 +31,7 @@ pub(crate) struct ConnectionInfo {
     pub(crate) id: u64,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) local_addr: SocketAddr,
+    pub(crate) tls: Option<TlsInfo>,
 }
 
 /// The connection a request arrived on, as handlers see it: its addresses, and the
@@ -71,6 +74,11 @@ impl Connection {
         self.info.local_addr
     }
 
+    /// What the TLS handshake settled, on an HTTPS connection.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.info.tls.as_ref()
+    }
+
     /// The authenticated user name, once an authentication handler set one.
     pub fn user(&self) -> Option<String> {
         lock(&self.auth).user.clone()
@@ -99,6 +107,7 @@ impl fmt::Debug for Connection {
             .field("id", &self.info.id)
             .field("remote_addr", &self.info.remote_addr)
             .field("local_addr", &self.info.local_addr)
+            .field("tls", &self.info.tls)
             .field("user", &auth.user)
             .field("authtype", &auth.authtype)
             .finish()
@@ -145,6 +154,38 @@ impl Drop for ActiveRequest {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Takes an accepted socket through the TLS handshake, if the server speaks HTTPS
+/// (bounded by the header read timeout), then serves it.
+pub(crate) async fn accept(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    mut info: ConnectionInfo,
+    draining: CancellationToken,
+    cut: CancellationToken,
+) {
+    let Some(acceptor) = shared.tls.clone() else {
+        return serve(shared, stream, info, draining, cut).await;
+    };
+    let handshake =
+        tokio::time::timeout(shared.limits.header_read_timeout, acceptor.accept(stream));
+    let stream = tokio::select! {
+        result = handshake => match result {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::debug!(remote = %info.remote_addr, %error, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(remote = %info.remote_addr, "TLS handshake timed out");
+                return;
+            }
+        },
+        () = draining.cancelled() => return,
+    };
+    info.tls = Some(TlsInfo::of(stream.get_ref().1));
+    serve(shared, stream, info, draining, cut).await;
 }
 
 /// Serves one accepted socket until the client leaves, it stays idle too long, or the

@@ -51,4 +51,12 @@ pub enum Error {
         /// The operating system's error.
         source: io::Error,
     },
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS: cannot use {file}: {reason}")]
+    Tls {
+        /// The PEM file at fault.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }

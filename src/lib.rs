@@ -70,6 +70,7 @@ mod sse;
 mod stats;
 mod stream;
 mod timed_io;
+mod tls;
 mod wait;
 
 pub use connection::Connection;
@@ -85,12 +86,15 @@ pub use site::ReloadHandle;
 pub use sse::Event;
 pub use stats::Stats;
 pub use stream::StreamError;
+pub use tls::TlsInfo;
 
 /// The `cookie` crate, re-exported for [`Response::add_cookie`] and
 /// [`Request::cookie`].
 pub use cookie;
 /// The `http` crate, re-exported for status codes, methods and headers.
 pub use http;
+/// The `rustls` crate, re-exported for [`ServerBuilder::tls_config`].
+pub use tokio_rustls::rustls;
 
 #[cfg(test)]
 mod send_sync_checks {

@@ -13,6 +13,7 @@ use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -24,6 +25,7 @@ use crate::limits::Limits;
 use crate::map::DirectoryMap;
 use crate::path::is_normalized;
 use crate::site::{ReloadHandle, Site};
+use crate::tls::TlsSource;
 use crate::{Error, ShutdownHandle, Stats};
 
 /// The `Server` header sent unless configured otherwise.
@@ -79,6 +81,7 @@ pub struct ServerBuilder {
     stream_buffer: usize,
     shutdown_deadline: Duration,
     pub(crate) limits: Limits,
+    pub(crate) tls: Option<TlsSource>,
 }
 
 impl Default for ServerBuilder {
@@ -94,6 +97,7 @@ impl Default for ServerBuilder {
             stream_buffer: DEFAULT_STREAM_BUFFER,
             shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
             limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -222,6 +226,7 @@ impl ServerBuilder {
             http: parts.limits.http_builder(),
             connection_slots: Arc::new(Semaphore::new(parts.limits.max_connections)),
             limits: parts.limits,
+            tls: parts.tls,
             stats: Stats::default(),
             tasks: TaskTracker::new(),
             cut: CancellationToken::new(),
@@ -250,6 +255,7 @@ impl ServerBuilder {
             listen: self.listen,
             shutdown_deadline: self.shutdown_deadline,
             limits: self.limits,
+            tls: self.tls.as_ref().map(TlsSource::acceptor).transpose()?,
         })
     }
 }
@@ -260,6 +266,7 @@ pub(crate) struct BuiltParts {
     listen: String,
     shutdown_deadline: Duration,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -344,6 +351,8 @@ pub(crate) struct Shared {
     pub(crate) site: ArcSwap<Site>,
     pub(crate) http: auto::Builder<TokioExecutor>,
     pub(crate) limits: Limits,
+    /// Set when the server speaks HTTPS.
+    pub(crate) tls: Option<TlsAcceptor>,
     /// One permit per open connection, up to `max_connections`.
     connection_slots: Arc<Semaphore>,
     pub(crate) stats: Stats,
@@ -515,8 +524,9 @@ impl BoundServer {
                         id: next_id,
                         remote_addr,
                         local_addr,
+                        tls: None,
                     };
-                    let serve = connection::serve(
+                    let serve = connection::accept(
                         Arc::clone(&shared),
                         stream,
                         info,

@@ -33,7 +33,7 @@ impl Running {
             .next()
             .expect("an address")
             .to_string();
-        assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+        assert!(url.contains("://127.0.0.1:"), "{line}");
         Self { child, url }
     }
 
@@ -389,4 +389,51 @@ async fn compression_and_listing_by_default_and_compression_off_by_config() {
         404
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn tls_and_limits_from_the_config_file() {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = write_config("tls-cert.pem", &generated.cert.pem());
+    let key = write_config("tls-key.pem", &generated.signing_key.serialize_pem());
+    let config = write_config(
+        "tls.toml",
+        &format!(
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"\n[limits]\nmax_header_size = 8192\n[[location]]\npath = \"/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let addr: std::net::SocketAddr = server.url.trim_start_matches("https://").parse().unwrap();
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(generated.cert.pem().as_bytes()).unwrap(),
+        )
+        .resolve("localhost", addr)
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{}/hello.txt", addr.port());
+    let answer = client.get(&url).send().await.unwrap();
+    assert_eq!(answer.version(), reqwest::Version::HTTP_2);
+    assert!(answer.text().await.unwrap().starts_with("Hello"));
+    let oversized = client
+        .get(&url)
+        .header("x-big", "a".repeat(10_000))
+        .send()
+        .await;
+    // HTTP/2 refuses a header list over the limit (the stream or the connection).
+    assert!(oversized.map_or(true, |answer| !answer.status().is_success()));
+
+    std::fs::write(&key, "not a key").unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
+        .args(["--config", config.to_str().unwrap()])
+        .output()
+        .expect("run poco-httpd");
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("tls-key.pem"), "{message}");
 }

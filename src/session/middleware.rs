@@ -19,7 +19,7 @@ use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Secure {
-    /// On connections using TLS (this server has no TLS yet, so: never).
+    /// On connections using TLS (see [`ServerBuilder::tls`](crate::ServerBuilder::tls)).
     #[default]
     WhenTls,
     /// Always, e.g. behind a TLS-terminating load balancer.
@@ -191,10 +191,11 @@ impl Config {
         let session = Session(Arc::new(Mutex::new(state)));
         request.insert_extension(session.clone());
         let config = Arc::clone(&self);
-        request.before_send(move |_request: Request, response: Response| {
+        request.before_send(move |request: Request, response: Response| {
             let (config, session) = (Arc::clone(&config), session.clone());
+            let on_tls = request.connection().tls().is_some();
             async move {
-                config.save(&session, &response).await;
+                config.save(&session, &response, on_tls).await;
                 Outcome::Ok
             }
         });
@@ -242,16 +243,16 @@ impl Config {
     }
 
     /// The Send-phase hook: write what changed and set the cookie.
-    async fn save(&self, session: &Session, response: &Response) {
+    async fn save(&self, session: &Session, response: &Response, on_tls: bool) {
         let work = lock(&session.0).take_work();
         // The cookie is only added once the save succeeded, so a failed save never
         // lets the client believe its change was kept.
-        if let Err(error) = self.apply(work, response).await {
+        if let Err(error) = self.apply(work, response, on_tls).await {
             let _ = self.store_failed(&error, response);
         }
     }
 
-    async fn apply(&self, work: Work, response: &Response) -> Result<(), StoreError> {
+    async fn apply(&self, work: Work, response: &Response, on_tls: bool) -> Result<(), StoreError> {
         for old in &work.retired {
             self.within_timeout(self.store.delete(old)).await?;
         }
@@ -261,18 +262,23 @@ impl Config {
             Write::Save(id, record) => {
                 self.within_timeout(self.store.save(&id, &record, self.ttl(&record)))
                     .await?;
-                response.add_cookie(self.cookie(&id));
+                response.add_cookie(self.cookie(&id, on_tls));
             }
         }
         Ok(())
     }
 
-    fn cookie(&self, id: &SessionId) -> Cookie<'static> {
+    fn cookie(&self, id: &SessionId, on_tls: bool) -> Cookie<'static> {
+        let secure = match self.secure {
+            Secure::Always => true,
+            Secure::WhenTls => on_tls,
+            Secure::Never => false,
+        };
         let mut cookie = Cookie::build((self.cookie_name.clone(), id.as_str().to_owned()))
             .path(self.cookie_path.clone())
             .http_only(true)
             .same_site(self.same_site)
-            .secure(self.secure == Secure::Always)
+            .secure(secure)
             .max_age(cookie::time::Duration::seconds(
                 i64::try_from(self.absolute_timeout.as_secs()).unwrap_or(i64::MAX),
             ));

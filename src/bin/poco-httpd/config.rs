@@ -52,6 +52,74 @@ struct RawConfig {
     #[serde(default)]
     compression: RawCompression,
     session: Option<RawSession>,
+    tls: Option<RawTls>,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+/// `[tls]`: serve HTTPS with this certificate chain and key (PEM files).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Spanned<PathBuf>,
+    key: Spanned<PathBuf>,
+}
+
+/// `[limits]`: each unset key keeps the library's default (see RELIABILITY.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    header_read_timeout_secs: Option<u64>,
+    max_header_size: Option<usize>,
+    max_headers: Option<usize>,
+    max_body_size: Option<usize>,
+    body_read_timeout_secs: Option<u64>,
+    write_timeout_secs: Option<u64>,
+    keep_alive_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    handler_timeout_secs: Option<u64>,
+    max_concurrent_streams: Option<u32>,
+    shutdown_deadline_secs: Option<u64>,
+}
+
+impl RawLimits {
+    fn apply(&self, mut builder: ServerBuilder) -> ServerBuilder {
+        let secs = Duration::from_secs;
+        if let Some(value) = self.header_read_timeout_secs {
+            builder = builder.header_read_timeout(secs(value));
+        }
+        if let Some(value) = self.max_header_size {
+            builder = builder.max_header_size(value);
+        }
+        if let Some(value) = self.max_headers {
+            builder = builder.max_headers(value);
+        }
+        if let Some(value) = self.max_body_size {
+            builder = builder.max_body_size(value);
+        }
+        if let Some(value) = self.body_read_timeout_secs {
+            builder = builder.body_read_timeout(secs(value));
+        }
+        if let Some(value) = self.write_timeout_secs {
+            builder = builder.write_timeout(secs(value));
+        }
+        if let Some(value) = self.keep_alive_timeout_secs {
+            builder = builder.keep_alive_timeout(secs(value));
+        }
+        if let Some(value) = self.max_connections {
+            builder = builder.max_connections(value);
+        }
+        if let Some(value) = self.handler_timeout_secs {
+            builder = builder.handler_timeout(secs(value));
+        }
+        if let Some(value) = self.max_concurrent_streams {
+            builder = builder.max_concurrent_streams(value);
+        }
+        if let Some(value) = self.shutdown_deadline_secs {
+            builder = builder.shutdown_deadline(secs(value));
+        }
+        builder
+    }
 }
 
 /// `[compression]`: zstd, brotli or gzip for compressible responses, on by default.
@@ -204,6 +272,9 @@ pub(crate) struct Settings {
     status: RawStatus,
     compression: RawCompression,
     session: Option<RawSession>,
+    /// Certificate and key files, checked to exist.
+    tls: Option<(PathBuf, PathBuf)>,
+    limits: RawLimits,
 }
 
 impl Settings {
@@ -243,6 +314,8 @@ impl Settings {
             status: RawStatus::default(),
             compression: RawCompression::default(),
             session: None,
+            tls: None,
+            limits: RawLimits::default(),
         })
     }
 
@@ -349,6 +422,24 @@ impl Settings {
                 at(policy.span())
             );
         }
+        let tls = match raw.tls {
+            Some(tls) => {
+                let file = |key: &str, path: &Spanned<PathBuf>| {
+                    let file = base.join(path.get_ref());
+                    if file.is_file() {
+                        Ok(file)
+                    } else {
+                        Err(anyhow::anyhow!(
+                            "{}: key `{key}` of [tls]: {} is not a file",
+                            at(path.span()),
+                            file.display()
+                        ))
+                    }
+                };
+                Some((file("cert", &tls.cert)?, file("key", &tls.key)?))
+            }
+            None => None,
+        };
         Ok(Self {
             listen: raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             hostname: raw.hostname,
@@ -358,12 +449,23 @@ impl Settings {
             status: raw.status,
             compression: raw.compression,
             session: raw.session,
+            tls,
+            limits: raw.limits,
         })
+    }
+
+    /// `https` when the server speaks TLS, else `http`.
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// The server these settings describe.
     pub(crate) fn builder(&self) -> anyhow::Result<ServerBuilder> {
         let mut builder = Server::builder().listen(self.listen.as_str());
+        builder = self.limits.apply(builder);
+        if let Some((cert, key)) = &self.tls {
+            builder = builder.tls(cert, key);
+        }
         for rewrite in &self.rewrites {
             builder = builder.trans(rewrite.clone());
         }

@@ -41,7 +41,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     tokio::spawn(shut_down_on_signal(server.shutdown_handle(), terminate));
     let logs = settings.access_logs();
     tokio::spawn(reload_on_sighup(hangup, cli, server.reload_handle(), logs));
-    println!("poco-httpd listening on http://{}", server.local_addr());
+    let scheme = settings.scheme();
+    println!("poco-httpd listening on {scheme}://{}", server.local_addr());
     server.run().await;
     Ok(())
 }

@@ -1,0 +1,139 @@
+//! HTTPS: certificates from PEM files, ALPN choosing HTTP/2 or HTTP/1.1, the TLS facts
+//! on `Connection`, and `Secure` session cookies on TLS.
+
+mod common;
+
+use std::path::PathBuf;
+
+use poco_httpd::session::{MemoryStore, Session, Sessions};
+use poco_httpd::{Error, Outcome, Request, Response, Server, ServerBuilder};
+
+/// A self-signed certificate for `localhost`, written as PEM files for this test.
+struct Certificate {
+    cert: PathBuf,
+    key: PathBuf,
+    pem: String,
+}
+
+fn certificate(name: &str) -> Certificate {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("poco-httpd-tls-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = generated.cert.pem();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, &pem).unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    Certificate { cert, key, pem }
+}
+
+fn tls_facts(req: Request, res: Response) -> Outcome {
+    let tls = req.connection().tls().map(|tls| {
+        format!(
+            "{} {} {} {}",
+            tls.version(),
+            tls.server_name().unwrap_or("-"),
+            tls.alpn().unwrap_or("-"),
+            !tls.cipher_suite().is_empty()
+        )
+    });
+    res.set_body(tls.unwrap_or_else(|| "plain".to_owned()));
+    Outcome::Ok
+}
+
+async fn start(certificate: &Certificate, builder: ServerBuilder) -> common::TestServer {
+    common::start(builder.tls(&certificate.cert, &certificate.key)).await
+}
+
+fn client(certificate: &Certificate, server: &common::TestServer) -> reqwest::ClientBuilder {
+    let root = reqwest::Certificate::from_pem(certificate.pem.as_bytes()).unwrap();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(root)
+        .resolve("localhost", server.addr)
+        .timeout(common::PATIENCE)
+}
+
+fn https(server: &common::TestServer, path: &str) -> String {
+    format!("https://localhost:{}{path}", server.addr.port())
+}
+
+#[tokio::test]
+async fn alpn_picks_http2_and_the_connection_tells_the_tls_facts() {
+    let certificate = certificate("alpn");
+    let server = start(&certificate, Server::builder().content("/", tls_facts)).await;
+    let h2 = client(&certificate, &server).build().unwrap();
+    let answer = h2.get(https(&server, "/")).send().await.unwrap();
+    assert_eq!(answer.version(), reqwest::Version::HTTP_2);
+    assert_eq!(answer.text().await.unwrap(), "TLSv1_3 localhost h2 true");
+    let h1 = client(&certificate, &server).http1_only().build().unwrap();
+    let answer = h1.get(https(&server, "/")).send().await.unwrap();
+    assert_eq!(answer.version(), reqwest::Version::HTTP_11);
+    assert_eq!(
+        answer.text().await.unwrap(),
+        "TLSv1_3 localhost http/1.1 true"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn plain_http_and_garbage_on_the_tls_port_are_dropped_and_the_server_goes_on() {
+    let certificate = certificate("garbage");
+    let server = start(&certificate, Server::builder().content("/", tls_facts)).await;
+    let plain = common::raw(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(!plain.contains("200"), "{plain}");
+    let noise = common::raw(server.addr, &[0x16, 0x03, 0x01, 0xff, 0xff, 0, 1, 2, 3]).await;
+    assert!(!noise.contains("200"), "{noise}");
+    let client = client(&certificate, &server).build().unwrap();
+    let answer = client.get(https(&server, "/")).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(server.stats.open_connections(), 1);
+    server.stop().await;
+}
+
+#[test]
+fn unusable_pem_files_are_refused_at_build_naming_the_file() {
+    let certificate = certificate("bad");
+    std::fs::write(&certificate.key, "not a key").unwrap();
+    let error = Server::builder()
+        .tls(&certificate.cert, &certificate.key)
+        .content("/", tls_facts)
+        .build()
+        .expect_err("a bad key is refused");
+    assert!(matches!(error, Error::Tls { .. }), "{error}");
+    assert!(error.to_string().contains("key.pem"), "{error}");
+    let missing = Server::builder()
+        .tls("/no/such/cert.pem", &certificate.key)
+        .content("/", tls_facts)
+        .build()
+        .expect_err("a missing file is refused");
+    assert!(
+        missing.to_string().contains("/no/such/cert.pem"),
+        "{missing}"
+    );
+}
+
+#[tokio::test]
+async fn session_cookies_are_secure_on_tls_only() {
+    let certificate = certificate("session");
+    let app = || {
+        Server::builder()
+            .pre("/", Sessions::new(MemoryStore::new()))
+            .content("/", |req: Request, res: Response| {
+                let _ = Session::of(&req).map(|s| s.insert("seen", true));
+                res.set_body("ok");
+                Outcome::Ok
+            })
+    };
+    let secure = start(&certificate, app()).await;
+    let plain = common::start(app()).await;
+    let over_tls = client(&certificate, &secure).build().unwrap();
+    let answer = over_tls.get(https(&secure, "/")).send().await.unwrap();
+    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("Secure"), "{cookie}");
+    let answer = common::client().get(plain.url("/")).send().await.unwrap();
+    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    secure.stop().await;
+    plain.stop().await;
+}
