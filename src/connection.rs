@@ -226,32 +226,37 @@ pub(crate) async fn serve<S>(
     let outcome = {
         let connection = shared.http.serve_connection(io, service);
         tokio::pin!(connection);
-        tokio::select! {
+        let ended = tokio::select! {
             result = connection.as_mut() => Some(result),
-            () = draining.cancelled() => {
-                connection.as_mut().graceful_shutdown();
-                tokio::select! {
-                    result = connection.as_mut() => Some(result),
-                    () = cut.cancelled() => None,
-                }
-            }
+            () = draining.cancelled() => None,
             () = state.idle.notified() => {
                 tracing::debug!(connection = state.info.id, "closing an idle connection");
+                None
+            }
+        };
+        match ended {
+            Some(result) => Ok(result),
+            None => {
+                // Requests in flight finish; hyper answers no new ones (GOAWAY on h2).
                 connection.as_mut().graceful_shutdown();
                 tokio::select! {
-                    result = connection.as_mut() => Some(result),
-                    () = cut.cancelled() => None,
+                    result = connection.as_mut() => Ok(result),
+                    () = cut.cancelled() => Err(state.active_requests()),
                 }
             }
         }
     };
     match outcome {
-        Some(Ok(())) => {}
-        Some(Err(error)) => report_failure(&shared, &state, &*error),
-        None => tracing::warn!(
-            connection = state.info.id,
-            "connection cut: still busy at the shutdown deadline"
-        ),
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => report_failure(&shared, &state, &*error),
+        Err(requests) => {
+            shared.stats.cut_at_deadline(requests);
+            tracing::warn!(
+                connection = state.info.id,
+                requests,
+                "connection cut: still busy at the shutdown deadline"
+            );
+        }
     }
 }
 

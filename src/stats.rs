@@ -25,6 +25,8 @@ struct Counters {
     in_flight: AtomicUsize,
     requests: AtomicU64,
     bytes_sent: AtomicU64,
+    /// Requests still in progress when a shutdown deadline cut their connection.
+    cut: AtomicU64,
     /// Responses by status class: 1xx to 5xx.
     by_class: [AtomicU64; 5],
     /// `(second since start, requests answered in it)` per slot, slot = second % 60.
@@ -40,6 +42,7 @@ impl Default for Stats {
                 in_flight: AtomicUsize::new(0),
                 requests: AtomicU64::new(0),
                 bytes_sent: AtomicU64::new(0),
+                cut: AtomicU64::new(0),
                 by_class: Default::default(),
                 per_second: std::array::from_fn(|_| (AtomicU64::new(u64::MAX), AtomicU64::new(0))),
             }),
@@ -112,6 +115,18 @@ impl Stats {
             .open_connections
             .fetch_add(1, Ordering::AcqRel);
         OpenConnection(self.clone())
+    }
+
+    /// Requests cut because they were still in progress at the shutdown deadline.
+    pub fn requests_cut(&self) -> u64 {
+        self.counters.cut.load(Ordering::Relaxed)
+    }
+
+    /// Counts `requests` cut at the shutdown deadline.
+    pub(crate) fn cut_at_deadline(&self, requests: usize) {
+        self.counters
+            .cut
+            .fetch_add(requests as u64, Ordering::Relaxed);
     }
 
     /// Counts a request as in flight until the returned guard is dropped.

@@ -1,0 +1,54 @@
+//! The poco-httpd side of the comparison: Pre handlers at `/`, `/a/`, `/a/b/`, the
+//! Content handler of `/a/b/` answering `Hello, world!`, a Post handler at `/`, and
+//! `/stream` sending 1 GiB. Usage: `bench-ours ADDR:PORT` (`BENCH_THREADS` workers).
+
+use poco_bench::{HELLO_BODY, HELLO_TYPE, SERVER_NAME, STREAM_PATH, STREAM_TYPE};
+use poco_httpd::http::header::HOST;
+use poco_httpd::{Outcome, Request, Response, Server};
+
+fn main() -> Result<(), poco_httpd::Error> {
+    poco_bench::runtime().block_on(serve())
+}
+
+async fn serve() -> Result<(), poco_httpd::Error> {
+    let server = Server::builder()
+        .listen(poco_bench::listen_addr())
+        .header("Server", SERVER_NAME)
+        .pre("/", pre)
+        .pre("/a/", pre)
+        .pre("/a/b/", pre)
+        .content("/a/b/", hello)
+        .content(STREAM_PATH, stream)
+        .post("/", post)
+        .build()?
+        .bind()
+        .await?;
+    poco_bench::announce(server.local_addr());
+    server.run().await;
+    Ok(())
+}
+
+/// The same trivial work as the other servers' stand-ins.
+fn pre(req: Request, _res: Response) -> Outcome {
+    poco_bench::touch(req.header(HOST).map(|v| v.as_bytes()));
+    Outcome::Ok
+}
+
+fn hello(_req: Request, res: Response) -> Outcome {
+    res.set_content_type(HELLO_TYPE);
+    res.set_body(HELLO_BODY);
+    Outcome::Ok
+}
+
+fn stream(_req: Request, res: Response) -> Outcome {
+    res.set_content_type(STREAM_TYPE);
+    res.set_body_stream(poco_bench::gib_stream());
+    Outcome::Ok
+}
+
+/// Runs after the response has been flushed; as cheap as a Post handler can be, so
+/// that what it costs is the phase itself.
+fn post(_req: Request, res: Response) -> Outcome {
+    std::hint::black_box(res.status());
+    Outcome::Ok
+}
