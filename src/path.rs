@@ -160,6 +160,15 @@ mod tests {
         check("/100%25", Ok("/100%"));
     }
 
+    /// Found by the path fuzz target: an escape that only forms once its neighbour is
+    /// decoded must stay literal text, since decoding happens exactly once.
+    #[test]
+    fn decoding_happens_once() {
+        check("/%%363", Ok("/%63"));
+        check("/%2563", Ok("/%63"));
+        check("/%252e%252e/x", Ok("/%2e%2e/x"));
+    }
+
     #[test]
     fn dangerous_paths_are_refused() {
         check("/a%2fb", Err(PathError::EncodedSlash));
