@@ -45,6 +45,8 @@
 
 #![warn(clippy::unwrap_used)]
 
+#[doc(hidden)]
+pub mod bench_support;
 mod body;
 mod connection;
 mod error;
