@@ -6,6 +6,8 @@
 //! client step over a directory boundary, NUL bytes confuse file systems, and bytes
 //! that are not UTF-8 cannot be matched against the configured paths.
 
+use std::borrow::Cow;
+
 use percent_encoding::percent_decode_str;
 
 /// Why a request path was refused; the client gets `400 Bad Request`.
@@ -37,12 +39,17 @@ pub enum PathError {
 /// assert!(normalize_path("/a%2Fb").is_err());
 /// ```
 pub fn normalize_path(raw: &str) -> Result<String, PathError> {
+    normalize(raw).map(Cow::into_owned)
+}
+
+/// [`normalize_path`], borrowing `raw` when it is already normal (the common case),
+/// so the pipeline copies a path once, into its `Arc<str>`.
+pub(crate) fn normalize(raw: &str) -> Result<Cow<'_, str>, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
     if is_plain(raw) {
-        // The common case: nothing to decode or resolve.
-        return Ok(raw.to_owned());
+        return Ok(Cow::Borrowed(raw));
     }
     if contains_encoded_slash(raw) {
         return Err(PathError::EncodedSlash);
@@ -53,7 +60,7 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
     if decoded.contains('\0') {
         return Err(PathError::Nul);
     }
-    Ok(resolve_segments(&decoded))
+    Ok(Cow::Owned(resolve_segments(&decoded)))
 }
 
 /// Reports whether `path` is already in normal form, as configured map keys must be.

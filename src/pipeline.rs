@@ -26,7 +26,7 @@ use crate::connection::{ConnState, Connection};
 use crate::exchange::{Exchange, RequestHead, lock};
 use crate::handler::SharedHandler;
 use crate::incoming::IncomingBody;
-use crate::path::normalize_path;
+use crate::path::{normalize, normalize_path};
 use crate::server::Shared;
 use crate::stream::StreamChannel;
 use crate::{Outcome, Request, Response};
@@ -60,10 +60,12 @@ pub(crate) async fn respond(
 ) -> http::Response<ResponseBody> {
     let _in_flight = shared.stats.request_started();
     let (parts, body) = request.into_parts();
-    let normalized = normalize_path(parts.uri.path());
     // A refused path is answered 400, and still reported to the Post handlers of `/`
     // (an access log wants to see it).
-    let path: Arc<str> = normalized.as_deref().unwrap_or("/").into();
+    let (path, refused): (Arc<str>, _) = match normalize(parts.uri.path()) {
+        Ok(path) => (path.as_ref().into(), None),
+        Err(error) => ("/".into(), Some(error)),
+    };
     let head = RequestHead {
         method: parts.method,
         version: parts.version,
@@ -73,12 +75,9 @@ pub(crate) async fn respond(
     let connection = Connection::new(Arc::clone(&conn.info));
     let body = IncomingBody::new(body, shared.limits.body_read_timeout);
     let exchange = Exchange::new(head, Some(body), parts.extensions, path, connection, shared);
-    let tail = Tail {
-        exchange: Arc::clone(&exchange),
-        conn: Arc::clone(&conn),
-    };
+    let tail = Tail::new(Arc::clone(&exchange), Arc::clone(&conn));
     let mut in_flight = InFlight(Some(tail));
-    if let Err(error) = normalized {
+    if let Some(error) = refused {
         tracing::debug!(%error, uri = %exchange.head.uri, "refused request path");
         exchange.answer_error(StatusCode::BAD_REQUEST);
     } else if declares_too_large_body(&exchange) {
@@ -113,12 +112,14 @@ fn declares_too_large_body(exchange: &Exchange) -> bool {
 
 async fn run_front(exchange: &Arc<Exchange>) {
     let mut phase = Phase::Trans;
+    // The deepest Content handler on the path, found by the Pre phase's walk.
+    let mut mapped_content = None;
     while phase != Phase::Send {
         phase = match phase {
             Phase::Trans => trans(exchange).await,
             Phase::Map => map(exchange),
-            Phase::Pre => pre(exchange).await,
-            Phase::Content => content(exchange).await,
+            Phase::Pre => pre(exchange, &mut mapped_content).await,
+            Phase::Content => content(exchange, mapped_content.take()).await,
             Phase::Send => Phase::Send,
         };
         if exchange.is_failed() {
@@ -170,26 +171,32 @@ fn map(exchange: &Arc<Exchange>) -> Phase {
     }
 }
 
-async fn pre(exchange: &Arc<Exchange>) -> Phase {
+/// Runs the Pre handlers of every entry on the path, shallowest first, and notes the
+/// deepest Content handler on the way, so the map is walked once for both.
+async fn pre(exchange: &Arc<Exchange>, mapped_content: &mut Option<SharedHandler>) -> Phase {
     let path = exchange.path();
     let site = Arc::clone(&exchange.site);
-    for handler in site.map.matches(&path).flat_map(|entry| &entry.pre) {
-        match call(handler, exchange, "Pre").await {
-            Step::Go => {}
-            Step::Stop => {
-                deny(exchange);
-                return Phase::Send;
+    for entry in site.map.matches(&path) {
+        if let Some(handler) = &entry.content {
+            *mapped_content = Some(handler.clone());
+        }
+        for handler in &entry.pre {
+            match call(handler, exchange, "Pre").await {
+                Step::Go => {}
+                Step::Stop => {
+                    deny(exchange);
+                    return Phase::Send;
+                }
+                Step::Panicked => return Phase::Send,
             }
-            Step::Panicked => return Phase::Send,
         }
     }
     Phase::Content
 }
 
-async fn content(exchange: &Arc<Exchange>) -> Phase {
+async fn content(exchange: &Arc<Exchange>, mapped: Option<SharedHandler>) -> Phase {
     let chosen = lock(&exchange.request).content_override.clone();
-    let handler = chosen.or_else(|| exchange.site.map.content(&exchange.path()).cloned());
-    let Some(handler) = handler else {
+    let Some(handler) = chosen.or(mapped) else {
         exchange.answer_error(StatusCode::NOT_FOUND);
         return Phase::Send;
     };
@@ -259,7 +266,7 @@ fn send(
         tracing::error!(path = %exchange.path(), "handler misused the response: {misuse}");
         exchange.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
     }
-    let tail = tail.filter(Tail::has_work);
+    let tail = tail.and_then(|mut tail| tail.has_work().then_some(tail));
     let mut state = lock(&exchange.response);
     state.sent = true;
     // Post handlers may still look at the headers, so only then are they copied.
@@ -362,19 +369,34 @@ pub(crate) enum Delivery {
 pub(crate) struct Tail {
     exchange: Arc<Exchange>,
     conn: Arc<ConnState>,
+    /// Set once [`Tail::has_work`] said yes, so delivery need not walk the map again.
+    has_work: bool,
 }
 
 impl Tail {
-    /// Reports whether any Post or Error handler would run for this request.
-    fn has_work(&self) -> bool {
-        let path = self.exchange.path();
-        !lock(&self.exchange.request).extra_post.is_empty()
-            || (self.exchange.site.map.matches(&path))
-                .any(|entry| !entry.post.is_empty() || entry.error.is_some())
+    fn new(exchange: Arc<Exchange>, conn: Arc<ConnState>) -> Self {
+        Self {
+            exchange,
+            conn,
+            has_work: false,
+        }
     }
 
-    /// Runs the back half in a task of its own, tracked for shutdown.
-    pub(crate) fn deliver(self, delivery: Delivery) {
+    /// Reports whether any Post or Error handler would run for this request.
+    fn has_work(&mut self) -> bool {
+        if !self.has_work {
+            let path = self.exchange.path();
+            self.has_work = !lock(&self.exchange.request).extra_post.is_empty()
+                || (self.exchange.site.map.matches(&path))
+                    .any(|entry| !entry.post.is_empty() || entry.error.is_some());
+        }
+        self.has_work
+    }
+
+    /// Runs the back half. It is polled once right here, so handlers that finish at
+    /// once (the common, synchronous kind) cost no task; what is left then continues
+    /// in a task of its own, tracked for shutdown.
+    pub(crate) fn deliver(mut self, delivery: Delivery) {
         let failed = matches!(delivery, Delivery::Failed(_));
         if let Delivery::Failed(cause) = delivery {
             tracing::debug!(connection = self.conn.info.id, %cause, "exchange failed");
@@ -384,21 +406,29 @@ impl Tail {
         if !self.has_work() {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!("runtime gone: Error and Post handlers skipped");
-            return;
-        };
         let server = Arc::clone(&self.exchange.server);
         let cut = server.cut.clone();
         let exchange = self.exchange;
         let back = async move {
             tokio::select! {
+                biased;
                 () = run_back(&exchange, failed) => {}
                 () = cut.cancelled() => tracing::warn!(
                     path = %exchange.path(),
                     "Post handlers cut: still running at the shutdown deadline"
                 ),
             }
+        };
+        let mut back = Box::pin(back);
+        // A future may be polled with one waker and then moved to another: the
+        // spawned task's first poll registers the task's own.
+        let mut first_poll = std::task::Context::from_waker(std::task::Waker::noop());
+        if back.as_mut().poll(&mut first_poll).is_ready() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("runtime gone: Error and Post handlers skipped");
+            return;
         };
         server.tasks.spawn_on(back, &runtime);
     }
@@ -455,10 +485,7 @@ pub(crate) fn report_aborted_head(shared: &Arc<Shared>, conn: &Arc<ConnState>, c
         connection,
         Arc::clone(shared),
     );
-    let tail = Tail {
-        exchange,
-        conn: Arc::clone(conn),
-    };
+    let tail = Tail::new(exchange, Arc::clone(conn));
     tail.deliver(Delivery::Failed(format!(
         "the client went away mid-request: {cause}"
     )));

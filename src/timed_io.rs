@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use crate::connection::ConnState;
 
@@ -25,7 +25,11 @@ pub(crate) struct TimedIo<T> {
     idle_timeout: Duration,
     /// Running while a write waits for the client; dropped on progress.
     write_timer: Option<Pin<Box<Sleep>>>,
-    /// Running while the connection waits with no request in progress.
+    /// When the connection last became idle (waiting with no request in progress).
+    idle_since: Option<Instant>,
+    /// Allocated once and left running between idle periods: when it fires early
+    /// it is moved to the current period's deadline, so a keep-alive request costs
+    /// a clock read rather than a timer registered and removed.
     idle_timer: Option<Pin<Box<Sleep>>>,
 }
 
@@ -42,6 +46,7 @@ impl<T> TimedIo<T> {
             write_timeout,
             idle_timeout,
             write_timer: None,
+            idle_since: None,
             idle_timer: None,
         }
     }
@@ -78,15 +83,22 @@ impl<T> TimedIo<T> {
     /// A read is waiting: with no request in progress, that is idleness.
     fn read_waiting(&mut self, cx: &mut Context<'_>) {
         if self.conn.active_requests() > 0 {
-            self.idle_timer = None;
+            self.idle_since = None;
             return;
         }
-        let timeout = self.idle_timeout;
+        let deadline = *self.idle_since.get_or_insert_with(Instant::now) + self.idle_timeout;
         let timer = self
             .idle_timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        if timer.as_mut().poll(cx).is_ready() {
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.as_mut().poll(cx).is_pending() {
+            return;
+        }
+        if Instant::now() >= deadline {
             self.conn.idle.notify_one();
+        } else {
+            // It fired for an earlier idle period: wait for this one's end instead.
+            timer.as_mut().reset(deadline);
+            let _ = timer.as_mut().poll(cx);
         }
     }
 }
@@ -100,7 +112,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
-                this.idle_timer = None;
+                this.idle_since = None;
                 Poll::Ready(result)
             }
             Poll::Pending => {
