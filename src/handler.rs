@@ -4,10 +4,12 @@
 //! blanket impl, and a synchronous closure can return a bare [`Outcome`] because
 //! `Outcome` is itself an (immediately ready) [`IntoFuture`].
 
+use std::any::Any;
 use std::fmt;
 use std::future::{Future, IntoFuture, Ready};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use crate::{Request, Response};
 
@@ -43,8 +45,68 @@ impl IntoFuture for Outcome {
     }
 }
 
-/// The boxed future a [`Handler`] returns.
-pub type HandlerFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
+/// The future a [`Handler`] returns: an [`Outcome`] known at once (no allocation,
+/// what synchronous handlers give), or a boxed future for handlers that wait.
+///
+/// ```
+/// use poco_httpd::{HandlerFuture, Outcome};
+///
+/// let at_once = HandlerFuture::ready(Outcome::Ok);
+/// let later = HandlerFuture::new(async { Outcome::Deny });
+/// # drop((at_once, later));
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct HandlerFuture(Pending);
+
+enum Pending {
+    /// Taken when the future completes.
+    Ready(Option<Outcome>),
+    Boxed(Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>),
+}
+
+impl HandlerFuture {
+    /// A future that completes with `outcome` when first polled.
+    pub fn ready(outcome: Outcome) -> Self {
+        Self(Pending::Ready(Some(outcome)))
+    }
+
+    /// Boxes `future`.
+    pub fn new(future: impl Future<Output = Outcome> + Send + 'static) -> Self {
+        Self(Pending::Boxed(Box::pin(future)))
+    }
+}
+
+impl Future for HandlerFuture {
+    type Output = Outcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        match &mut self.0 {
+            Pending::Ready(outcome) => {
+                // Polling again after completion is a caller's bug; `Ok` is harmless.
+                Poll::Ready(outcome.take().unwrap_or(Outcome::Ok))
+            }
+            Pending::Boxed(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl From<Outcome> for HandlerFuture {
+    fn from(outcome: Outcome) -> Self {
+        Self::ready(outcome)
+    }
+}
+
+impl fmt::Debug for HandlerFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Pending::Ready(outcome) => f
+                .debug_tuple("HandlerFuture::Ready")
+                .field(outcome)
+                .finish(),
+            Pending::Boxed(_) => f.write_str("HandlerFuture::Boxed"),
+        }
+    }
+}
 
 /// A handler for any phase: it gets the request and the response of one exchange.
 ///
@@ -86,7 +148,7 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>
 /// impl Handler for Greeter {
 ///     fn call(&self, _req: Request, res: Response) -> HandlerFuture {
 ///         res.set_body(self.greeting.clone());
-///         Box::pin(async { Outcome::Ok })
+///         HandlerFuture::ready(Outcome::Ok)
 ///     }
 /// }
 /// ```
@@ -102,7 +164,17 @@ where
     R::IntoFuture: Send + 'static,
 {
     fn call(&self, request: Request, response: Response) -> HandlerFuture {
-        Box::pin(self(request, response).into_future())
+        let mut future = Some(self(request, response).into_future());
+        // A synchronous handler's outcome is already there: no box for it.
+        let as_ready = (&mut future as &mut dyn Any).downcast_mut::<Option<Ready<Outcome>>>();
+        if let Some(ready) = as_ready.and_then(Option::take) {
+            return HandlerFuture::ready(ready.into_inner());
+        }
+        match future {
+            Some(future) => HandlerFuture::new(future),
+            // Unreachable: only the branch above takes the future.
+            None => HandlerFuture::ready(Outcome::Ok),
+        }
     }
 }
 

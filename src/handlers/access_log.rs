@@ -137,7 +137,7 @@ impl AccessLog {
 impl Handler for AccessLog {
     fn call(&self, request: Request, response: Response) -> HandlerFuture {
         self.write(&self.line(&request, &response));
-        Box::pin(std::future::ready(Outcome::Ok))
+        HandlerFuture::ready(Outcome::Ok)
     }
 }
 

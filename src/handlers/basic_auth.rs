@@ -138,7 +138,7 @@ impl BasicAuth {
 impl Handler for BasicAuth {
     fn call(&self, request: Request, response: Response) -> HandlerFuture {
         let this = self.clone();
-        Box::pin(async move {
+        HandlerFuture::new(async move {
             let Some((user, password)) = Self::credentials(&request) else {
                 return this.refuse(&response);
             };

@@ -53,6 +53,6 @@ impl Handler for Redirect {
                 Outcome::Ok
             }
         };
-        Box::pin(std::future::ready(outcome))
+        HandlerFuture::ready(outcome)
     }
 }

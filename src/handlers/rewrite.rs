@@ -74,7 +74,7 @@ impl Handler for Rewrite {
                 }
             }
         };
-        Box::pin(std::future::ready(outcome))
+        HandlerFuture::ready(outcome)
     }
 }
 

@@ -100,7 +100,7 @@ where
     fn call(&self, request: Request, response: Response) -> HandlerFuture {
         let forwarded = self.forward(&request);
         let service = self.service.clone();
-        Box::pin(async move {
+        HandlerFuture::new(async move {
             match service.oneshot(forwarded).await {
                 Ok(answer) => copy_answer(answer, &response),
                 Err(error) => {

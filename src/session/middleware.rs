@@ -154,7 +154,7 @@ impl fmt::Debug for Sessions {
 impl Handler for Sessions {
     fn call(&self, request: Request, response: Response) -> HandlerFuture {
         let config = Arc::clone(&self.config);
-        Box::pin(async move { config.load(&request, &response).await })
+        HandlerFuture::new(async move { config.load(&request, &response).await })
     }
 }
 

@@ -87,7 +87,7 @@ impl Handler for Compression {
         request.before_send(move |request: Request, response: Response| {
             compress(request, response, coding, min_size)
         });
-        Box::pin(std::future::ready(Outcome::Ok))
+        HandlerFuture::ready(Outcome::Ok)
     }
 }
 

@@ -266,10 +266,10 @@ impl Handler for StaticFiles {
         let Some(file) = self.inner.resolve(&request.path()) else {
             response.set_status(StatusCode::NOT_FOUND);
             response.set_body("404 Not Found\n");
-            return Box::pin(std::future::ready(Outcome::Ok));
+            return HandlerFuture::ready(Outcome::Ok);
         };
         let inner = Arc::clone(&self.inner);
-        Box::pin(async move { inner.serve(request, response, file).await })
+        HandlerFuture::new(async move { inner.serve(request, response, file).await })
     }
 }
 

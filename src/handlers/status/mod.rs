@@ -67,7 +67,7 @@ impl Handler for ServerStatus {
             response.set_body(body);
             Outcome::Ok
         };
-        Box::pin(std::future::ready(outcome))
+        HandlerFuture::ready(outcome)
     }
 }
 
