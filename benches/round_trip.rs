@@ -15,7 +15,7 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use poco_httpd::{Outcome, Request, Response, Server};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
@@ -57,7 +57,10 @@ async fn start_hyper() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     tokio::spawn(async move {
-        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        // Timers as poco-httpd sets them, for its header read timeout.
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new());
+        builder.http2().timer(TokioTimer::new());
         while let Ok((stream, _)) = listener.accept().await {
             let _ = stream.set_nodelay(true);
             let builder = builder.clone();

@@ -57,22 +57,35 @@ impl FlushTracker {
         std::mem::take(&mut *lock(&self.waiting))
     }
 
+    /// Hands an emptied queue back, so the next request's push finds room instead of
+    /// allocating (items may have been queued meanwhile; then it is dropped).
+    fn recycle(&self, emptied: Vec<AfterFlush>) {
+        let mut waiting = lock(&self.waiting);
+        if waiting.is_empty() && waiting.capacity() < emptied.capacity() {
+            *waiting = emptied;
+        }
+    }
+
     fn flushed(&self) {
-        for item in self.take_waiting() {
+        let mut items = self.take_waiting();
+        for item in items.drain(..) {
             match item {
                 AfterFlush::Tail(tail) => tail.deliver(Delivery::Flushed),
                 AfterFlush::Block(channel) => channel.poke(),
             }
         }
+        self.recycle(items);
     }
 
     fn failed(&self, cause: &str) {
-        for item in self.take_waiting() {
+        let mut items = self.take_waiting();
+        for item in items.drain(..) {
             match item {
                 AfterFlush::Tail(tail) => tail.deliver(Delivery::Failed(cause.to_owned())),
                 AfterFlush::Block(channel) => channel.abandon(),
             }
         }
+        self.recycle(items);
     }
 }
 

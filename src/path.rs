@@ -69,15 +69,19 @@ pub(crate) fn is_normalized(path: &str) -> bool {
 }
 
 /// A path with no escapes, no empty, `.` or `..` segments, and no NUL is already
-/// normal.
+/// normal. `raw` starts with `/`. One pass over the bytes: this runs per request.
 fn is_plain(raw: &str) -> bool {
-    if raw.bytes().any(|b| b == b'%' || b == b'\0') {
-        return false;
-    }
-    let mut segments = raw[1..].split('/').peekable();
-    while let Some(segment) = segments.next() {
-        let is_last = segments.peek().is_none();
-        if segment == "." || segment == ".." || (segment.is_empty() && !is_last) {
+    let bytes = raw.as_bytes();
+    let mut segment_start = 1;
+    for at in 1..=bytes.len() {
+        let at_end = at == bytes.len();
+        if at_end || bytes[at] == b'/' {
+            let segment = &bytes[segment_start..at];
+            if segment == b"." || segment == b".." || (segment.is_empty() && !at_end) {
+                return false;
+            }
+            segment_start = at + 1;
+        } else if bytes[at] == b'%' || bytes[at] == 0 {
             return false;
         }
     }
