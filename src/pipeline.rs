@@ -88,7 +88,9 @@ pub(crate) async fn respond(
             run_front(&exchange).await;
             run_send_hooks(&exchange).await;
         };
-        if tokio::time::timeout(limit, front).await.is_err() {
+        // From the request's arrival, which saves reading the clock again.
+        let deadline = tokio::time::Instant::from_std(exchange.received) + limit;
+        if tokio::time::timeout_at(deadline, front).await.is_err() {
             time_out(&exchange, limit);
         }
     }

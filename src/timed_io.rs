@@ -87,10 +87,22 @@ impl<T> TimedIo<T> {
             return;
         }
         let deadline = *self.idle_since.get_or_insert_with(Instant::now) + self.idle_timeout;
-        let timer = self
-            .idle_timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if timer.as_mut().poll(cx).is_pending() {
+        let timer = match &mut self.idle_timer {
+            Some(timer) => timer,
+            None => {
+                let timer = self
+                    .idle_timer
+                    .insert(Box::pin(tokio::time::sleep_until(deadline)));
+                // The first poll registers this task's waker; the timer keeps it (a
+                // connection is always polled by the same task), so until it fires
+                // there is no need to poll it again.
+                if timer.as_mut().poll(cx).is_pending() {
+                    return;
+                }
+                timer
+            }
+        };
+        if !timer.is_elapsed() {
             return;
         }
         if Instant::now() >= deadline {

@@ -6,27 +6,26 @@
 //! twice is the same as once, and resuming after the client left only flips a flag
 //! nobody reads. It is re-armed before every handler call.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Notify;
 
-use crate::exchange::lock;
-
 #[derive(Debug, Default)]
 pub(crate) struct WaitGate {
-    resumed: Mutex<bool>,
+    /// An atomic, not a lock: the gate is re-armed before every handler call.
+    resumed: AtomicBool,
     notify: Notify,
 }
 
 impl WaitGate {
     /// Closes the gate; called before each handler runs.
     pub(crate) fn arm(&self) {
-        *lock(&self.resumed) = false;
+        self.resumed.store(false, Ordering::SeqCst);
     }
 
     /// Opens the gate and wakes the pipeline if it is waiting. Callable from any thread.
     pub(crate) fn open(&self) {
-        *lock(&self.resumed) = true;
+        self.resumed.store(true, Ordering::SeqCst);
         self.notify.notify_waiters();
     }
 
@@ -38,7 +37,7 @@ impl WaitGate {
             // Registering before checking the flag means an `open` between the check
             // and the await still wakes us.
             notified.as_mut().enable();
-            if *lock(&self.resumed) {
+            if self.resumed.load(Ordering::SeqCst) {
                 return;
             }
             notified.await;

@@ -185,6 +185,35 @@ async fn idle_connections_close_but_not_while_a_request_runs() {
     server.stop().await;
 }
 
+/// The idle timer outlives each idle period: one that ends early (a request came)
+/// must not close the connection at its old deadline.
+#[tokio::test]
+async fn each_request_restarts_the_idle_timeout() {
+    let idle = Duration::from_millis(900);
+    let server = common::start(
+        Server::builder()
+            .keep_alive_timeout(idle)
+            .content("/", hello),
+    )
+    .await;
+    let mut client = TcpStream::connect(server.addr).await.unwrap();
+    // Three pauses of half the timeout: together well past the first deadline.
+    for _ in 0..3 {
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = common::read_response(&mut client).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        tokio::time::sleep(idle / 2).await;
+    }
+    let rest = closed_within(&mut client, PATIENCE)
+        .await
+        .expect("the idle connection closes in the end");
+    assert_eq!(rest, "");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn connections_beyond_the_limit_wait_until_one_closes() {
     let server = common::start(Server::builder().max_connections(1).content("/", hello)).await;
