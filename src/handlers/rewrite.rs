@@ -1,6 +1,6 @@
 //! [`Rewrite`]: a Trans handler rewriting request paths by pattern.
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 
 use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 
@@ -24,14 +24,22 @@ pub struct Rewrite {
 }
 
 impl Rewrite {
+    /// How deep a pattern may nest groups and repetitions: far beyond what a path
+    /// rewrite needs, and shallow enough that compiling a hostile pattern cannot
+    /// exhaust the stack (the regex parser recurses per level).
+    pub const MAX_NESTING: u32 = 32;
+
     /// Rewrites paths matching `pattern` to `replacement`, where `$1`, `${name}` refer
     /// to the pattern's groups.
     ///
     /// # Errors
-    /// When `pattern` is not a valid regular expression.
+    /// When `pattern` is not a valid regular expression, or nests groups and
+    /// repetitions more than [`Rewrite::MAX_NESTING`] deep.
     pub fn new(pattern: &str, replacement: impl Into<String>) -> Result<Self, regex::Error> {
         Ok(Self {
-            pattern: Regex::new(pattern)?,
+            pattern: RegexBuilder::new(pattern)
+                .nest_limit(Self::MAX_NESTING)
+                .build()?,
             replacement: replacement.into(),
             last: false,
         })
@@ -90,5 +98,17 @@ mod tests {
             Some("/new/a/b.html")
         );
         assert_eq!(rewrite.rewrite("/other"), None);
+    }
+
+    /// Found by the config fuzz target: 200 stacked `*` overflowed a debug build's
+    /// stack inside the regex parser.
+    #[test]
+    fn deeply_nested_patterns_are_refused() {
+        let hostile = format!("a{}", "*".repeat(200));
+        let error = Rewrite::new(&hostile, "/x").expect_err("too deep");
+        assert!(error.to_string().contains("nest"), "{error}");
+        let nested_groups = format!("{}a{}", "(".repeat(40), ")".repeat(40));
+        assert!(Rewrite::new(&nested_groups, "/x").is_err());
+        assert!(Rewrite::new("^/(a|b)+/((c)*)$", "/x").is_ok());
     }
 }

@@ -624,13 +624,26 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/config");
         let mut inputs = 0;
         for entry in std::fs::read_dir(dir).expect("the config corpus") {
-            let text = std::fs::read(entry.expect("an entry").path()).expect("readable");
+            let path = entry.expect("an entry").path();
+            let text = std::fs::read(&path).expect("readable");
             if let Ok(text) = std::str::from_utf8(&text) {
                 let _ = Settings::parse(Path::new("fuzz.toml"), text);
             }
             inputs += 1;
         }
         assert!(inputs > 0, "no kept inputs for the config target");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_with_the_line() {
+        let nested = format!(
+            "listen = \"127.0.0.1:1\"\nx = {}1{}\n",
+            "[".repeat(2000),
+            "]".repeat(2000)
+        );
+        let error = error_of(&nested);
+        assert!(error.starts_with("site.toml:2:"), "{error}");
+        assert!(error.contains("recursion"), "{error}");
     }
 
     #[test]
