@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::body::ResponseBody;
@@ -156,18 +157,31 @@ impl Drop for ActiveRequest {
     }
 }
 
-/// Takes an accepted socket through the TLS handshake, if the server speaks HTTPS
-/// (bounded by the header read timeout), then serves it.
-pub(crate) async fn accept(
+/// The task of one accepted socket: served as it is, or through the TLS handshake
+/// first if the server speaks HTTPS. Boxed per kind, so a plain connection's task is
+/// not sized for the larger TLS state (this is memory every idle connection holds).
+pub(crate) fn accept(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    info: ConnectionInfo,
+    draining: CancellationToken,
+    cut: CancellationToken,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    match shared.tls.clone() {
+        None => Box::pin(serve(shared, stream, info, draining, cut)),
+        Some(acceptor) => Box::pin(accept_tls(acceptor, shared, stream, info, draining, cut)),
+    }
+}
+
+/// The TLS handshake (bounded by the header read timeout), then serving.
+async fn accept_tls(
+    acceptor: TlsAcceptor,
     shared: Arc<Shared>,
     stream: TcpStream,
     mut info: ConnectionInfo,
     draining: CancellationToken,
     cut: CancellationToken,
 ) {
-    let Some(acceptor) = shared.tls.clone() else {
-        return serve(shared, stream, info, draining, cut).await;
-    };
     let handshake =
         tokio::time::timeout(shared.limits.header_read_timeout, acceptor.accept(stream));
     let stream = tokio::select! {

@@ -15,6 +15,8 @@ use crate::ServerBuilder;
 /// hyper's own default header count; setting any value moves its parser's header
 /// array from the stack to the heap, so this one is left unset.
 const HYPER_MAX_HEADERS: usize = 100;
+/// hyper's default `max_buf_size` for HTTP/1 (8 KiB + 100 × 4 KiB).
+const HYPER_MAX_BUF_SIZE: usize = 8192 + 4096 * 100;
 
 /// The limits of one server; see the [`ServerBuilder`] methods for each.
 #[derive(Debug, Clone)]
@@ -55,8 +57,10 @@ impl Limits {
         http1
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout)
-            // The read buffer bounds the request line and headers (hyper answers 431).
-            .max_buf_size(self.max_header_size.max(8192));
+            // hyper bounds its read buffer and its write queue by one figure. A small
+            // one would make it flush after every streamed block, so it keeps its
+            // default; heads over `max_header_size` get 431 from the pipeline.
+            .max_buf_size(self.max_header_size.max(HYPER_MAX_BUF_SIZE));
         if self.max_headers != HYPER_MAX_HEADERS {
             http1.max_headers(self.max_headers);
         }

@@ -80,6 +80,12 @@ pub(crate) async fn respond(
     if let Some(error) = refused {
         tracing::debug!(%error, uri = %exchange.head.uri, "refused request path");
         exchange.answer_error(StatusCode::BAD_REQUEST);
+    } else if head_size(&exchange.head) > exchange.server.limits.max_header_size {
+        // As hyper does for heads over its own bound: answer, then close.
+        exchange.answer_error(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        lock(&exchange.response)
+            .headers
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     } else if declares_too_large_body(&exchange) {
         exchange.answer_error(StatusCode::PAYLOAD_TOO_LARGE);
     } else {
@@ -103,6 +109,24 @@ fn time_out(exchange: &Exchange, limit: std::time::Duration) {
     tracing::warn!(path = %exchange.path(), ?limit, "handlers timed out; answering 503");
     exchange.answer_error(StatusCode::SERVICE_UNAVAILABLE);
     exchange.fail(format!("the handlers did not answer within {limit:?}"));
+}
+
+/// The size of the request line and headers as sent (HTTP/1 framing), held to
+/// `max_header_size`: hyper's own bound is its larger read buffer.
+fn head_size(head: &RequestHead) -> usize {
+    let uri = &head.uri;
+    let target = uri
+        .scheme_str()
+        .map_or(0, |scheme| scheme.len() + "://".len())
+        + uri
+            .authority()
+            .map_or(0, |authority| authority.as_str().len())
+        + uri.path_and_query().map_or(0, |path| path.as_str().len());
+    let line = head.method.as_str().len() + target + "  HTTP/1.1\r\n".len();
+    let fields: usize = (head.headers.iter())
+        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .sum();
+    line + fields
 }
 
 /// A `Content-Length` beyond the server's limit is refused before any handler runs.

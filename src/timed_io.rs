@@ -21,16 +21,71 @@ use crate::connection::ConnState;
 pub(crate) struct TimedIo<T> {
     inner: T,
     conn: Arc<ConnState>,
-    write_timeout: Duration,
-    idle_timeout: Duration,
-    /// Running while a write waits for the client; dropped on progress.
-    write_timer: Option<Pin<Box<Sleep>>>,
-    /// When the connection last became idle (waiting with no request in progress).
-    idle_since: Option<Instant>,
-    /// Allocated once and left running between idle periods: when it fires early
-    /// it is moved to the current period's deadline, so a keep-alive request costs
-    /// a clock read rather than a timer registered and removed.
-    idle_timer: Option<Pin<Box<Sleep>>>,
+    /// Runs while a write waits for the client.
+    write_stall: Watch,
+    /// Runs while the connection waits with no request in progress.
+    idle: Watch,
+}
+
+/// How long a condition (a stalled write, idleness) has lasted, against a limit.
+///
+/// Conditions start and end per write or per request, far more often than a limit
+/// passes, so the timer is not set per condition: it is allocated once and left
+/// running, and only when it fires is it checked against the current condition's
+/// start and, if early, moved to that condition's deadline. Starting a condition
+/// costs a clock read; ending one costs nothing.
+#[derive(Debug)]
+struct Watch {
+    limit: Duration,
+    /// When the current condition began; `None` while it does not hold.
+    since: Option<Instant>,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Watch {
+    fn new(limit: Duration) -> Self {
+        Self {
+            limit,
+            since: None,
+            timer: None,
+        }
+    }
+
+    /// The condition holds (it may have held for a while): reports whether it has
+    /// now lasted the limit; if not, this task is woken when it might have.
+    fn holds(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = *self.since.get_or_insert_with(Instant::now) + self.limit;
+        let timer = match &mut self.timer {
+            Some(timer) => timer,
+            None => {
+                let timer = self
+                    .timer
+                    .insert(Box::pin(tokio::time::sleep_until(deadline)));
+                // The first poll registers this task's waker; the timer keeps it (a
+                // connection's I/O is always polled by the same task), so it need
+                // not be polled again until it fires.
+                if timer.as_mut().poll(cx).is_pending() {
+                    return false;
+                }
+                timer
+            }
+        };
+        if !timer.is_elapsed() {
+            return false;
+        }
+        if Instant::now() >= deadline {
+            return true;
+        }
+        // It fired for an earlier condition: wait for this one's deadline instead.
+        timer.as_mut().reset(deadline);
+        let _ = timer.as_mut().poll(cx);
+        false
+    }
+
+    /// The condition has ended.
+    fn ended(&mut self) {
+        self.since = None;
+    }
 }
 
 impl<T> TimedIo<T> {
@@ -43,26 +98,8 @@ impl<T> TimedIo<T> {
         Self {
             inner,
             conn,
-            write_timeout,
-            idle_timeout,
-            write_timer: None,
-            idle_since: None,
-            idle_timer: None,
-        }
-    }
-
-    /// A write is waiting: fails once it has waited `write_timeout` in all.
-    fn write_stalled<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
-        let timeout = self.write_timeout;
-        let timer = self
-            .write_timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("the client read nothing for {timeout:?}"),
-            ))),
-            Poll::Pending => Poll::Pending,
+            write_stall: Watch::new(write_timeout),
+            idle: Watch::new(idle_timeout),
         }
     }
 
@@ -73,44 +110,23 @@ impl<T> TimedIo<T> {
     ) -> Poll<io::Result<R>> {
         match result {
             Poll::Ready(result) => {
-                self.write_timer = None;
+                self.write_stall.ended();
                 Poll::Ready(result)
             }
-            Poll::Pending => self.write_stalled(cx),
+            Poll::Pending if self.write_stall.holds(cx) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the client read nothing for {:?}", self.write_stall.limit),
+            ))),
+            Poll::Pending => Poll::Pending,
         }
     }
 
     /// A read is waiting: with no request in progress, that is idleness.
     fn read_waiting(&mut self, cx: &mut Context<'_>) {
         if self.conn.active_requests() > 0 {
-            self.idle_since = None;
-            return;
-        }
-        let deadline = *self.idle_since.get_or_insert_with(Instant::now) + self.idle_timeout;
-        let timer = match &mut self.idle_timer {
-            Some(timer) => timer,
-            None => {
-                let timer = self
-                    .idle_timer
-                    .insert(Box::pin(tokio::time::sleep_until(deadline)));
-                // The first poll registers this task's waker; the timer keeps it (a
-                // connection is always polled by the same task), so until it fires
-                // there is no need to poll it again.
-                if timer.as_mut().poll(cx).is_pending() {
-                    return;
-                }
-                timer
-            }
-        };
-        if !timer.is_elapsed() {
-            return;
-        }
-        if Instant::now() >= deadline {
+            self.idle.ended();
+        } else if self.idle.holds(cx) {
             self.conn.idle.notify_one();
-        } else {
-            // It fired for an earlier idle period: wait for this one's end instead.
-            timer.as_mut().reset(deadline);
-            let _ = timer.as_mut().poll(cx);
         }
     }
 }
@@ -124,7 +140,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
-                this.idle_since = None;
+                this.idle.ended();
                 Poll::Ready(result)
             }
             Poll::Pending => {
