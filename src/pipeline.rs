@@ -2,8 +2,9 @@
 //!
 //! In front of the client: Trans → Map → Pre → Content → Send, run inside hyper's
 //! service call. Behind it, once the response has been flushed (or the socket
-//! failed): [Error →] Post → Cleanup, run in a task of its own so a slow Post handler
-//! never delays the response nor the next request on the connection.
+//! failed): [Error →] Post → Cleanup, polled once where the flush is noticed and, if
+//! a handler waits, finished in a task of its own, so a slow Post handler never
+//! delays the response nor the next request on the connection.
 //!
 //! The [`Tail`] carries a request from one half to the other. Whoever holds it when
 //! the exchange ends decides how it ended: the pipeline while handlers run, then the
