@@ -56,9 +56,9 @@ impl IntoFuture for Outcome {
 /// # drop((at_once, later));
 /// ```
 #[must_use = "futures do nothing unless polled"]
-pub struct HandlerFuture(Pending);
+pub struct HandlerFuture(Kind);
 
-enum Pending {
+enum Kind {
     /// Taken when the future completes.
     Ready(Option<Outcome>),
     Boxed(Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>),
@@ -67,12 +67,12 @@ enum Pending {
 impl HandlerFuture {
     /// A future that completes with `outcome` when first polled.
     pub fn ready(outcome: Outcome) -> Self {
-        Self(Pending::Ready(Some(outcome)))
+        Self(Kind::Ready(Some(outcome)))
     }
 
     /// Boxes `future`.
     pub fn new(future: impl Future<Output = Outcome> + Send + 'static) -> Self {
-        Self(Pending::Boxed(Box::pin(future)))
+        Self(Kind::Boxed(Box::pin(future)))
     }
 }
 
@@ -81,11 +81,11 @@ impl Future for HandlerFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         match &mut self.0 {
-            Pending::Ready(outcome) => {
+            Kind::Ready(outcome) => {
                 // Polling again after completion is a caller's bug; `Ok` is harmless.
                 Poll::Ready(outcome.take().unwrap_or(Outcome::Ok))
             }
-            Pending::Boxed(future) => future.as_mut().poll(cx),
+            Kind::Boxed(future) => future.as_mut().poll(cx),
         }
     }
 }
@@ -99,11 +99,11 @@ impl From<Outcome> for HandlerFuture {
 impl fmt::Debug for HandlerFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Pending::Ready(outcome) => f
+            Kind::Ready(outcome) => f
                 .debug_tuple("HandlerFuture::Ready")
                 .field(outcome)
                 .finish(),
-            Pending::Boxed(_) => f.write_str("HandlerFuture::Boxed"),
+            Kind::Boxed(_) => f.write_str("HandlerFuture::Boxed"),
         }
     }
 }

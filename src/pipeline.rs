@@ -433,6 +433,11 @@ impl Tail {
         if !self.has_work() {
             return;
         }
+        // Handlers may use tokio (timers, I/O) even on their first poll.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("runtime gone: Error and Post handlers skipped");
+            return;
+        };
         let server = Arc::clone(&self.exchange.server);
         let cut = server.cut.clone();
         let exchange = self.exchange;
@@ -453,10 +458,6 @@ impl Tail {
         if back.as_mut().poll(&mut first_poll).is_ready() {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!("runtime gone: Error and Post handlers skipped");
-            return;
-        };
         server.tasks.spawn_on(back, &runtime);
     }
 }
