@@ -10,7 +10,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Events, PATIENCE};
+use common::{Events, PATIENCE, answer};
 use poco_httpd::{Outcome, Request, Response, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -60,13 +60,6 @@ async fn logged(parts: &[&str]) -> String {
     tokio::time::timeout(PATIENCE, found)
         .await
         .unwrap_or_else(|_| panic!("no log line with {parts:?}"))
-}
-
-fn answer(text: &'static str) -> impl poco_httpd::Handler {
-    move |_req: Request, res: Response| {
-        res.set_body(text);
-        Outcome::Ok
-    }
 }
 
 /// Checks the server still answers an ordinary request after a panic.

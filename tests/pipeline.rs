@@ -1,25 +1,18 @@
 //! The life of a request over real TCP: Post after the flush, the Error handler when
-//! the client leaves, keep-alive and pipelining, Wait, shutdown and panics. (Mapping,
-//! outcomes and phase powers are in `phases.rs`.)
+//! the client leaves, keep-alive and pipelining, Wait and shutdown. (Mapping,
+//! outcomes and phase powers are in `phases.rs`; panics in `panics.rs`; shutdown
+//! under load in `shutdown.rs`.)
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Events, PATIENCE};
+use common::{Events, PATIENCE, answer};
 use poco_httpd::{Outcome, Request, Response, Server};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
-
-/// A Content handler answering `name`.
-fn answer(name: &'static str) -> impl poco_httpd::Handler {
-    move |_req: Request, res: Response| {
-        res.set_body(name);
-        Outcome::Ok
-    }
-}
 
 #[tokio::test]
 async fn a_slow_post_handler_delays_neither_the_response_nor_the_next_request() {

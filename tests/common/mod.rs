@@ -64,6 +64,14 @@ pub async fn start(builder: ServerBuilder) -> TestServer {
     }
 }
 
+/// A Content handler answering `text`.
+pub fn answer(text: &'static str) -> impl poco_httpd::Handler {
+    move |_req: poco_httpd::Request, res: poco_httpd::Response| {
+        res.set_body(text);
+        poco_httpd::Outcome::Ok
+    }
+}
+
 /// An HTTP/1.1 client that keeps connections alive.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
