@@ -1,5 +1,6 @@
-//! Hooks for the micro benchmarks in `benches/`: internals with no public API of their
-//! own, reachable without a socket. Not a stable API.
+//! Hooks for the micro benchmarks in `benches/` (and the map fuzz target in
+//! `fuzzing.rs`): internals with no public API of their own, reachable without a
+//! socket. Not a stable API.
 
 use crate::Outcome;
 use crate::handler::SharedHandler;

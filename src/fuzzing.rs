@@ -4,10 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::Outcome;
-use crate::handler::SharedHandler;
+use crate::bench_support::MapProbe;
 use crate::handlers::Ranges;
-use crate::map::DirectoryMap;
 use crate::path::{is_normalized, normalize_path};
 use crate::session::SessionId;
 
@@ -47,14 +45,10 @@ pub fn map(data: &[u8]) {
         return;
     };
     let keys: BTreeSet<&str> = lines.into_iter().filter(|key| is_normalized(key)).collect();
-    let mut map = DirectoryMap::default();
-    for key in &keys {
-        let handler = SharedHandler::new(|_req: crate::Request, _res: crate::Response| Outcome::Ok);
-        map.entry(key).pre.push(handler);
-    }
+    let map = MapProbe::new(keys.iter().copied());
     let on_path = |key: &str| key == request || (key.ends_with('/') && request.starts_with(key));
     let expected = keys.iter().filter(|key| on_path(key)).count();
-    let matched: usize = map.matches(&request).map(|entry| entry.pre.len()).sum();
+    let matched = map.pre_handlers_on(&request);
     assert_eq!(matched, expected, "keys {keys:?}, request {request:?}");
 }
 
