@@ -300,16 +300,11 @@ struct ConnService {
 impl hyper::service::Service<http::Request<Incoming>> for ConnService {
     type Response = http::Response<ResponseBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = pipeline::Responding;
 
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
-        let shared = Arc::clone(&self.shared);
-        let conn = Arc::clone(&self.conn);
-        let active = ActiveRequest::new(&conn);
-        Box::pin(async move {
-            let mut response = pipeline::respond(shared, conn, request).await;
-            response.body_mut().keep_active(active);
-            Ok(response)
-        })
+        let active = ActiveRequest::new(&self.conn);
+        let (shared, conn) = (Arc::clone(&self.shared), Arc::clone(&self.conn));
+        pipeline::respond(shared, conn, active, request)
     }
 }

@@ -40,8 +40,6 @@ pub(crate) struct RequestHead {
 pub(crate) struct RequestState {
     /// The URI after Trans handlers' rewrites.
     pub(crate) uri: Uri,
-    /// The normalized path of `uri`: the key for mapping.
-    pub(crate) path: Arc<str>,
     pub(crate) extensions: Extensions,
     pub(crate) body: Option<IncomingBody>,
     /// Body bytes read so far through `Request::body_chunk`.
@@ -81,6 +79,11 @@ pub(crate) struct Exchange {
     pub(crate) request: Mutex<RequestState>,
     pub(crate) response: Mutex<ResponseState>,
     pub(crate) gate: WaitGate,
+    /// The normalized path of the URI received, when normalizing changed it (else the
+    /// URI's own path is the normal one, and nothing is copied).
+    normalized: Option<Box<str>>,
+    /// The normalized path of a URI a Trans handler rewrote, set by the Map phase.
+    mapped: OnceLock<Box<str>>,
     /// Why the socket failed, once it has; set at most once.
     pub(crate) failure: OnceLock<String>,
 }
@@ -90,14 +93,13 @@ impl Exchange {
         head: RequestHead,
         body: Option<IncomingBody>,
         extensions: Extensions,
-        path: Arc<str>,
+        normalized: Option<Box<str>>,
         connection: Connection,
         server: Arc<Shared>,
     ) -> Arc<Self> {
         let site = server.site.load_full();
         let request = RequestState {
             uri: head.uri.clone(),
-            path,
             extensions,
             body,
             body_read: 0,
@@ -114,13 +116,23 @@ impl Exchange {
             request: Mutex::new(request),
             response: Mutex::new(ResponseState::default()),
             gate: WaitGate::default(),
+            normalized,
+            mapped: OnceLock::new(),
             failure: OnceLock::new(),
         })
     }
 
     /// The normalized path handlers are mapped by.
-    pub(crate) fn path(&self) -> Arc<str> {
-        Arc::clone(&lock(&self.request).path)
+    pub(crate) fn path(&self) -> &str {
+        match self.mapped.get().or(self.normalized.as_ref()) {
+            Some(path) => path,
+            None => self.head.uri.path(),
+        }
+    }
+
+    /// Records the path a Trans rewrite maps to; the Map phase runs once.
+    pub(crate) fn set_mapped_path(&self, path: String) {
+        let _ = self.mapped.set(path.into_boxed_str());
     }
 
     /// Records that the socket failed; the first cause recorded is kept.

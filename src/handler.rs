@@ -74,6 +74,17 @@ impl HandlerFuture {
     pub fn new(future: impl Future<Output = Outcome> + Send + 'static) -> Self {
         Self(Kind::Boxed(Box::pin(future)))
     }
+
+    /// Polls once, with a waker that does nothing: the outcome if the handler is done.
+    /// A pending future is polled again, with its task's own waker, by whoever awaits
+    /// it next, so no wake-up is lost.
+    pub(crate) fn poll_now(&mut self) -> Option<Outcome> {
+        let mut context = Context::from_waker(std::task::Waker::noop());
+        match Pin::new(self).poll(&mut context) {
+            Poll::Ready(outcome) => Some(outcome),
+            Poll::Pending => None,
+        }
+    }
 }
 
 impl Future for HandlerFuture {

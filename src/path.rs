@@ -43,7 +43,7 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
 }
 
 /// [`normalize_path`], borrowing `raw` when it is already normal (the common case),
-/// so the pipeline copies a path once, into its `Arc<str>`.
+/// so the pipeline copies a path only when normalizing changed it.
 pub(crate) fn normalize(raw: &str) -> Result<Cow<'_, str>, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);

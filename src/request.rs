@@ -100,7 +100,7 @@ impl Request {
     /// The normalized path the handlers were mapped by: percent-decoded, dot segments
     /// resolved, repeated slashes merged. Built-in handlers use this path, never the raw
     /// one, so a request cannot reach past the directory whose Pre handlers it passed.
-    pub fn path(&self) -> Arc<str> {
+    pub fn path(&self) -> &str {
         self.exchange.path()
     }
 

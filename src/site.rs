@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use http::HeaderMap;
+use http::header::Entry;
 
 use crate::connection::Connection;
 use crate::handler::SharedHandler;
@@ -22,6 +23,7 @@ pub(crate) struct Site {
     pub(crate) trans: Vec<SharedHandler>,
     /// The global Stream handler.
     pub(crate) stream: Option<SharedHandler>,
+    /// One value per name (the builder only inserts).
     pub(crate) default_headers: HeaderMap,
     pub(crate) hostname: Option<String>,
     pub(crate) max_body_size: usize,
@@ -29,6 +31,15 @@ pub(crate) struct Site {
 }
 
 impl Site {
+    /// Adds each default header the handlers did not set themselves.
+    pub(crate) fn add_default_headers(&self, headers: &mut HeaderMap) {
+        for (name, value) in &self.default_headers {
+            if let Entry::Vacant(vacant) = headers.entry(name) {
+                vacant.insert(value.clone());
+            }
+        }
+    }
+
     /// The configured host name, else the local address of `connection`.
     pub(crate) fn hostname(&self, connection: &Connection) -> String {
         match &self.hostname {

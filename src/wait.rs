@@ -29,6 +29,11 @@ impl WaitGate {
         self.notify.notify_waiters();
     }
 
+    /// Reports whether the gate has been opened since it was last armed.
+    pub(crate) fn is_open(&self) -> bool {
+        self.resumed.load(Ordering::SeqCst)
+    }
+
     /// Waits until the gate is opened.
     pub(crate) async fn passed(&self) {
         loop {

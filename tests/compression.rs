@@ -15,7 +15,7 @@ fn server() -> ServerBuilder {
     Server::builder()
         .pre("/", Compression::new())
         .content("/", |req: Request, res: Response| {
-            let (content_type, body) = match req.path().as_ref() {
+            let (content_type, body) = match req.path() {
                 "/small" => ("text/plain", "tiny".to_owned()),
                 "/image" => ("image/png", text()),
                 "/encoded" => {

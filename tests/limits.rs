@@ -255,10 +255,10 @@ async fn handlers_that_take_too_long_get_503_and_the_error_and_post_handlers_hea
         Server::builder().handler_timeout(SHORT).content(
             "/",
             |req: Request, res: Response| async move {
-                if req.path().as_ref() == "/slow" {
+                if req.path() == "/slow" {
                     tokio::time::sleep(PATIENCE).await;
                 }
-                if req.path().as_ref() == "/waits" {
+                if req.path() == "/waits" {
                     return Outcome::Wait;
                 }
                 res.set_body("quick");

@@ -197,7 +197,7 @@ async fn pipelined_requests_are_answered_in_order() {
     let server = common::start(Server::builder().content(
         "/",
         |req: Request, res: Response| async move {
-            if req.path().as_ref() == "/first" {
+            if req.path() == "/first" {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             res.set_body(req.path().to_string());
@@ -221,7 +221,7 @@ async fn wait_is_resumed_from_a_task_a_thread_twice_or_early_without_blocking_ot
         Server::builder()
             .content("/", answer("fast"))
             .trans(|req: Request, res: Response| {
-                if req.path().as_ref() == "/trans-wait" {
+                if req.path() == "/trans-wait" {
                     let res = res.clone();
                     tokio::spawn(async move { res.resume() });
                     return Outcome::Wait;

@@ -59,7 +59,7 @@ impl<S> TowerService<S> {
         let path = request.path();
         let inner = path
             .strip_prefix(self.prefix.trim_end_matches('/'))
-            .unwrap_or(&path);
+            .unwrap_or(path);
         let inner = if inner.is_empty() { "/" } else { inner };
         let encoded = percent_encoding::utf8_percent_encode(inner, PATH_ESCAPES).to_string();
         let with_query = match request.query() {

@@ -112,7 +112,7 @@ impl Inner {
         let reads = matches!(*request.method(), Method::GET | Method::HEAD);
         if self.listing && reads && path.ends_with('/') && lists(&file).await {
             let is_top = path.len() <= self.prefix.len() + 1;
-            return match listing::page(&file, &path, is_top).await {
+            return match listing::page(&file, path, is_top).await {
                 Ok(page) => {
                     response.set_content_type("text/html; charset=utf-8");
                     response.set_body(page);
@@ -263,7 +263,7 @@ fn boundary() -> String {
 
 impl Handler for StaticFiles {
     fn call(&self, request: Request, response: Response) -> HandlerFuture {
-        let Some(file) = self.inner.resolve(&request.path()) else {
+        let Some(file) = self.inner.resolve(request.path()) else {
             response.set_status(StatusCode::NOT_FOUND);
             response.set_body("404 Not Found\n");
             return HandlerFuture::ready(Outcome::Ok);

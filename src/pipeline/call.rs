@@ -1,0 +1,165 @@
+//! Calling one handler: at once when it answers at once, else as a future to await.
+//!
+//! Most handlers are synchronous, or async functions that never wait, so a call is
+//! first made (and its future polled once) right where the pipeline stands. Only a
+//! handler that is still pending, or that returned `Wait`, leaves a [`Pending`] call
+//! behind, which an async driver finishes; the phase machines then carry on from
+//! where they stopped. A panic is caught in both places, logged, and answered 500.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use http::StatusCode;
+
+use crate::exchange::{Exchange, lock};
+use crate::handler::{HandlerFuture, SharedHandler};
+use crate::{Outcome, Request, Response};
+
+/// What a handler's call amounts to for the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// `Ok`, or `Wait` followed by a resume.
+    Go,
+    /// `Deny`.
+    Stop,
+    /// The handler panicked; it has been logged.
+    Panicked,
+}
+
+/// A handler call that did not finish at once.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    /// The handler's future is still running.
+    Running(HandlerFuture),
+    /// The handler returned `Wait`; the pipeline waits for a resume.
+    Waiting,
+}
+
+/// The result of [`call_now`].
+#[derive(Debug)]
+pub(crate) enum Called {
+    Done(Step),
+    Pending(Pending),
+}
+
+/// Where a phase machine stands after running what it could at once.
+#[derive(Debug)]
+pub(crate) enum Progress {
+    /// Every handler of the machine has run.
+    Done,
+    /// A handler of `phase` must be awaited before the machine goes on.
+    Pending(Pending, &'static str),
+}
+
+/// A phase machine (front or back half) the async driver can resume.
+pub(crate) trait Machine {
+    /// Runs handlers until one is pending or none is left.
+    fn run(&mut self, exchange: &Arc<Exchange>) -> Progress;
+
+    /// Applies the step of the handler that was pending.
+    fn after(&mut self, step: Step, exchange: &Arc<Exchange>);
+}
+
+/// Finishes a pending call, then runs `machine` on until it is done, awaiting every
+/// handler that does not finish at once.
+pub(crate) async fn drive(
+    machine: &mut impl Machine,
+    exchange: &Arc<Exchange>,
+    mut pending: Pending,
+    mut phase: &'static str,
+) {
+    loop {
+        let step = pending.finish(exchange, phase).await;
+        machine.after(step, exchange);
+        match machine.run(exchange) {
+            Progress::Done => return,
+            Progress::Pending(next, next_phase) => (pending, phase) = (next, next_phase),
+        }
+    }
+}
+
+/// Calls one handler and polls its future once; see the module docs.
+pub(crate) fn call_now(
+    handler: &SharedHandler,
+    exchange: &Arc<Exchange>,
+    phase: &'static str,
+) -> Called {
+    exchange.gate.arm();
+    let request = Request::new(Arc::clone(exchange));
+    let response = Response::new(Arc::clone(exchange));
+    // The call itself is inside the closure, so a synchronous handler's panic is
+    // caught as well as one in the first poll of an async handler.
+    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut future = handler.call(request, response);
+        future.poll_now().ok_or(future)
+    }));
+    match polled {
+        Ok(Ok(Outcome::Wait)) if !exchange.gate.is_open() => Called::Pending(Pending::Waiting),
+        Ok(Ok(outcome)) => Called::Done(step_of(outcome)),
+        Ok(Err(future)) => Called::Pending(Pending::Running(future)),
+        Err(panic) => Called::Done(panicked(exchange, phase, panic.as_ref())),
+    }
+}
+
+/// Calls one handler and awaits it; for drivers that are async anyway.
+pub(crate) async fn call(
+    handler: &SharedHandler,
+    exchange: &Arc<Exchange>,
+    phase: &'static str,
+) -> Step {
+    match call_now(handler, exchange, phase) {
+        Called::Done(step) => step,
+        Called::Pending(pending) => pending.finish(exchange, phase).await,
+    }
+}
+
+impl Pending {
+    /// Awaits the handler's future, then the resume if it returned `Wait`.
+    pub(crate) async fn finish(self, exchange: &Arc<Exchange>, phase: &'static str) -> Step {
+        let outcome = match self {
+            Self::Running(future) => match AssertUnwindSafe(future).catch_unwind().await {
+                Ok(outcome) => outcome,
+                Err(panic) => return panicked(exchange, phase, panic.as_ref()),
+            },
+            Self::Waiting => Outcome::Wait,
+        };
+        if outcome == Outcome::Wait {
+            exchange.gate.passed().await;
+        }
+        step_of(outcome)
+    }
+}
+
+/// `Wait` counts as `Ok` once the resume has come.
+fn step_of(outcome: Outcome) -> Step {
+    match outcome {
+        Outcome::Ok | Outcome::Wait => Step::Go,
+        Outcome::Deny => Step::Stop,
+    }
+}
+
+/// Logs a handler's panic and answers 500 unless the response has already gone out.
+fn panicked(exchange: &Exchange, phase: &'static str, panic: &(dyn Any + Send)) -> Step {
+    tracing::error!(
+        phase,
+        path = %exchange.path(),
+        "handler panicked: {}",
+        panic_message(panic)
+    );
+    if !lock(&exchange.response).sent {
+        exchange.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    Step::Panicked
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message
+    } else {
+        "(no message)"
+    }
+}

@@ -1,0 +1,222 @@
+//! The front half as a state machine: Trans → Map → Pre → Content → the Send
+//! phase's hooks, everything that runs before the response goes to the client.
+//!
+//! The machine keeps only positions (phase, entry depth, handler index), no borrows,
+//! so it can stop at a pending handler and be resumed by the async driver later. The
+//! Pre walk passes every entry on the path once and notes, on the way, the deepest
+//! Content handler and whether any Post or Error handler waits behind the client.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+
+use super::call::{Called, Machine, Progress, Step, call_now};
+use crate::exchange::{Exchange, lock};
+use crate::handler::SharedHandler;
+use crate::path::normalize_path;
+
+/// In order: the machine only moves forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Trans,
+    Map,
+    Pre,
+    Content,
+    /// Handlers added with `Request::before_send`: the start of the Send phase.
+    Hooks,
+    Done,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Trans => "Trans",
+            Self::Map => "Map",
+            Self::Pre => "Pre",
+            Self::Content => "Content",
+            Self::Hooks | Self::Done => "Send",
+        }
+    }
+}
+
+/// The front half of one request; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Front {
+    phase: Phase,
+    /// The next handler within the current list: Trans, one entry's Pre, the hooks.
+    index: usize,
+    /// Entries on the path whose Pre handlers have all run.
+    depth: usize,
+    /// The deepest Content handler the Pre walk has passed.
+    content: Option<SharedHandler>,
+    /// Whether an entry passed so far has Post or Error handlers.
+    back_work: bool,
+    /// Set once the Pre walk has passed every entry on the path.
+    walked: bool,
+    /// The hooks, taken from the request when the phase starts.
+    hooks: Option<Vec<SharedHandler>>,
+}
+
+impl Default for Front {
+    fn default() -> Self {
+        Self {
+            phase: Phase::Trans,
+            index: 0,
+            depth: 0,
+            content: None,
+            back_work: false,
+            walked: false,
+            hooks: None,
+        }
+    }
+}
+
+impl Front {
+    /// Whether the path has Post or Error handlers, if the walk got that far.
+    pub(crate) fn path_has_back_work(&self) -> Option<bool> {
+        self.walked.then_some(self.back_work)
+    }
+
+    fn enter(&mut self, phase: Phase) {
+        self.phase = phase;
+        self.index = 0;
+    }
+
+    fn trans(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
+        let Some(handler) = exchange.site.trans.get(self.index) else {
+            self.enter(Phase::Map);
+            return None;
+        };
+        self.index += 1;
+        Some(call_now(handler, exchange, "Trans"))
+    }
+
+    /// Re-normalizes the path when a Trans handler rewrote the URI.
+    fn map(&mut self, exchange: &Arc<Exchange>) {
+        let request = lock(&exchange.request);
+        if request.uri == exchange.head.uri {
+            drop(request);
+            return self.enter(Phase::Pre);
+        }
+        let normalized = normalize_path(request.uri.path());
+        drop(request);
+        match normalized {
+            Ok(path) => {
+                exchange.set_mapped_path(path);
+                self.enter(Phase::Pre);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a Trans handler rewrote the URI to a refused path");
+                exchange.answer_error(StatusCode::BAD_REQUEST);
+                self.enter(Phase::Hooks);
+            }
+        }
+    }
+
+    /// Runs Pre handlers from where the walk stopped, shallowest entry first. Handlers
+    /// that say `Ok` at once are passed here, so the map is walked once per resume.
+    fn pre(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
+        for entry in exchange.site.map.matches(exchange.path()).skip(self.depth) {
+            if self.index == 0 {
+                if let Some(handler) = &entry.content {
+                    self.content = Some(handler.clone());
+                }
+                self.back_work |= !entry.post.is_empty() || entry.error.is_some();
+            }
+            while let Some(handler) = entry.pre.get(self.index) {
+                self.index += 1;
+                match call_now(handler, exchange, "Pre") {
+                    Called::Done(Step::Go) if !exchange.is_failed() => {}
+                    called => return Some(called),
+                }
+            }
+            self.depth += 1;
+            self.index = 0;
+        }
+        self.walked = true;
+        self.enter(Phase::Content);
+        None
+    }
+
+    /// The Content handler a Pre handler chose, else the deepest on the path.
+    fn content(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
+        let chosen = lock(&exchange.request).content_override.take();
+        let Some(handler) = chosen.or_else(|| self.content.take()) else {
+            exchange.answer_error(StatusCode::NOT_FOUND);
+            self.enter(Phase::Hooks);
+            return None;
+        };
+        Some(call_now(&handler, exchange, "Content"))
+    }
+
+    fn hook(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
+        let hooks = (self.hooks)
+            .get_or_insert_with(|| std::mem::take(&mut lock(&exchange.request).send_hooks));
+        let Some(hook) = hooks.get(self.index) else {
+            self.enter(Phase::Done);
+            return None;
+        };
+        self.index += 1;
+        Some(call_now(hook, exchange, "Send"))
+    }
+}
+
+impl Machine for Front {
+    fn run(&mut self, exchange: &Arc<Exchange>) -> Progress {
+        loop {
+            let called = match self.phase {
+                Phase::Trans => self.trans(exchange),
+                Phase::Map => {
+                    self.map(exchange);
+                    None
+                }
+                Phase::Pre => self.pre(exchange),
+                Phase::Content => self.content(exchange),
+                Phase::Hooks => self.hook(exchange),
+                Phase::Done => return Progress::Done,
+            };
+            match called {
+                None => {}
+                Some(Called::Done(step)) => self.after(step, exchange),
+                Some(Called::Pending(pending)) => {
+                    return Progress::Pending(pending, self.phase.name());
+                }
+            }
+        }
+    }
+
+    fn after(&mut self, step: Step, exchange: &Arc<Exchange>) {
+        let next = match (self.phase, step) {
+            (Phase::Hooks, Step::Panicked) => Phase::Done,
+            (Phase::Hooks, _) => Phase::Hooks,
+            // A panic has been answered 500; the hooks still see the response.
+            (_, Step::Panicked) => Phase::Hooks,
+            (Phase::Trans, Step::Stop) => Phase::Map,
+            (Phase::Pre | Phase::Content, Step::Stop) => {
+                deny(exchange);
+                Phase::Hooks
+            }
+            (Phase::Content, Step::Go) => Phase::Hooks,
+            // No handler runs in Map or Done; Trans and Pre go on with the next one.
+            (phase, _) => phase,
+        };
+        // A client that went away (a handler saw its body read fail) leaves nobody to
+        // answer: straight on to Send, which reports the failure.
+        let next = if next < Phase::Hooks && exchange.is_failed() {
+            Phase::Hooks
+        } else {
+            next
+        };
+        if next != self.phase {
+            self.enter(next);
+        }
+    }
+}
+
+/// `Deny` from a Pre or Content handler: 403, unless the handler chose an error status.
+fn deny(exchange: &Exchange) {
+    let status = lock(&exchange.response).status;
+    if !(status.is_client_error() || status.is_server_error()) {
+        exchange.answer_error(StatusCode::FORBIDDEN);
+    }
+}

@@ -1,0 +1,295 @@
+//! The phase pipeline: explicit state machines over the original module's queue.
+//!
+//! In front of the client ([`front`]): Trans → Map → Pre → Content → Send, run from
+//! hyper's service call. Behind it ([`back`]), once the response has been flushed (or
+//! the socket failed): [Error →] Post → Cleanup. Both machines run their handlers
+//! right where they stand while the handlers answer at once ([`call`]); the first one
+//! that waits hands the rest of its half to an async driver. A request whose handlers
+//! are all synchronous thus costs no future, task or timer of its own.
+
+mod back;
+mod call;
+mod front;
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::SET_COOKIE;
+use http::{HeaderValue, Method, StatusCode};
+use hyper::body::Incoming;
+
+pub(crate) use back::{Delivery, Tail, report_aborted_head};
+
+use crate::body::{ResponseBody, Source};
+use crate::connection::{ActiveRequest, ConnState, Connection};
+use crate::exchange::{Exchange, RequestHead, lock};
+use crate::incoming::IncomingBody;
+use crate::path::{PathError, normalize};
+use crate::server::Shared;
+use crate::stream::StreamChannel;
+use call::{Machine, Pending, Progress, Step, call, drive};
+use front::Front;
+
+/// The response to one request, as hyper's service future: ready at once when every
+/// front handler answered at once, else the boxed rest of the front half.
+pub(crate) enum Responding {
+    Ready(Option<http::Response<ResponseBody>>),
+    Later(Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>),
+}
+
+impl Future for Responding {
+    type Output = Result<http::Response<ResponseBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut *self {
+            Self::Ready(response) => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                // Polled again after completion: hyper never does.
+                None => Poll::Pending,
+            },
+            Self::Later(future) => future.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+/// Runs the front half of the pipeline for one request; see the module docs.
+pub(crate) fn respond(
+    shared: Arc<Shared>,
+    conn: Arc<ConnState>,
+    active: ActiveRequest,
+    request: http::Request<Incoming>,
+) -> Responding {
+    let in_flight = shared.stats.request_started();
+    let (parts, body) = request.into_parts();
+    // A refused path is answered 400, and still reported to the Post handlers of `/`
+    // (an access log wants to see it). An already normal path is not copied.
+    let (normalized, refused) = match normalize(parts.uri.path()) {
+        Ok(Cow::Borrowed(_)) => (None, None),
+        Ok(Cow::Owned(path)) => (Some(path.into_boxed_str()), None),
+        Err(error) => (Some("/".into()), Some(error)),
+    };
+    let head = RequestHead {
+        method: parts.method,
+        version: parts.version,
+        uri: parts.uri,
+        headers: parts.headers,
+    };
+    let connection = Connection::new(Arc::clone(&conn.info));
+    let body = IncomingBody::new(body, shared.limits.body_read_timeout);
+    let exchange = Exchange::new(
+        head,
+        Some(body),
+        parts.extensions,
+        normalized,
+        connection,
+        shared,
+    );
+    let tail = InFlight(Some(Tail::new(Arc::clone(&exchange), Arc::clone(&conn))));
+    let mut front = Front::default();
+    let progress = match refusal(&exchange, refused) {
+        Some(()) => Progress::Done,
+        None => front.run(&exchange),
+    };
+    let Progress::Pending(pending, phase) = progress else {
+        return Responding::Ready(Some(send(&exchange, tail, &front, conn, active)));
+    };
+    Responding::Later(Box::pin(async move {
+        let _in_flight = in_flight;
+        finish_front(&mut front, &exchange, pending, phase).await;
+        send(&exchange, tail, &front, conn, active)
+    }))
+}
+
+/// Answers a request no handler may see: a refused path, an oversized head or a
+/// declared body over the limit. `None` lets the handlers run.
+fn refusal(exchange: &Exchange, refused_path: Option<PathError>) -> Option<()> {
+    let status = if let Some(error) = refused_path {
+        tracing::debug!(%error, uri = %exchange.head.uri, "refused request path");
+        StatusCode::BAD_REQUEST
+    } else if head_size(&exchange.head) > exchange.server.limits.max_header_size {
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    } else if declares_too_large_body(exchange) {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        return None;
+    };
+    exchange.answer_error(status);
+    if status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE {
+        // As hyper does for heads over its own bound: answer, then close.
+        lock(&exchange.response)
+            .headers
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Some(())
+}
+
+/// Awaits the front half's pending handler and runs the rest, all within
+/// `handler_timeout` of the request's arrival.
+async fn finish_front(
+    front: &mut Front,
+    exchange: &Arc<Exchange>,
+    pending: Pending,
+    phase: &'static str,
+) {
+    let limit = exchange.server.limits.handler_timeout;
+    // From the request's arrival, which saves reading the clock again.
+    let deadline = tokio::time::Instant::from_std(exchange.received) + limit;
+    let rest = drive(front, exchange, pending, phase);
+    if tokio::time::timeout_at(deadline, rest).await.is_err() {
+        time_out(exchange, limit);
+    }
+}
+
+/// The handlers took longer than `handler_timeout`: their futures have been dropped;
+/// the client gets 503, and the Error and Post handlers hear of it.
+fn time_out(exchange: &Exchange, limit: std::time::Duration) {
+    tracing::warn!(path = %exchange.path(), ?limit, "handlers timed out; answering 503");
+    exchange.answer_error(StatusCode::SERVICE_UNAVAILABLE);
+    exchange.fail(format!("the handlers did not answer within {limit:?}"));
+}
+
+/// The size of the request line and headers as sent (HTTP/1 framing), held to
+/// `max_header_size`: hyper's own bound is its larger read buffer.
+fn head_size(head: &RequestHead) -> usize {
+    let uri = &head.uri;
+    let target = uri
+        .scheme_str()
+        .map_or(0, |scheme| scheme.len() + "://".len())
+        + uri
+            .authority()
+            .map_or(0, |authority| authority.as_str().len())
+        + uri.path_and_query().map_or(0, |path| path.as_str().len());
+    let line = head.method.as_str().len() + target + "  HTTP/1.1\r\n".len();
+    let fields: usize = (head.headers.iter())
+        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .sum();
+    line + fields
+}
+
+/// A `Content-Length` beyond the server's limit is refused before any handler runs.
+fn declares_too_large_body(exchange: &Exchange) -> bool {
+    let declared = exchange.head.headers.get(http::header::CONTENT_LENGTH);
+    let length = declared.and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    length.is_some_and(|length| length > exchange.site.max_body_size as u64)
+}
+
+/// The Send phase: default headers, cookies, `Content-Length` (by hyper, from the
+/// body's exact size, as is `Date`), and the tail handed to the body.
+fn send(
+    exchange: &Arc<Exchange>,
+    mut in_flight: InFlight,
+    front: &Front,
+    conn: Arc<ConnState>,
+    active: ActiveRequest,
+) -> http::Response<ResponseBody> {
+    let misuse = lock(&exchange.response).misuse.take();
+    if let Some(misuse) = misuse {
+        tracing::error!(path = %exchange.path(), "handler misused the response: {misuse}");
+        exchange.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    let tail = in_flight.0.take();
+    let tail = tail.map(|tail| tail.knowing(front.path_has_back_work()));
+    let tail = tail.and_then(|mut tail| tail.has_work().then_some(tail));
+    let mut state = lock(&exchange.response);
+    state.sent = true;
+    // The handlers' map goes out (it has room to spare); Post handlers may still look
+    // at the headers, so only then is a copy kept.
+    let mut headers = std::mem::take(&mut state.headers);
+    if tail.is_some() {
+        state.headers = headers.clone();
+    }
+    exchange.site.add_default_headers(&mut headers);
+    for cookie in &state.cookies {
+        match HeaderValue::try_from(cookie.encoded().to_string()) {
+            Ok(value) => {
+                headers.append(SET_COOKIE, value);
+            }
+            Err(_) => tracing::error!(cookie = cookie.name(), "cookie is not a valid header"),
+        }
+    }
+    let status = state.status;
+    exchange.server.stats.answered(status);
+    let source = match state.stream.take() {
+        // The channel stays reachable from the Response for `send` and `close`.
+        Some(Source::Channel(channel)) => {
+            state.stream = Some(Source::Channel(Arc::clone(&channel)));
+            Source::Channel(channel)
+        }
+        Some(source) => source,
+        None => Source::Full(Some(state.body.clone())),
+    };
+    drop(state);
+    if let Source::Channel(channel) = &source {
+        start_stream_handler(exchange, Arc::clone(channel));
+    }
+    let on_wire = exchange.head.method != Method::HEAD
+        && !(status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED);
+    let tail = match tail {
+        Some(tail) if exchange.is_failed() => {
+            let cause = exchange.failure.get().cloned().unwrap_or_default();
+            tail.deliver(Delivery::Failed(cause));
+            None
+        }
+        tail => tail,
+    };
+    let declared = headers.get(http::header::CONTENT_LENGTH);
+    let declared = declared.and_then(|v| v.to_str().ok()?.parse().ok());
+    let mut body = ResponseBody::new(source, tail, conn, on_wire, declared);
+    body.keep_active(active);
+    let mut response = http::Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// Calls the Stream handler (the deepest on the path, else the global one) as the
+/// stream starts, then once per flushed block or resume, until the stream ends. A
+/// panicking Stream handler cuts the response.
+fn start_stream_handler(exchange: &Arc<Exchange>, channel: Arc<StreamChannel>) {
+    let (server, site) = (&exchange.server, &exchange.site);
+    let Some(handler) = site
+        .map
+        .stream(exchange.path())
+        .or(site.stream.as_ref())
+        .cloned()
+    else {
+        return;
+    };
+    let exchange = Arc::clone(exchange);
+    let cut = server.cut.clone();
+    let drive = async move {
+        loop {
+            if call(&handler, &exchange, "Stream").await == Step::Panicked {
+                channel.break_off();
+                return;
+            }
+            tokio::select! {
+                more = channel.next_call() => if !more { return },
+                () = cut.cancelled() => {
+                    channel.break_off();
+                    return;
+                }
+            }
+        }
+    };
+    server.tasks.spawn(drive);
+}
+
+/// Holds the tail while the front half runs; if hyper drops the request's future
+/// (the client left), the exchange is delivered as failed.
+struct InFlight(Option<Tail>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(tail) = self.0.take() {
+            let cause = "the client went away before the response was ready";
+            tail.deliver(Delivery::Failed(cause.to_owned()));
+        }
+    }
+}
