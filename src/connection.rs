@@ -25,6 +25,7 @@ use crate::server::Shared;
 use crate::stats::Stats;
 use crate::timed_io::TimedIo;
 use crate::tls::TlsInfo;
+use crate::until_signal::{Ended, UntilSignal};
 
 /// Facts about one connection, shared by all its requests.
 #[derive(Debug)]
@@ -240,17 +241,17 @@ pub(crate) async fn serve<S>(
     let outcome = {
         let connection = shared.http.serve_connection(io, service);
         tokio::pin!(connection);
-        let ended = tokio::select! {
-            result = connection.as_mut() => Some(result),
-            () = draining.cancelled() => None,
-            () = state.idle.notified() => {
-                tracing::debug!(connection = state.info.id, "closing an idle connection");
-                None
+        let signal = std::pin::pin!(async {
+            tokio::select! {
+                () = draining.cancelled() => {}
+                () = state.idle.notified() => {
+                    tracing::debug!(connection = state.info.id, "closing an idle connection");
+                }
             }
-        };
-        match ended {
-            Some(result) => Ok(result),
-            None => {
+        });
+        match UntilSignal::new(connection.as_mut(), signal).await {
+            Ended::Finished(result) => Ok(result),
+            Ended::Signalled => {
                 // Requests in flight finish; hyper answers no new ones (GOAWAY on h2).
                 connection.as_mut().graceful_shutdown();
                 tokio::select! {

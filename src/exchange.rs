@@ -38,8 +38,8 @@ pub(crate) struct RequestHead {
 /// What handlers may change about the request.
 #[derive(Debug)]
 pub(crate) struct RequestState {
-    /// The URI after Trans handlers' rewrites.
-    pub(crate) uri: Uri,
+    /// The URI a Trans handler rewrote the request to; `None` keeps the one received.
+    pub(crate) rewritten_uri: Option<Uri>,
     pub(crate) extensions: Extensions,
     pub(crate) body: Option<IncomingBody>,
     /// Body bytes read so far through `Request::body_chunk`.
@@ -99,7 +99,7 @@ impl Exchange {
     ) -> Arc<Self> {
         let site = server.site.load_full();
         let request = RequestState {
-            uri: head.uri.clone(),
+            rewritten_uri: None,
             extensions,
             body,
             body_read: 0,

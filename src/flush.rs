@@ -50,42 +50,33 @@ impl FlushTracker {
         self.armed.store(true, Ordering::Release);
     }
 
-    fn take_waiting(&self) -> Vec<AfterFlush> {
-        if !self.armed.swap(false, Ordering::AcqRel) {
-            return Vec::new();
-        }
-        std::mem::take(&mut *lock(&self.waiting))
-    }
-
-    /// Hands an emptied queue back, so the next request's push finds room instead of
-    /// allocating (items may have been queued meanwhile; then it is dropped).
-    fn recycle(&self, emptied: Vec<AfterFlush>) {
-        let mut waiting = lock(&self.waiting);
-        if waiting.is_empty() && waiting.capacity() < emptied.capacity() {
-            *waiting = emptied;
+    /// Everything queued so far, swapped with `spare` (an empty queue with room), so
+    /// neither side allocates in the steady state and the lock is taken once.
+    fn swap_waiting(&self, spare: &mut Vec<AfterFlush>) {
+        if self.armed.swap(false, Ordering::AcqRel) {
+            std::mem::swap(&mut *lock(&self.waiting), spare);
         }
     }
 
-    fn flushed(&self) {
-        let mut items = self.take_waiting();
-        for item in items.drain(..) {
+    fn flushed(&self, spare: &mut Vec<AfterFlush>) {
+        self.swap_waiting(spare);
+        for item in spare.drain(..) {
             match item {
                 AfterFlush::Tail(tail) => tail.deliver(Delivery::Flushed),
                 AfterFlush::Block(channel) => channel.poke(),
             }
         }
-        self.recycle(items);
     }
 
     fn failed(&self, cause: &str) {
-        let mut items = self.take_waiting();
-        for item in items.drain(..) {
+        let mut items = Vec::new();
+        self.swap_waiting(&mut items);
+        for item in items {
             match item {
                 AfterFlush::Tail(tail) => tail.deliver(Delivery::Failed(cause.to_owned())),
                 AfterFlush::Block(channel) => channel.abandon(),
             }
         }
-        self.recycle(items);
     }
 }
 
@@ -94,11 +85,17 @@ impl FlushTracker {
 pub(crate) struct FlushedIo<T> {
     inner: T,
     tracker: Arc<ConnState>,
+    /// The tracker's queue is swapped with this one at each flush.
+    spare: Vec<AfterFlush>,
 }
 
 impl<T> FlushedIo<T> {
     pub(crate) fn new(inner: T, tracker: Arc<ConnState>) -> Self {
-        Self { inner, tracker }
+        Self {
+            inner,
+            tracker,
+            spare: Vec::new(),
+        }
     }
 
     fn observe<R>(&self, result: io::Result<R>) -> io::Result<R> {
@@ -155,7 +152,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for FlushedIo<T> {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let result = ready!(Pin::new(&mut self.inner).poll_flush(cx));
         if result.is_ok() {
-            self.tracker.flush.flushed();
+            let this = &mut *self;
+            this.tracker.flush.flushed(&mut this.spare);
         }
         Poll::Ready(self.observe(result))
     }

@@ -73,6 +73,7 @@ mod stats;
 mod stream;
 mod timed_io;
 mod tls;
+mod until_signal;
 mod wait;
 
 pub use connection::Connection;

@@ -30,10 +30,70 @@ struct Node {
     directory: Option<Entry>,
     /// Handlers of the key naming this node as a file, e.g. `/foo`.
     file: Option<Entry>,
-    /// foldhash rather than SipHash: the keys come from the configuration, and a
-    /// client's segments only look them up, so there is no table to flood, and every
-    /// request hashes each segment of its path.
-    children: HashMap<Box<str>, Node, foldhash::fast::RandomState>,
+    children: Children,
+}
+
+/// Past this many children a node looks them up by hash instead of in order.
+const FEW_CHILDREN: usize = 8;
+
+/// The children of a node by segment name. A short list is searched in order, which
+/// for the few children most nodes have is cheaper than hashing the segment; a node
+/// with many switches to a hash table. foldhash rather than SipHash: the keys come
+/// from the configuration and a client's segments only look them up, so there is no
+/// table to flood.
+#[derive(Debug)]
+enum Children {
+    Few(Vec<(Box<str>, Node)>),
+    Many(HashMap<Box<str>, Node, foldhash::fast::RandomState>),
+}
+
+impl Default for Children {
+    fn default() -> Self {
+        Self::Few(Vec::new())
+    }
+}
+
+impl Children {
+    fn get(&self, segment: &str) -> Option<&Node> {
+        match self {
+            Self::Few(list) => list
+                .iter()
+                .find(|(name, _)| **name == *segment)
+                .map(|(_, node)| node),
+            Self::Many(table) => table.get(segment),
+        }
+    }
+
+    /// The child called `segment`, created empty if needed.
+    fn get_or_insert(&mut self, segment: &str) -> &mut Node {
+        if let Self::Few(list) = self
+            && list.len() >= FEW_CHILDREN
+            && !list.iter().any(|(name, _)| **name == *segment)
+        {
+            let table = std::mem::take(list).into_iter().collect();
+            *self = Self::Many(table);
+        }
+        match self {
+            Self::Few(list) => {
+                let at = match list.iter().position(|(name, _)| **name == *segment) {
+                    Some(at) => at,
+                    None => {
+                        list.push((segment.into(), Node::default()));
+                        list.len() - 1
+                    }
+                };
+                &mut list[at].1
+            }
+            Self::Many(table) => table.entry(segment.into()).or_default(),
+        }
+    }
+
+    fn nodes(&self) -> Box<dyn Iterator<Item = &Node> + '_> {
+        match self {
+            Self::Few(list) => Box::new(list.iter().map(|(_, node)| node)),
+            Self::Many(table) => Box::new(table.values()),
+        }
+    }
 }
 
 /// Path keys to handler entries; see the module docs.
@@ -50,7 +110,7 @@ impl DirectoryMap {
         loop {
             match rest.split_once('/') {
                 Some((segment, tail)) => {
-                    node = node.children.entry(segment.into()).or_default();
+                    node = node.children.get_or_insert(segment);
                     rest = tail;
                     if rest.is_empty() {
                         return node.directory.get_or_insert_with(Entry::default);
@@ -60,7 +120,7 @@ impl DirectoryMap {
                     return node.directory.get_or_insert_with(Entry::default);
                 }
                 None => {
-                    let leaf = node.children.entry(rest.into()).or_default();
+                    let leaf = node.children.get_or_insert(rest);
                     return leaf.file.get_or_insert_with(Entry::default);
                 }
             }
@@ -97,7 +157,7 @@ impl DirectoryMap {
     pub(crate) fn has_any_content(&self) -> bool {
         fn walk(node: &Node) -> bool {
             let has = |e: &Option<Entry>| e.as_ref().is_some_and(|e| e.content.is_some());
-            has(&node.directory) || has(&node.file) || node.children.values().any(walk)
+            has(&node.directory) || has(&node.file) || node.children.nodes().any(walk)
         }
         walk(&self.root)
     }
@@ -226,6 +286,19 @@ mod tests {
             ["/", "/a/b/c/"]
         );
         assert_eq!(matched_keys(&mut map, &keys, "/a/x/c/d.txt"), ["/"]);
+    }
+
+    #[test]
+    fn a_node_with_many_children_still_finds_each() {
+        let keys: Vec<String> = (0..3 * FEW_CHILDREN).map(|i| format!("/dir{i}/")).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut map = map_with_keys(&keys);
+        assert!(matches!(map.root.children, Children::Many(_)));
+        for key in &keys {
+            let path = format!("{key}file.txt");
+            assert_eq!(matched_keys(&mut map, &keys, &path), [*key]);
+        }
+        assert!(matched_keys(&mut map, &keys, "/dir999/file.txt").is_empty());
     }
 
     #[test]

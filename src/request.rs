@@ -63,7 +63,8 @@ impl Request {
 
     /// The URI as it stands now: the one received, unless a Trans handler rewrote it.
     pub fn uri(&self) -> Uri {
-        lock(&self.exchange.request).uri.clone()
+        let rewritten = lock(&self.exchange.request).rewritten_uri.clone();
+        rewritten.unwrap_or_else(|| self.exchange.head.uri.clone())
     }
 
     /// Rewrites the request URI. Meant for Trans handlers: the path of the rewritten URI
@@ -93,7 +94,7 @@ impl Request {
         <Uri as TryFrom<U>>::Error: Into<http::Error>,
     {
         let uri = Uri::try_from(uri).map_err(Into::into)?;
-        lock(&self.exchange.request).uri = uri;
+        lock(&self.exchange.request).rewritten_uri = Some(uri);
         Ok(())
     }
 
@@ -106,7 +107,12 @@ impl Request {
 
     /// The query string of [`Request::uri`], without the `?`.
     pub fn query(&self) -> Option<String> {
-        lock(&self.exchange.request).uri.query().map(str::to_owned)
+        let request = lock(&self.exchange.request);
+        let uri = request
+            .rewritten_uri
+            .as_ref()
+            .unwrap_or(&self.exchange.head.uri);
+        uri.query().map(str::to_owned)
     }
 
     /// The host the client addressed: the URI's authority (HTTP/2, absolute-form), else

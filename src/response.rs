@@ -103,8 +103,9 @@ impl Response {
     /// bug in the handler: the client gets `500 Internal Server Error` and the server
     /// logs why, rather than a response with a broken header.
     pub fn set_content_type(&self, mime: &str) {
+        let value = content_type_value(mime);
         let mut response = lock(&self.exchange.response);
-        match HeaderValue::from_str(mime) {
+        match value {
             Ok(value) => {
                 response.headers.insert(CONTENT_TYPE, value);
             }
@@ -326,6 +327,34 @@ impl Response {
             Some(Source::Channel(channel)) if response.sent => Some(Arc::clone(channel)),
             _ => None,
         }
+    }
+}
+
+/// Common media types, kept as static header values: setting one copies nothing,
+/// and copying it for the Post handlers allocates nothing.
+const COMMON_CONTENT_TYPES: &[&str] = &[
+    "text/plain",
+    "text/plain; charset=utf-8",
+    "text/html",
+    "text/html; charset=utf-8",
+    "text/css",
+    "text/csv",
+    "text/event-stream",
+    "text/javascript",
+    "application/json",
+    "application/javascript",
+    "application/octet-stream",
+    "application/xml",
+    "application/x-www-form-urlencoded",
+    "image/png",
+    "image/jpeg",
+    "image/svg+xml",
+];
+
+fn content_type_value(mime: &str) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+    match COMMON_CONTENT_TYPES.iter().find(|common| **common == mime) {
+        Some(common) => Ok(HeaderValue::from_static(common)),
+        None => HeaderValue::from_str(mime),
     }
 }
 

@@ -15,6 +15,7 @@ use http::StatusCode;
 
 use crate::exchange::{Exchange, lock};
 use crate::handler::{HandlerFuture, SharedHandler};
+use crate::wait::Mark;
 use crate::{Outcome, Request, Response};
 
 /// What a handler's call amounts to for the pipeline.
@@ -32,9 +33,9 @@ pub(crate) enum Step {
 #[derive(Debug)]
 pub(crate) enum Pending {
     /// The handler's future is still running.
-    Running(HandlerFuture),
+    Running(HandlerFuture, Mark),
     /// The handler returned `Wait`; the pipeline waits for a resume.
-    Waiting,
+    Waiting(Mark),
 }
 
 /// The result of [`call_now`].
@@ -86,7 +87,7 @@ pub(crate) fn call_now(
     exchange: &Arc<Exchange>,
     phase: &'static str,
 ) -> Called {
-    exchange.gate.arm();
+    let mark = exchange.gate.mark();
     let request = Request::new(Arc::clone(exchange));
     let response = Response::new(Arc::clone(exchange));
     // The call itself is inside the closure, so a synchronous handler's panic is
@@ -96,9 +97,11 @@ pub(crate) fn call_now(
         future.poll_now().ok_or(future)
     }));
     match polled {
-        Ok(Ok(Outcome::Wait)) if !exchange.gate.is_open() => Called::Pending(Pending::Waiting),
+        Ok(Ok(Outcome::Wait)) if !exchange.gate.is_open_since(mark) => {
+            Called::Pending(Pending::Waiting(mark))
+        }
         Ok(Ok(outcome)) => Called::Done(step_of(outcome)),
-        Ok(Err(future)) => Called::Pending(Pending::Running(future)),
+        Ok(Err(future)) => Called::Pending(Pending::Running(future, mark)),
         Err(panic) => Called::Done(panicked(exchange, phase, panic.as_ref())),
     }
 }
@@ -118,15 +121,15 @@ pub(crate) async fn call(
 impl Pending {
     /// Awaits the handler's future, then the resume if it returned `Wait`.
     pub(crate) async fn finish(self, exchange: &Arc<Exchange>, phase: &'static str) -> Step {
-        let outcome = match self {
-            Self::Running(future) => match AssertUnwindSafe(future).catch_unwind().await {
-                Ok(outcome) => outcome,
+        let (outcome, mark) = match self {
+            Self::Running(future, mark) => match AssertUnwindSafe(future).catch_unwind().await {
+                Ok(outcome) => (outcome, mark),
                 Err(panic) => return panicked(exchange, phase, panic.as_ref()),
             },
-            Self::Waiting => Outcome::Wait,
+            Self::Waiting(mark) => (Outcome::Wait, mark),
         };
         if outcome == Outcome::Wait {
-            exchange.gate.passed().await;
+            exchange.gate.passed(mark).await;
         }
         step_of(outcome)
     }

@@ -93,14 +93,11 @@ impl Front {
 
     /// Re-normalizes the path when a Trans handler rewrote the URI.
     fn map(&mut self, exchange: &Arc<Exchange>) {
-        let request = lock(&exchange.request);
-        if request.uri == exchange.head.uri {
-            drop(request);
+        let rewritten = lock(&exchange.request).rewritten_uri.clone();
+        let Some(uri) = rewritten.filter(|uri| *uri != exchange.head.uri) else {
             return self.enter(Phase::Pre);
-        }
-        let normalized = normalize_path(request.uri.path());
-        drop(request);
-        match normalized {
+        };
+        match normalize_path(uri.path()) {
             Ok(path) => {
                 exchange.set_mapped_path(path);
                 self.enter(Phase::Pre);

@@ -79,6 +79,8 @@ pub(crate) fn respond(
         headers: parts.headers,
     };
     let connection = Connection::new(Arc::clone(&conn.info));
+    // hyper knows a declared `Content-Length` (HTTP/1 and HTTP/2) as the body's size.
+    let declared_body = http_body::Body::size_hint(&body).lower();
     let body = IncomingBody::new(body, shared.limits.body_read_timeout);
     let exchange = Exchange::new(
         head,
@@ -90,7 +92,7 @@ pub(crate) fn respond(
     );
     let tail = InFlight(Some(Tail::new(Arc::clone(&exchange), Arc::clone(&conn))));
     let mut front = Front::default();
-    let progress = match refusal(&exchange, refused) {
+    let progress = match refusal(&exchange, refused, declared_body) {
         Some(()) => Progress::Done,
         None => front.run(&exchange),
     };
@@ -106,13 +108,13 @@ pub(crate) fn respond(
 
 /// Answers a request no handler may see: a refused path, an oversized head or a
 /// declared body over the limit. `None` lets the handlers run.
-fn refusal(exchange: &Exchange, refused_path: Option<PathError>) -> Option<()> {
+fn refusal(exchange: &Exchange, refused_path: Option<PathError>, declared_body: u64) -> Option<()> {
     let status = if let Some(error) = refused_path {
         tracing::debug!(%error, uri = %exchange.head.uri, "refused request path");
         StatusCode::BAD_REQUEST
     } else if head_size(&exchange.head) > exchange.server.limits.max_header_size {
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-    } else if declares_too_large_body(exchange) {
+    } else if declared_body > exchange.site.max_body_size as u64 {
         StatusCode::PAYLOAD_TOO_LARGE
     } else {
         return None;
@@ -168,13 +170,6 @@ fn head_size(head: &RequestHead) -> usize {
         .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
         .sum();
     line + fields
-}
-
-/// A `Content-Length` beyond the server's limit is refused before any handler runs.
-fn declares_too_large_body(exchange: &Exchange) -> bool {
-    let declared = exchange.head.headers.get(http::header::CONTENT_LENGTH);
-    let length = declared.and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    length.is_some_and(|length| length > exchange.site.max_body_size as u64)
 }
 
 /// The Send phase: default headers, cookies, `Content-Length` (by hyper, from the
@@ -238,8 +233,13 @@ fn send(
         }
         tail => tail,
     };
-    let declared = headers.get(http::header::CONTENT_LENGTH);
-    let declared = declared.and_then(|v| v.to_str().ok()?.parse().ok());
+    // Only a stream is held to a `Content-Length` a handler declared.
+    let declared = match source {
+        Source::Full(_) => None,
+        _ => {
+            (headers.get(http::header::CONTENT_LENGTH)).and_then(|v| v.to_str().ok()?.parse().ok())
+        }
+    };
     let mut body = ResponseBody::new(source, tail, conn, on_wire, declared);
     body.keep_active(active);
     let mut response = http::Response::new(body);
