@@ -40,27 +40,46 @@ pub(crate) enum AfterFlush {
 pub(crate) struct FlushTracker {
     /// Lets the flush path skip the lock when nothing waits, the common case.
     armed: AtomicBool,
-    waiting: Mutex<Vec<AfterFlush>>,
+    waiting: Mutex<Waiting>,
+}
+
+/// The queue, in order: `first`, then `more`. One response at a time (HTTP/1 without
+/// pipelining) fits the slot, so the common case neither allocates nor keeps memory.
+#[derive(Debug, Default)]
+struct Waiting {
+    first: Option<AfterFlush>,
+    more: Vec<AfterFlush>,
+}
+
+impl Waiting {
+    fn into_items(self) -> impl Iterator<Item = AfterFlush> {
+        self.first.into_iter().chain(self.more)
+    }
 }
 
 impl FlushTracker {
     /// Queues `item` until the next successful flush.
     pub(crate) fn after_next_flush(&self, item: AfterFlush) {
-        lock(&self.waiting).push(item);
+        let mut waiting = lock(&self.waiting);
+        if waiting.first.is_none() {
+            waiting.first = Some(item);
+        } else {
+            waiting.more.push(item);
+        }
+        drop(waiting);
         self.armed.store(true, Ordering::Release);
     }
 
-    /// Everything queued so far, swapped with `spare` (an empty queue with room), so
-    /// neither side allocates in the steady state and the lock is taken once.
-    fn swap_waiting(&self, spare: &mut Vec<AfterFlush>) {
-        if self.armed.swap(false, Ordering::AcqRel) {
-            std::mem::swap(&mut *lock(&self.waiting), spare);
+    /// Everything queued so far, taken under one lock.
+    fn take_waiting(&self) -> Waiting {
+        if !self.armed.swap(false, Ordering::AcqRel) {
+            return Waiting::default();
         }
+        std::mem::take(&mut *lock(&self.waiting))
     }
 
-    fn flushed(&self, spare: &mut Vec<AfterFlush>) {
-        self.swap_waiting(spare);
-        for item in spare.drain(..) {
+    fn flushed(&self) {
+        for item in self.take_waiting().into_items() {
             match item {
                 AfterFlush::Tail(tail) => tail.deliver(Delivery::Flushed),
                 AfterFlush::Block(channel) => channel.poke(),
@@ -69,9 +88,7 @@ impl FlushTracker {
     }
 
     fn failed(&self, cause: &str) {
-        let mut items = Vec::new();
-        self.swap_waiting(&mut items);
-        for item in items {
+        for item in self.take_waiting().into_items() {
             match item {
                 AfterFlush::Tail(tail) => tail.deliver(Delivery::Failed(cause.to_owned())),
                 AfterFlush::Block(channel) => channel.abandon(),
@@ -85,17 +102,11 @@ impl FlushTracker {
 pub(crate) struct FlushedIo<T> {
     inner: T,
     tracker: Arc<ConnState>,
-    /// The tracker's queue is swapped with this one at each flush.
-    spare: Vec<AfterFlush>,
 }
 
 impl<T> FlushedIo<T> {
     pub(crate) fn new(inner: T, tracker: Arc<ConnState>) -> Self {
-        Self {
-            inner,
-            tracker,
-            spare: Vec::new(),
-        }
+        Self { inner, tracker }
     }
 
     fn observe<R>(&self, result: io::Result<R>) -> io::Result<R> {
@@ -152,8 +163,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for FlushedIo<T> {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let result = ready!(Pin::new(&mut self.inner).poll_flush(cx));
         if result.is_ok() {
-            let this = &mut *self;
-            this.tracker.flush.flushed(&mut this.spare);
+            self.tracker.flush.flushed();
         }
         Poll::Ready(self.observe(result))
     }

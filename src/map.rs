@@ -143,11 +143,6 @@ impl DirectoryMap {
         self.matches(path).filter_map(|e| e.content.as_ref()).last()
     }
 
-    /// The deepest Error handler on `path`.
-    pub(crate) fn error(&self, path: &str) -> Option<&SharedHandler> {
-        self.matches(path).filter_map(|e| e.error.as_ref()).last()
-    }
-
     /// The deepest Stream handler on `path`.
     pub(crate) fn stream(&self, path: &str) -> Option<&SharedHandler> {
         self.matches(path).filter_map(|e| e.stream.as_ref()).last()

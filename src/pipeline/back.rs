@@ -34,8 +34,8 @@ pub(crate) enum Delivery {
 pub(crate) struct Tail {
     exchange: Arc<Exchange>,
     conn: Arc<ConnState>,
-    /// Whether any Post or Error handler would run, once known.
-    has_work: Option<bool>,
+    /// How many entries of the path hold the Post and Error handlers, once known.
+    back_entries: Option<usize>,
 }
 
 impl Tail {
@@ -43,30 +43,31 @@ impl Tail {
         Self {
             exchange,
             conn,
-            has_work: None,
+            back_entries: None,
         }
     }
 
-    /// Tells the tail what the front half's walk found out about the path's handlers,
+    /// Tells the tail what the front half's walk found out about the path's entries,
     /// so it need not walk the map again.
-    pub(crate) fn knowing(mut self, path_has_work: Option<bool>) -> Self {
-        if path_has_work == Some(true) {
-            self.has_work = Some(true);
-        } else if path_has_work == Some(false) && lock(&self.exchange.request).extra_post.is_empty()
-        {
-            self.has_work = Some(false);
-        }
+    pub(crate) fn knowing(mut self, back_entries: Option<usize>) -> Self {
+        self.back_entries = back_entries;
         self
+    }
+
+    /// How many entries of the path the back half walks: up to the deepest one with
+    /// Post or Error handlers.
+    fn back_entries(&mut self) -> usize {
+        *self.back_entries.get_or_insert_with(|| {
+            let exchange = &self.exchange;
+            let entries = exchange.site.map.matches(exchange.path()).enumerate();
+            let with_work = entries.filter(|(_, e)| !e.post.is_empty() || e.error.is_some());
+            with_work.last().map_or(0, |(at, _)| at + 1)
+        })
     }
 
     /// Reports whether any Post or Error handler would run for this request.
     pub(crate) fn has_work(&mut self) -> bool {
-        *self.has_work.get_or_insert_with(|| {
-            let exchange = &self.exchange;
-            !lock(&exchange.request).extra_post.is_empty()
-                || (exchange.site.map.matches(exchange.path()))
-                    .any(|entry| !entry.post.is_empty() || entry.error.is_some())
-        })
+        self.back_entries() > 0 || !lock(&self.exchange.request).extra_post.is_empty()
     }
 
     /// Runs the back half; see the module docs.
@@ -85,7 +86,7 @@ impl Tail {
             tracing::warn!("runtime gone: Error and Post handlers skipped");
             return;
         };
-        let mut back = Back::new(failed);
+        let mut back = Back::new(failed, self.back_entries());
         let exchange = self.exchange;
         let Progress::Pending(pending, phase) = back.run(&exchange) else {
             return;
@@ -121,6 +122,8 @@ enum Stage {
 #[derive(Debug)]
 struct Back {
     stage: Stage,
+    /// The entries of the path that hold this request's Post and Error handlers.
+    entries: usize,
     /// Entries on the path whose Post handlers have all run.
     depth: usize,
     /// The next handler within the current list.
@@ -130,9 +133,10 @@ struct Back {
 }
 
 impl Back {
-    fn new(failed: bool) -> Self {
+    fn new(failed: bool, entries: usize) -> Self {
         Self {
             stage: if failed { Stage::Error } else { Stage::Post },
+            entries,
             depth: 0,
             index: 0,
             extra: None,
@@ -145,8 +149,14 @@ impl Back {
     }
 
     fn error(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
+        let entries = exchange
+            .site
+            .map
+            .matches(exchange.path())
+            .take(self.entries);
+        let deepest = entries.filter_map(|entry| entry.error.as_ref()).last();
         if self.index == 0
-            && let Some(handler) = exchange.site.map.error(exchange.path())
+            && let Some(handler) = deepest
         {
             self.index = 1;
             return Some(call_now(handler, exchange, "Error"));
@@ -157,7 +167,12 @@ impl Back {
 
     /// Runs Post handlers from where the walk stopped; `Ok` and panics go on at once.
     fn post(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
-        for entry in exchange.site.map.matches(exchange.path()).skip(self.depth) {
+        let entries = exchange
+            .site
+            .map
+            .matches(exchange.path())
+            .take(self.entries);
+        for entry in entries.skip(self.depth) {
             while let Some(handler) = entry.post.get(self.index) {
                 self.index += 1;
                 match call_now(handler, exchange, "Post") {

@@ -49,8 +49,8 @@ pub(crate) struct Front {
     depth: usize,
     /// The deepest Content handler the Pre walk has passed.
     content: Option<SharedHandler>,
-    /// Whether an entry passed so far has Post or Error handlers.
-    back_work: bool,
+    /// Entries up to the deepest one passed so far with Post or Error handlers.
+    back_entries: usize,
     /// Set once the Pre walk has passed every entry on the path.
     walked: bool,
     /// The hooks, taken from the request when the phase starts.
@@ -64,7 +64,7 @@ impl Default for Front {
             index: 0,
             depth: 0,
             content: None,
-            back_work: false,
+            back_entries: 0,
             walked: false,
             hooks: None,
         }
@@ -72,9 +72,10 @@ impl Default for Front {
 }
 
 impl Front {
-    /// Whether the path has Post or Error handlers, if the walk got that far.
-    pub(crate) fn path_has_back_work(&self) -> Option<bool> {
-        self.walked.then_some(self.back_work)
+    /// How many entries of the path the back half must walk (up to the deepest with
+    /// Post or Error handlers; 0 for none), if the walk got that far.
+    pub(crate) fn back_entries(&self) -> Option<usize> {
+        self.walked.then_some(self.back_entries)
     }
 
     fn enter(&mut self, phase: Phase) {
@@ -118,7 +119,9 @@ impl Front {
                 if let Some(handler) = &entry.content {
                     self.content = Some(handler.clone());
                 }
-                self.back_work |= !entry.post.is_empty() || entry.error.is_some();
+                if !entry.post.is_empty() || entry.error.is_some() {
+                    self.back_entries = self.depth + 1;
+                }
             }
             while let Some(handler) = entry.pre.get(self.index) {
                 self.index += 1;

@@ -187,7 +187,7 @@ fn send(
         exchange.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
     }
     let tail = in_flight.0.take();
-    let tail = tail.map(|tail| tail.knowing(front.path_has_back_work()));
+    let tail = tail.map(|tail| tail.knowing(front.back_entries()));
     let tail = tail.and_then(|mut tail| tail.has_work().then_some(tail));
     let mut state = lock(&exchange.response);
     state.sent = true;
