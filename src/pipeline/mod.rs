@@ -36,6 +36,10 @@ use front::Front;
 
 /// The response to one request, as hyper's service future: ready at once when every
 /// front handler answered at once, else the boxed rest of the front half.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the ready response is the common case; boxing it would cost an allocation"
+)]
 pub(crate) enum Responding {
     Ready(Option<http::Response<ResponseBody>>),
     Later(Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>),
