@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use cookie::Cookie;
-use http::{Extensions, HeaderMap, Method, StatusCode, Uri, Version};
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use smallvec::SmallVec;
 
 use crate::body::Source;
 use crate::connection::Connection;
@@ -39,7 +40,8 @@ pub(crate) struct RequestHead {
 #[derive(Debug)]
 pub(crate) struct RequestState {
     /// The URI a Trans handler rewrote the request to; `None` keeps the one received.
-    pub(crate) rewritten_uri: Option<Uri>,
+    /// Boxed: rare, and the exchange is kept small (see the size test).
+    pub(crate) rewritten_uri: Option<Box<Uri>>,
     pub(crate) extensions: Extensions,
     pub(crate) body: Option<IncomingBody>,
     /// Body bytes read so far through `Request::body_chunk`.
@@ -52,11 +54,20 @@ pub(crate) struct RequestState {
     pub(crate) send_hooks: Vec<SharedHandler>,
 }
 
+/// Response headers kept for the Post handlers once the head has gone out; two are
+/// kept without allocating (more would grow the exchange; see the size test).
+type KeptHeaders = SmallVec<[(HeaderName, HeaderValue); 2]>;
+
 /// The response being built.
 #[derive(Debug, Default)]
 pub(crate) struct ResponseState {
     pub(crate) status: StatusCode,
+    /// Read through [`ResponseState::header_map`] once the head has gone out.
     pub(crate) headers: HeaderMap,
+    /// The headers as the handlers set them, kept when the head went out; moved
+    /// back into `headers` when a Post handler first looks at them, so that
+    /// handlers which never do cost no second map.
+    kept_headers: KeptHeaders,
     pub(crate) body: Bytes,
     pub(crate) cookies: Vec<Cookie<'static>>,
     /// A streaming source replacing `body`: a channel or a `Stream`.
@@ -64,6 +75,31 @@ pub(crate) struct ResponseState {
     /// Set when a handler misused the API in a way only a 500 can answer.
     pub(crate) misuse: Option<String>,
     pub(crate) sent: bool,
+}
+
+impl ResponseState {
+    /// The response headers, the kept ones restored if the head has gone out.
+    pub(crate) fn header_map(&mut self) -> &mut HeaderMap {
+        if !self.kept_headers.is_empty() {
+            for (name, value) in self.kept_headers.drain(..) {
+                self.headers.append(name, value);
+            }
+        }
+        &mut self.headers
+    }
+
+    /// Hands the headers over for the head, keeping a copy for the Post handlers
+    /// when `keep` is set.
+    pub(crate) fn take_headers(&mut self, keep: bool) -> HeaderMap {
+        let headers = std::mem::take(self.header_map());
+        if keep {
+            let copies = headers
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone()));
+            self.kept_headers = copies.collect();
+        }
+        headers
+    }
 }
 
 /// The shared state of one exchange; see the module docs.
@@ -161,4 +197,18 @@ impl Exchange {
 fn error_page(status: StatusCode) -> Bytes {
     let reason = status.canonical_reason().unwrap_or("Error");
     Bytes::from(format!("{} {reason}\n", status.as_u16()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One exchange is allocated per request. glibc serves blocks up to 1032 bytes
+    /// from its per-thread cache, and a larger one from the arena, which costs about
+    /// twice as much; keep the `Arc<Exchange>` block (two counters more) under it.
+    #[test]
+    fn an_exchange_fits_the_allocators_fast_size_class() {
+        let block = std::mem::size_of::<Exchange>() + 2 * std::mem::size_of::<usize>();
+        assert!(block <= 1032, "an Arc<Exchange> takes {block} bytes");
+    }
 }

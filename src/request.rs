@@ -64,7 +64,7 @@ impl Request {
     /// The URI as it stands now: the one received, unless a Trans handler rewrote it.
     pub fn uri(&self) -> Uri {
         let rewritten = lock(&self.exchange.request).rewritten_uri.clone();
-        rewritten.unwrap_or_else(|| self.exchange.head.uri.clone())
+        rewritten.map_or_else(|| self.exchange.head.uri.clone(), |uri| *uri)
     }
 
     /// Rewrites the request URI. Meant for Trans handlers: the path of the rewritten URI
@@ -94,7 +94,7 @@ impl Request {
         <Uri as TryFrom<U>>::Error: Into<http::Error>,
     {
         let uri = Uri::try_from(uri).map_err(Into::into)?;
-        lock(&self.exchange.request).rewritten_uri = Some(uri);
+        lock(&self.exchange.request).rewritten_uri = Some(Box::new(uri));
         Ok(())
     }
 
@@ -108,10 +108,7 @@ impl Request {
     /// The query string of [`Request::uri`], without the `?`.
     pub fn query(&self) -> Option<String> {
         let request = lock(&self.exchange.request);
-        let uri = request
-            .rewritten_uri
-            .as_ref()
-            .unwrap_or(&self.exchange.head.uri);
+        let uri = (request.rewritten_uri.as_deref()).unwrap_or(&self.exchange.head.uri);
         uri.query().map(str::to_owned)
     }
 

@@ -50,13 +50,16 @@ impl Response {
 
     /// A clone of the first value of one response header.
     pub fn header(&self, name: impl AsHeaderName) -> Option<HeaderValue> {
-        lock(&self.exchange.response).headers.get(name).cloned()
+        lock(&self.exchange.response)
+            .header_map()
+            .get(name)
+            .cloned()
     }
 
     /// A clone of all response headers set so far (default headers and cookies are
     /// added when the response is sent).
     pub fn headers(&self) -> HeaderMap {
-        lock(&self.exchange.response).headers.clone()
+        lock(&self.exchange.response).header_map().clone()
     }
 
     /// Sets a header, replacing any values it had.
@@ -72,7 +75,9 @@ impl Response {
         <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
     {
         let (name, value) = header_pair(name, value)?;
-        lock(&self.exchange.response).headers.insert(name, value);
+        lock(&self.exchange.response)
+            .header_map()
+            .insert(name, value);
         Ok(())
     }
 
@@ -88,13 +93,15 @@ impl Response {
         <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
     {
         let (name, value) = header_pair(name, value)?;
-        lock(&self.exchange.response).headers.append(name, value);
+        lock(&self.exchange.response)
+            .header_map()
+            .append(name, value);
         Ok(())
     }
 
     /// Removes a header, returning its first value if it had one.
     pub fn remove_header(&self, name: impl AsHeaderName) -> Option<HeaderValue> {
-        lock(&self.exchange.response).headers.remove(name)
+        lock(&self.exchange.response).header_map().remove(name)
     }
 
     /// Sets the `Content-Type`, e.g. `"text/html; charset=utf-8"`.
@@ -107,7 +114,7 @@ impl Response {
         let mut response = lock(&self.exchange.response);
         match value {
             Ok(value) => {
-                response.headers.insert(CONTENT_TYPE, value);
+                response.header_map().insert(CONTENT_TYPE, value);
             }
             Err(_) => response.misuse = Some(format!("invalid Content-Type {mime:?}")),
         }
@@ -213,7 +220,7 @@ impl Response {
     pub fn start_event_stream(&self) {
         {
             let mut response = lock(&self.exchange.response);
-            let headers = &mut response.headers;
+            let headers = response.header_map();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             headers.insert(
                 http::header::CACHE_CONTROL,
@@ -307,7 +314,7 @@ impl Response {
         let file = tokio::fs::File::open(path).await?;
         let length = file.metadata().await?.len();
         lock(&self.exchange.response)
-            .headers
+            .header_map()
             .insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
         self.set_body_reader(file);
         Ok(())
@@ -372,10 +379,10 @@ where
 
 impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let response = lock(&self.exchange.response);
+        let mut response = lock(&self.exchange.response);
         f.debug_struct("Response")
             .field("status", &response.status)
-            .field("headers", &response.headers)
+            .field("headers", response.header_map())
             .field("body_len", &response.body.len())
             .field("is_error", &self.exchange.is_failed())
             .finish_non_exhaustive()

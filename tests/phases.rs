@@ -181,6 +181,45 @@ async fn post_handlers_stack_like_pre_handlers_after_the_response() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn post_handlers_read_the_response_headers_the_handlers_set() {
+    let events = Events::default();
+    let seen = events.clone();
+    let content = |_req: Request, res: Response| {
+        res.set_content_type("text/plain");
+        for (name, value) in [("x-a", "1"), ("x-a", "2"), ("x-b", "3"), ("x-c", "4")] {
+            res.append_header(name, value).expect("valid header");
+        }
+        res.set_body("with headers");
+        Outcome::Ok
+    };
+    let post = move |_req: Request, res: Response| {
+        let first = res
+            .header("x-b")
+            .map(|v| v.to_str().unwrap_or("?").to_owned());
+        seen.push(format!("x-b {first:?}"));
+        let headers = res.headers();
+        let mut all: Vec<String> = (headers.iter())
+            .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap_or("?")))
+            .collect();
+        all.sort();
+        seen.push(all.join(", "));
+        Outcome::Ok
+    };
+    let server = common::start(Server::builder().content("/", content).post("/", post)).await;
+    let (status, body) = get(&common::client(), &server, "/").await;
+    assert_eq!((status, body.as_str()), (200, "with headers"));
+    events.wait_for(2).await;
+    assert_eq!(
+        events.all(),
+        [
+            r#"x-b Some("3")"#,
+            "content-type: text/plain, x-a: 1, x-a: 2, x-b: 3, x-c: 4",
+        ]
+    );
+    server.stop().await;
+}
+
 // ---------------------------------------------------------------------------
 // 2. The deepest Content handler; file and directory keys
 // ---------------------------------------------------------------------------

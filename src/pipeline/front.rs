@@ -95,7 +95,7 @@ impl Front {
     /// Re-normalizes the path when a Trans handler rewrote the URI.
     fn map(&mut self, exchange: &Arc<Exchange>) {
         let rewritten = lock(&exchange.request).rewritten_uri.clone();
-        let Some(uri) = rewritten.filter(|uri| *uri != exchange.head.uri) else {
+        let Some(uri) = rewritten.filter(|uri| **uri != exchange.head.uri) else {
             return self.enter(Phase::Pre);
         };
         match normalize_path(uri.path()) {

@@ -197,10 +197,7 @@ fn send(
     state.sent = true;
     // The handlers' map goes out (it has room to spare); Post handlers may still look
     // at the headers, so only then is a copy kept.
-    let mut headers = std::mem::take(&mut state.headers);
-    if tail.is_some() {
-        state.headers = headers.clone();
-    }
+    let mut headers = state.take_headers(tail.is_some());
     exchange.site.add_default_headers(&mut headers);
     for cookie in &state.cookies {
         match HeaderValue::try_from(cookie.encoded().to_string()) {
