@@ -6,6 +6,7 @@
 //! headers, the connection) is read without locking; what handlers change sits behind
 //! short-held mutexes that are never held across an `.await` or while user code runs.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use bytes::Bytes;
@@ -102,6 +103,29 @@ impl ResponseState {
     }
 }
 
+/// Which per-request handler lists (rarely used) a handler has added to, so the
+/// pipeline skips their lock when none was, the common case.
+#[derive(Debug, Default)]
+pub(crate) struct Added(AtomicU8);
+
+impl Added {
+    /// `Request::set_content_handler`.
+    pub(crate) const CONTENT: u8 = 1;
+    /// `Request::before_send`.
+    pub(crate) const SEND_HOOKS: u8 = 2;
+    /// `Request::push_post_handler`.
+    pub(crate) const POST: u8 = 4;
+
+    /// Records an addition; called after the list was changed under its lock.
+    pub(crate) fn mark(&self, list: u8) {
+        self.0.fetch_or(list, Ordering::Release);
+    }
+
+    pub(crate) fn has(&self, list: u8) -> bool {
+        self.0.load(Ordering::Acquire) & list != 0
+    }
+}
+
 /// The shared state of one exchange; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Exchange {
@@ -115,6 +139,7 @@ pub(crate) struct Exchange {
     pub(crate) request: Mutex<RequestState>,
     pub(crate) response: Mutex<ResponseState>,
     pub(crate) gate: WaitGate,
+    pub(crate) added: Added,
     /// The normalized path of the URI received, when normalizing changed it (else the
     /// URI's own path is the normal one, and nothing is copied).
     normalized: Option<Box<str>>,
@@ -152,6 +177,7 @@ impl Exchange {
             request: Mutex::new(request),
             response: Mutex::new(ResponseState::default()),
             gate: WaitGate::default(),
+            added: Added::default(),
             normalized,
             mapped: OnceLock::new(),
             failure: OnceLock::new(),
@@ -169,6 +195,19 @@ impl Exchange {
     /// Records the path a Trans rewrite maps to; the Map phase runs once.
     pub(crate) fn set_mapped_path(&self, path: String) {
         let _ = self.mapped.set(path.into_boxed_str());
+    }
+
+    /// Takes a per-request handler list (see [`Added`]) out of the request, without
+    /// locking when nothing was ever added to it.
+    pub(crate) fn take_added<T: Default>(
+        &self,
+        list: u8,
+        field: impl FnOnce(&mut RequestState) -> &mut T,
+    ) -> T {
+        if !self.added.has(list) {
+            return T::default();
+        }
+        std::mem::take(field(&mut lock(&self.request)))
     }
 
     /// Records that the socket failed; the first cause recorded is kept.

@@ -1,8 +1,8 @@
 //! The limits a server puts on its clients, each with a documented default, and the
 //! [`ServerBuilder`] methods that set them. hyper enforces the header limits and
 //! HTTP/2's; the idle, write, body-read, handler and connection-count limits are
-//! poco-httpd's own (hyper has none): `flush.rs` times the socket's reads and writes,
-//! `incoming.rs` the request body, `pipeline.rs` the handlers, `server.rs` counts
+//! poco-httpd's own (hyper has none): `timed_io.rs` times the socket's reads and writes,
+//! `incoming.rs` the request body, `pipeline/` the handlers, `server.rs` counts
 //! connections. RELIABILITY.md compares them with nginx's and hyper's defaults.
 
 use std::time::Duration;

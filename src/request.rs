@@ -13,7 +13,7 @@ use http_body::Body as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::connection::Connection;
-use crate::exchange::{Exchange, lock};
+use crate::exchange::{Added, Exchange, lock};
 use crate::handler::{Handler, SharedHandler};
 use crate::incoming::is_timeout;
 
@@ -320,6 +320,7 @@ impl Request {
     /// last call wins, as in the original module.
     pub fn set_content_handler(&self, handler: impl Handler) {
         lock(&self.exchange.request).content_override = Some(SharedHandler::new(handler));
+        self.exchange.added.mark(Added::CONTENT);
     }
 
     /// Adds a handler run at the start of the Send phase, after Content (or a `Deny`)
@@ -330,6 +331,7 @@ impl Request {
         lock(&self.exchange.request)
             .send_hooks
             .push(SharedHandler::new(handler));
+        self.exchange.added.mark(Added::SEND_HOOKS);
     }
 
     /// Adds a Post handler for this request only, run after the mapped Post handlers.
@@ -337,6 +339,7 @@ impl Request {
         lock(&self.exchange.request)
             .extra_post
             .push(SharedHandler::new(handler));
+        self.exchange.added.mark(Added::POST);
     }
 }
 

@@ -16,7 +16,7 @@ use http::{Method, Uri, Version};
 
 use super::call::{Called, Machine, Progress, Step, call_now, drive};
 use crate::connection::{ConnState, Connection};
-use crate::exchange::{Exchange, RequestHead, lock};
+use crate::exchange::{Added, Exchange, RequestHead};
 use crate::handler::SharedHandler;
 use crate::server::Shared;
 
@@ -67,7 +67,7 @@ impl Tail {
 
     /// Reports whether any Post or Error handler would run for this request.
     pub(crate) fn has_work(&mut self) -> bool {
-        self.back_entries() > 0 || !lock(&self.exchange.request).extra_post.is_empty()
+        self.back_entries() > 0 || self.exchange.added.has(Added::POST)
     }
 
     /// Runs the back half; see the module docs.
@@ -189,7 +189,7 @@ impl Back {
 
     fn extra(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
         let extra = (self.extra)
-            .get_or_insert_with(|| std::mem::take(&mut lock(&exchange.request).extra_post));
+            .get_or_insert_with(|| exchange.take_added(Added::POST, |r| &mut r.extra_post));
         let Some(handler) = extra.get(self.index) else {
             self.enter(Stage::Done);
             return None;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use http::StatusCode;
 
 use super::call::{Called, Machine, Progress, Step, call_now};
-use crate::exchange::{Exchange, lock};
+use crate::exchange::{Added, Exchange, lock};
 use crate::handler::SharedHandler;
 use crate::path::normalize_path;
 
@@ -140,7 +140,7 @@ impl Front {
 
     /// The Content handler a Pre handler chose, else the deepest on the path.
     fn content(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
-        let chosen = lock(&exchange.request).content_override.take();
+        let chosen = exchange.take_added(Added::CONTENT, |r| &mut r.content_override);
         let Some(handler) = chosen.or_else(|| self.content.take()) else {
             exchange.answer_error(StatusCode::NOT_FOUND);
             self.enter(Phase::Hooks);
@@ -151,7 +151,7 @@ impl Front {
 
     fn hook(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
         let hooks = (self.hooks)
-            .get_or_insert_with(|| std::mem::take(&mut lock(&exchange.request).send_hooks));
+            .get_or_insert_with(|| exchange.take_added(Added::SEND_HOOKS, |r| &mut r.send_hooks));
         let Some(hook) = hooks.get(self.index) else {
             self.enter(Phase::Done);
             return None;

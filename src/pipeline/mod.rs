@@ -185,15 +185,16 @@ fn send(
     conn: Arc<ConnState>,
     active: ActiveRequest,
 ) -> http::Response<ResponseBody> {
-    let misuse = lock(&exchange.response).misuse.take();
-    if let Some(misuse) = misuse {
-        tracing::error!(path = %exchange.path(), "handler misused the response: {misuse}");
-        exchange.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
-    }
     let tail = in_flight.0.take();
     let tail = tail.map(|tail| tail.knowing(front.back_entries()));
     let tail = tail.and_then(|mut tail| tail.has_work().then_some(tail));
     let mut state = lock(&exchange.response);
+    if let Some(misuse) = state.misuse.take() {
+        drop(state);
+        tracing::error!(path = %exchange.path(), "handler misused the response: {misuse}");
+        exchange.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
+        state = lock(&exchange.response);
+    }
     state.sent = true;
     // The handlers' map goes out (it has room to spare); Post handlers may still look
     // at the headers, so only then is a copy kept.
