@@ -8,12 +8,12 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Wake;
 
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
@@ -25,7 +25,7 @@ use crate::server::Shared;
 use crate::stats::Stats;
 use crate::timed_io::TimedIo;
 use crate::tls::TlsInfo;
-use crate::until_signal::{Ended, UntilSignal};
+use crate::until_signal::{Alarm, AlarmWaker, Ended, UntilSignal};
 
 /// Facts about one connection, shared by all its requests.
 #[derive(Debug)]
@@ -127,16 +127,42 @@ pub(crate) struct ConnState {
     pub(crate) error_reported: AtomicBool,
     /// Requests between their head arriving and their response being done with.
     active: AtomicUsize,
-    /// Signalled by the socket wrapper once the connection has been idle too long.
-    pub(crate) idle: Notify,
+    /// Set by the socket wrapper once the connection has been idle too long; it then
+    /// rings `alarm`.
+    idle: AtomicBool,
+    /// Wakes the connection task to look at `idle` and at the server's shutdown.
+    alarm: Alarm,
     /// The first write error, to tell Error handlers why a response was cut.
     pub(crate) write_failure: OnceLock<String>,
 }
 
 impl ConnState {
+    /// The connection has been idle too long: its task closes it.
+    pub(crate) fn signal_idle(&self) {
+        self.idle.store(true, Ordering::Release);
+        self.alarm.ring();
+    }
+
     /// How many requests of this connection are in progress.
     pub(crate) fn active_requests(&self) -> usize {
         self.active.load(Ordering::Acquire)
+    }
+}
+
+/// The connection task's signals (shutdown, idleness) wake it through its state.
+impl Wake for ConnState {
+    fn wake(self: Arc<Self>) {
+        self.alarm.ring();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.alarm.ring();
+    }
+}
+
+impl AlarmWaker for ConnState {
+    fn alarm(&self) -> &Alarm {
+        &self.alarm
     }
 }
 
@@ -221,7 +247,8 @@ pub(crate) async fn serve<S>(
         stats: shared.stats.clone(),
         error_reported: AtomicBool::new(false),
         active: AtomicUsize::new(0),
-        idle: Notify::new(),
+        idle: AtomicBool::new(false),
+        alarm: Alarm::default(),
         write_failure: OnceLock::new(),
     });
     let limits = &shared.limits;
@@ -241,15 +268,15 @@ pub(crate) async fn serve<S>(
     let outcome = {
         let connection = shared.http.serve_connection(io, service);
         tokio::pin!(connection);
-        let signal = std::pin::pin!(async {
-            tokio::select! {
-                () = draining.cancelled() => {}
-                () = state.idle.notified() => {
-                    tracing::debug!(connection = state.info.id, "closing an idle connection");
-                }
+        let mut drained = std::pin::pin!(draining.cancelled());
+        let signal = std::pin::pin!(std::future::poll_fn(|cx| {
+            if state.idle.load(Ordering::Acquire) {
+                tracing::debug!(connection = state.info.id, "closing an idle connection");
+                return std::task::Poll::Ready(());
             }
-        });
-        match UntilSignal::new(connection.as_mut(), signal).await {
+            drained.as_mut().poll(cx)
+        }));
+        match UntilSignal::new(connection.as_mut(), signal, Arc::clone(&state)).await {
             Ended::Finished(result) => Ok(result),
             Ended::Signalled => {
                 // Requests in flight finish; hyper answers no new ones (GOAWAY on h2).

@@ -126,7 +126,7 @@ impl<T> TimedIo<T> {
         if self.conn.active_requests() > 0 {
             self.idle.ended();
         } else if self.idle.holds(cx) {
-            self.conn.idle.notify_one();
+            self.conn.signal_idle();
         }
     }
 }
