@@ -11,8 +11,9 @@ three alike:
 * downloads the 1 GiB `/stream` response with curl (MB/s).
 
 Server and load generator are pinned to different cores. Prints medians and
-ratios, writes results.json and chart.svg, and ends with the line
-`ratio_vs_hyper: X.XX` (ours / hyper requests/s, median at the high count).
+ratios (each the median of the per-run ratios), writes results.json and chart.svg,
+and ends with the line `ratio_vs_hyper: X.XX` (ours / hyper requests/s, the median
+of the runs at the high count).
 Standard library only.
 """
 
@@ -211,17 +212,25 @@ def summarize(samples):
     return summary
 
 
-def ratios(summary):
-    ours, hyper, axum = (summary[n] for n in SERVERS)
+def ratios(samples):
+    """Ours against each other server: the median over runs of the ratio within each
+    run, whose servers ran back to back. A burst of load on the shared machine then
+    skews the runs it hits for all servers alike, not the median of one of them."""
+
+    def paired(other, load, key=None):
+        ours_runs, other_runs = samples["ours"][load], samples[other][load]
+        pick = (lambda r: r[key]) if key else (lambda r: r)
+        return statistics.median(pick(a) / pick(b) for a, b in zip(ours_runs, other_runs))
+
     return {
-        "rps_vs_hyper_high": ours["high"]["requests_per_sec"] / hyper["high"]["requests_per_sec"],
-        "rps_vs_hyper_low": ours["low"]["requests_per_sec"] / hyper["low"]["requests_per_sec"],
-        "rps_vs_axum_high": ours["high"]["requests_per_sec"] / axum["high"]["requests_per_sec"],
-        "rps_vs_axum_low": ours["low"]["requests_per_sec"] / axum["low"]["requests_per_sec"],
-        "p99_vs_hyper_high": ours["high"]["p99_us"] / hyper["high"]["p99_us"],
-        "p99_vs_hyper_low": ours["low"]["p99_us"] / hyper["low"]["p99_us"],
-        "memory_vs_hyper": ours["memory_bytes_per_conn"] / hyper["memory_bytes_per_conn"],
-        "stream_vs_hyper": ours["stream_mb_per_sec"] / hyper["stream_mb_per_sec"],
+        "rps_vs_hyper_high": paired("hyper", "high", "requests_per_sec"),
+        "rps_vs_hyper_low": paired("hyper", "low", "requests_per_sec"),
+        "rps_vs_axum_high": paired("axum", "high", "requests_per_sec"),
+        "rps_vs_axum_low": paired("axum", "low", "requests_per_sec"),
+        "p99_vs_hyper_high": paired("hyper", "high", "p99_us"),
+        "p99_vs_hyper_low": paired("hyper", "low", "p99_us"),
+        "memory_vs_hyper": paired("hyper", "memory"),
+        "stream_vs_hyper": paired("hyper", "stream"),
     }
 
 
@@ -280,7 +289,7 @@ def main():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "poco-bench", "--bins"], cwd=ROOT, check=True)
     samples = measure(args)
     summary = summarize(samples)
-    ratio = ratios(summary)
+    ratio = ratios(samples)
     print_table(args, summary, ratio)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -135,13 +135,14 @@ impl Stats {
         InFlightRequest(self.clone())
     }
 
-    /// Counts a response with `status` as answered now.
-    pub(crate) fn answered(&self, status: http::StatusCode) {
+    /// Counts a response with `status` as answered at `now`: the caller's reading of
+    /// the clock (for a request answered without waiting, the time it arrived).
+    pub(crate) fn answered(&self, status: http::StatusCode, now: Instant) {
         let counters = &self.counters;
         counters.requests.fetch_add(1, Ordering::Relaxed);
         let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
         counters.by_class[class].fetch_add(1, Ordering::Relaxed);
-        let second = counters.started.elapsed().as_secs();
+        let second = now.saturating_duration_since(counters.started).as_secs();
         let (stamp, count) = &counters.per_second[second as usize % HISTORY_SECONDS];
         if stamp.swap(second, Ordering::AcqRel) != second {
             // First request of a new second in this slot: forget the minute-old count.
@@ -188,9 +189,9 @@ mod tests {
     #[test]
     fn answers_are_counted_by_class_and_second() {
         let stats = Stats::default();
-        stats.answered(http::StatusCode::OK);
-        stats.answered(http::StatusCode::NOT_FOUND);
-        stats.answered(http::StatusCode::NOT_FOUND);
+        stats.answered(http::StatusCode::OK, Instant::now());
+        stats.answered(http::StatusCode::NOT_FOUND, Instant::now());
+        stats.answered(http::StatusCode::NOT_FOUND, Instant::now());
         assert_eq!(stats.requests(), 3);
         assert_eq!(
             (stats.responses_of_class(2), stats.responses_of_class(4)),

@@ -101,12 +101,15 @@ pub(crate) fn respond(
         None => front.run(&exchange),
     };
     let Progress::Pending(pending, phase) = progress else {
-        return Responding::Ready(Some(send(&exchange, tail, &front, conn, active)));
+        // Answered without waiting: as of its arrival, which saves reading the clock.
+        let answered = exchange.received;
+        return Responding::Ready(Some(send(&exchange, tail, &front, conn, active, answered)));
     };
     Responding::Later(Box::pin(async move {
         let _in_flight = in_flight;
         finish_front(&mut front, &exchange, pending, phase).await;
-        send(&exchange, tail, &front, conn, active)
+        let answered = std::time::Instant::now();
+        send(&exchange, tail, &front, conn, active, answered)
     }))
 }
 
@@ -184,6 +187,7 @@ fn send(
     front: &Front,
     conn: Arc<ConnState>,
     active: ActiveRequest,
+    answered: std::time::Instant,
 ) -> http::Response<ResponseBody> {
     let tail = in_flight.0.take();
     let tail = tail.map(|tail| tail.knowing(front.back_entries()));
@@ -209,7 +213,7 @@ fn send(
         }
     }
     let status = state.status;
-    exchange.server.stats.answered(status);
+    exchange.server.stats.answered(status, answered);
     let source = match state.stream.take() {
         // The channel stays reachable from the Response for `send` and `close`.
         Some(Source::Channel(channel)) => {
