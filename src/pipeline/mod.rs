@@ -67,7 +67,7 @@ pub(crate) fn respond(
     active: ActiveRequest,
     request: http::Request<Incoming>,
 ) -> Responding {
-    let in_flight = shared.stats.request_started();
+    let counted = shared.stats.request_started();
     let (parts, body) = request.into_parts();
     // A refused path is answered 400, and still reported to the Post handlers of `/`
     // (an access log wants to see it). An already normal path is not copied.
@@ -96,9 +96,10 @@ pub(crate) fn respond(
     );
     let tail = InFlight(Some(Tail::new(Arc::clone(&exchange), Arc::clone(&conn))));
     let mut front = Front::default();
-    let progress = match refusal(&exchange, refused, declared_body) {
-        Some(()) => Progress::Done,
-        None => front.run(&exchange),
+    let progress = if refuse(&exchange, refused, declared_body) {
+        Progress::Done
+    } else {
+        front.run(&exchange)
     };
     let Progress::Pending(pending, phase) = progress else {
         // Answered without waiting: as of its arrival, which saves reading the clock.
@@ -106,7 +107,7 @@ pub(crate) fn respond(
         return Responding::Ready(Some(send(&exchange, tail, &front, conn, active, answered)));
     };
     Responding::Later(Box::pin(async move {
-        let _in_flight = in_flight;
+        let _counted = counted;
         finish_front(&mut front, &exchange, pending, phase).await;
         let answered = std::time::Instant::now();
         send(&exchange, tail, &front, conn, active, answered)
@@ -114,8 +115,8 @@ pub(crate) fn respond(
 }
 
 /// Answers a request no handler may see: a refused path, an oversized head or a
-/// declared body over the limit. `None` lets the handlers run.
-fn refusal(exchange: &Exchange, refused_path: Option<PathError>, declared_body: u64) -> Option<()> {
+/// declared body over the limit. Returns whether it did; if not, the handlers run.
+fn refuse(exchange: &Exchange, refused_path: Option<PathError>, declared_body: u64) -> bool {
     let status = if let Some(error) = refused_path {
         tracing::debug!(%error, uri = %exchange.head.uri, "refused request path");
         StatusCode::BAD_REQUEST
@@ -124,7 +125,7 @@ fn refusal(exchange: &Exchange, refused_path: Option<PathError>, declared_body: 
     } else if declared_body > exchange.site.max_body_size as u64 {
         StatusCode::PAYLOAD_TOO_LARGE
     } else {
-        return None;
+        return false;
     };
     exchange.answer_error(status);
     if status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE {
@@ -133,7 +134,7 @@ fn refusal(exchange: &Exchange, refused_path: Option<PathError>, declared_body: 
             .headers
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
-    Some(())
+    true
 }
 
 /// Awaits the front half's pending handler and runs the rest, all within
