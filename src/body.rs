@@ -13,7 +13,7 @@ use futures_util::Stream;
 use futures_util::stream::BoxStream;
 use http_body::{Body, Frame, SizeHint};
 
-use crate::connection::{ActiveRequest, ConnState};
+use crate::connection::ActiveRequest;
 use crate::flush::AfterFlush;
 use crate::pipeline::{Delivery, Tail};
 use crate::stream::{StreamChannel, Taken};
@@ -43,13 +43,13 @@ impl fmt::Debug for Source {
 pub(crate) struct ResponseBody {
     source: Source,
     tail: Option<Tail>,
-    conn: Arc<ConnState>,
+    /// Keeps the connection counted as busy until hyper is done with the body; also
+    /// the way to the connection's flush tracker.
+    active: ActiveRequest,
     /// The `Content-Length` a handler declared for a streaming body.
     declared: Option<u64>,
     /// Bytes handed to hyper so far.
     written: u64,
-    /// Keeps the connection counted as busy until hyper is done with the body.
-    active: Option<ActiveRequest>,
 }
 
 impl ResponseBody {
@@ -58,7 +58,7 @@ impl ResponseBody {
     pub(crate) fn new(
         source: Source,
         tail: Option<Tail>,
-        conn: Arc<ConnState>,
+        active: ActiveRequest,
         on_wire: bool,
         declared: Option<u64>,
     ) -> Self {
@@ -69,10 +69,9 @@ impl ResponseBody {
         let mut body = Self {
             source,
             tail,
-            conn,
+            active,
             declared,
             written: 0,
-            active: None,
         };
         if !on_wire || matches!(body.source, Source::Full(None)) {
             body.finish();
@@ -80,15 +79,13 @@ impl ResponseBody {
         body
     }
 
-    /// Counts the request as in progress for as long as this body lives.
-    pub(crate) fn keep_active(&mut self, active: ActiveRequest) {
-        self.active = Some(active);
-    }
-
     /// The last byte has been handed to hyper: deliver at the next flush.
     fn finish(&mut self) {
         if let Some(tail) = self.tail.take() {
-            self.conn.flush.after_next_flush(AfterFlush::Tail(tail));
+            self.active
+                .conn()
+                .flush
+                .after_next_flush(AfterFlush::Tail(tail));
         }
     }
 
@@ -127,7 +124,10 @@ impl ResponseBody {
                 Taken::Block(block) => {
                     // The Stream handler is owed a call once this block is flushed.
                     let channel = Arc::clone(channel);
-                    self.conn.flush.after_next_flush(AfterFlush::Block(channel));
+                    self.active
+                        .conn()
+                        .flush
+                        .after_next_flush(AfterFlush::Block(channel));
                     Poll::Ready(Some(Ok(block)))
                 }
                 Taken::End => Poll::Ready(None),
@@ -155,7 +155,7 @@ impl Body for ResponseBody {
             polled => polled,
         };
         if let Poll::Ready(Some(Ok(block))) = &polled {
-            self.conn.stats.sent(block.len());
+            self.active.conn().stats.sent(block.len());
         }
         match &polled {
             Poll::Ready(None) => self.finish(),
@@ -186,7 +186,7 @@ impl Drop for ResponseBody {
         }
         if let Some(tail) = self.tail.take() {
             let mut cause = "the client went away before the whole response was sent".to_owned();
-            if let Some(failure) = self.conn.write_failure.get() {
+            if let Some(failure) = self.active.conn().write_failure.get() {
                 cause = format!("{cause}: {failure}");
             }
             tail.deliver(Delivery::Failed(cause));

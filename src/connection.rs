@@ -176,6 +176,11 @@ impl ActiveRequest {
         conn.active.fetch_add(1, Ordering::AcqRel);
         Self(Arc::clone(conn))
     }
+
+    /// The connection the request is counted on.
+    pub(crate) fn conn(&self) -> &Arc<ConnState> {
+        &self.0
+    }
 }
 
 impl Drop for ActiveRequest {
@@ -332,7 +337,6 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
 
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         let active = ActiveRequest::new(&self.conn);
-        let (shared, conn) = (Arc::clone(&self.shared), Arc::clone(&self.conn));
-        pipeline::respond(shared, conn, active, request)
+        pipeline::respond(Arc::clone(&self.shared), active, request)
     }
 }

@@ -103,8 +103,9 @@ impl ResponseState {
     }
 }
 
-/// Which per-request handler lists (rarely used) a handler has added to, so the
-/// pipeline skips their lock when none was, the common case.
+/// Which rarely used parts of the request state a handler has set (the per-request
+/// handler lists, a rewritten URI), so the pipeline skips their lock when none was,
+/// the common case.
 #[derive(Debug, Default)]
 pub(crate) struct Added(AtomicU8);
 
@@ -115,6 +116,8 @@ impl Added {
     pub(crate) const SEND_HOOKS: u8 = 2;
     /// `Request::push_post_handler`.
     pub(crate) const POST: u8 = 4;
+    /// `Request::set_uri` (not a handler list, but as rarely set).
+    pub(crate) const URI: u8 = 8;
 
     /// Records an addition; called after the list was changed under its lock.
     pub(crate) fn mark(&self, list: u8) {

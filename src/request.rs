@@ -95,6 +95,7 @@ impl Request {
     {
         let uri = Uri::try_from(uri).map_err(Into::into)?;
         lock(&self.exchange.request).rewritten_uri = Some(Box::new(uri));
+        self.exchange.added.mark(Added::URI);
         Ok(())
     }
 

@@ -23,7 +23,6 @@ struct Counters {
     started: Instant,
     open_connections: AtomicUsize,
     in_flight: AtomicUsize,
-    requests: AtomicU64,
     bytes_sent: AtomicU64,
     /// Requests still in progress when a shutdown deadline cut their connection.
     cut: AtomicU64,
@@ -40,7 +39,6 @@ impl Default for Stats {
                 started: Instant::now(),
                 open_connections: AtomicUsize::new(0),
                 in_flight: AtomicUsize::new(0),
-                requests: AtomicU64::new(0),
                 bytes_sent: AtomicU64::new(0),
                 cut: AtomicU64::new(0),
                 by_class: Default::default(),
@@ -63,7 +61,8 @@ impl Stats {
 
     /// Requests answered since the server started.
     pub fn requests(&self) -> u64 {
-        self.counters.requests.load(Ordering::Relaxed)
+        let by_class = self.counters.by_class.iter();
+        by_class.map(|count| count.load(Ordering::Relaxed)).sum()
     }
 
     /// Response body bytes handed to connections since the server started.
@@ -129,22 +128,28 @@ impl Stats {
             .fetch_add(requests as u64, Ordering::Relaxed);
     }
 
-    /// Counts a request as in flight until the returned guard is dropped.
-    pub(crate) fn request_started(&self) -> InFlightRequest {
+    /// Counts a request as in flight, until [`Stats::request_done`] or the drop of
+    /// an [`InFlightRequest`] that adopted it.
+    pub(crate) fn request_started(&self) {
         self.counters.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlightRequest(self.clone())
+    }
+
+    /// Ends what [`Stats::request_started`] counted.
+    pub(crate) fn request_done(&self) {
+        self.counters.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Counts a response with `status` as answered at `now`: the caller's reading of
     /// the clock (for a request answered without waiting, the time it arrived).
     pub(crate) fn answered(&self, status: http::StatusCode, now: Instant) {
         let counters = &self.counters;
-        counters.requests.fetch_add(1, Ordering::Relaxed);
         let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
         counters.by_class[class].fetch_add(1, Ordering::Relaxed);
         let second = now.saturating_duration_since(counters.started).as_secs();
         let (stamp, count) = &counters.per_second[second as usize % HISTORY_SECONDS];
-        if stamp.swap(second, Ordering::AcqRel) != second {
+        // A plain load first: the stamp changes once a second, not once a request.
+        if stamp.load(Ordering::Acquire) != second && stamp.swap(second, Ordering::AcqRel) != second
+        {
             // First request of a new second in this slot: forget the minute-old count.
             count.store(0, Ordering::Relaxed);
         }
@@ -172,9 +177,16 @@ impl Drop for OpenConnection {
     }
 }
 
-/// Held while a request's front half runs.
+/// Ends the count of a request [`Stats::request_started`] counted when dropped: held
+/// by a front half that waits, so a client leaving meanwhile still ends it.
 #[derive(Debug)]
 pub(crate) struct InFlightRequest(Stats);
+
+impl InFlightRequest {
+    pub(crate) fn adopt(stats: Stats) -> Self {
+        Self(stats)
+    }
+}
 
 impl Drop for InFlightRequest {
     fn drop(&mut self) {
@@ -198,9 +210,13 @@ mod tests {
             (1, 2)
         );
         assert_eq!(stats.per_second().len(), HISTORY_SECONDS);
-        let guard = stats.request_started();
+        stats.request_started();
+        stats.request_started();
+        assert_eq!(stats.in_flight(), 2);
+        stats.request_done();
+        let adopted = InFlightRequest::adopt(stats.clone());
         assert_eq!(stats.in_flight(), 1);
-        drop(guard);
+        drop(adopted);
         assert_eq!(stats.in_flight(), 0);
     }
 }

@@ -94,6 +94,9 @@ impl Front {
 
     /// Re-normalizes the path when a Trans handler rewrote the URI.
     fn map(&mut self, exchange: &Arc<Exchange>) {
+        if !exchange.added.has(Added::URI) {
+            return self.enter(Phase::Pre);
+        }
         let rewritten = lock(&exchange.request).rewritten_uri.clone();
         let Some(uri) = rewritten.filter(|uri| **uri != exchange.head.uri) else {
             return self.enter(Phase::Pre);

@@ -25,21 +25,18 @@ use hyper::body::Incoming;
 pub(crate) use back::{Delivery, Tail, report_aborted_head};
 
 use crate::body::{ResponseBody, Source};
-use crate::connection::{ActiveRequest, ConnState, Connection};
+use crate::connection::{ActiveRequest, Connection};
 use crate::exchange::{Exchange, RequestHead, lock};
 use crate::incoming::IncomingBody;
 use crate::path::{PathError, normalize};
 use crate::server::Shared;
+use crate::stats::InFlightRequest;
 use crate::stream::StreamChannel;
 use call::{Machine, Pending, Progress, Step, call, drive};
 use front::Front;
 
 /// The response to one request, as hyper's service future: ready at once when every
 /// front handler answered at once, else the boxed rest of the front half.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "the ready response is the common case; boxing it would cost an allocation"
-)]
 pub(crate) enum Responding {
     Ready(Option<http::Response<ResponseBody>>),
     Later(Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>),
@@ -63,11 +60,10 @@ impl Future for Responding {
 /// Runs the front half of the pipeline for one request; see the module docs.
 pub(crate) fn respond(
     shared: Arc<Shared>,
-    conn: Arc<ConnState>,
     active: ActiveRequest,
     request: http::Request<Incoming>,
 ) -> Responding {
-    let counted = shared.stats.request_started();
+    shared.stats.request_started();
     let (parts, body) = request.into_parts();
     // A refused path is answered 400, and still reported to the Post handlers of `/`
     // (an access log wants to see it). An already normal path is not copied.
@@ -82,7 +78,7 @@ pub(crate) fn respond(
         uri: parts.uri,
         headers: parts.headers,
     };
-    let connection = Connection::new(Arc::clone(&conn.info));
+    let connection = Connection::new(Arc::clone(&active.conn().info));
     // hyper knows a declared `Content-Length` (HTTP/1 and HTTP/2) as the body's size.
     let declared_body = http_body::Body::size_hint(&body).lower();
     let body = IncomingBody::new(body, shared.limits.body_read_timeout);
@@ -94,7 +90,8 @@ pub(crate) fn respond(
         connection,
         shared,
     );
-    let tail = InFlight(Some(Tail::new(Arc::clone(&exchange), Arc::clone(&conn))));
+    let conn = Arc::clone(active.conn());
+    let tail = InFlight(Some(Tail::new(Arc::clone(&exchange), conn)));
     let mut front = Front::default();
     let progress = if refuse(&exchange, refused, declared_body) {
         Progress::Done
@@ -104,13 +101,16 @@ pub(crate) fn respond(
     let Progress::Pending(pending, phase) = progress else {
         // Answered without waiting: as of its arrival, which saves reading the clock.
         let answered = exchange.received;
-        return Responding::Ready(Some(send(&exchange, tail, &front, conn, active, answered)));
+        let response = send(&exchange, tail, &front, active, answered);
+        exchange.server.stats.request_done();
+        return Responding::Ready(Some(response));
     };
+    let counted = InFlightRequest::adopt(exchange.server.stats.clone());
     Responding::Later(Box::pin(async move {
         let _counted = counted;
         finish_front(&mut front, &exchange, pending, phase).await;
         let answered = std::time::Instant::now();
-        send(&exchange, tail, &front, conn, active, answered)
+        send(&exchange, tail, &front, active, answered)
     }))
 }
 
@@ -186,7 +186,6 @@ fn send(
     exchange: &Arc<Exchange>,
     mut in_flight: InFlight,
     front: &Front,
-    conn: Arc<ConnState>,
     active: ActiveRequest,
     answered: std::time::Instant,
 ) -> http::Response<ResponseBody> {
@@ -247,8 +246,7 @@ fn send(
             (headers.get(http::header::CONTENT_LENGTH)).and_then(|v| v.to_str().ok()?.parse().ok())
         }
     };
-    let mut body = ResponseBody::new(source, tail, conn, on_wire, declared);
-    body.keep_active(active);
+    let body = ResponseBody::new(source, tail, active, on_wire, declared);
     let mut response = http::Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
