@@ -50,33 +50,51 @@ pub(crate) struct ResponseBody {
     declared: Option<u64>,
     /// Bytes handed to hyper so far.
     written: u64,
+    /// No byte of the body will be written (`HEAD`, `204`, `304`, empty), so hyper
+    /// may never poll it; see [`ResponseBody::handed_over`] for when its tail then
+    /// waits for the flush.
+    nothing_to_write: bool,
+    /// An HTTP/2 stream's body, which hyper takes in the stream's own task.
+    http2: bool,
 }
 
 impl ResponseBody {
     /// `on_wire` is false when no body bytes will be written (`HEAD`, `204`, `304`);
-    /// hyper may then never poll the body, so the tail waits for the flush at once.
+    /// hyper may then never poll the body, so the tail waits for the flush from
+    /// [`ResponseBody::handed_over`].
     pub(crate) fn new(
         source: Source,
         tail: Option<Tail>,
         active: ActiveRequest,
         on_wire: bool,
         declared: Option<u64>,
+        http2: bool,
     ) -> Self {
         let source = match source {
             Source::Full(Some(data)) if data.is_empty() => Source::Full(None),
             source => source,
         };
-        let mut body = Self {
+        let nothing_to_write = !on_wire || matches!(source, Source::Full(None));
+        Self {
             source,
             tail,
             active,
             declared,
             written: 0,
-        };
-        if !on_wire || matches!(body.source, Source::Full(None)) {
-            body.finish();
+            nothing_to_write,
+            http2,
         }
-        body
+    }
+
+    /// hyper has taken the response. With HTTP/1 it writes the head before its
+    /// next flush, so a body with nothing to write waits for that flush from here.
+    /// With HTTP/2 the head is queued by the stream's task while the connection's
+    /// task flushes on its own; such a body waits from when hyper drops it (after
+    /// queueing the head) or polls it to its end. Calling this again does nothing.
+    pub(crate) fn handed_over(&mut self) {
+        if self.nothing_to_write && !self.http2 {
+            self.finish();
+        }
     }
 
     /// The last byte has been handed to hyper: deliver at the next flush.
@@ -183,6 +201,10 @@ impl Drop for ResponseBody {
             && !channel.is_finished()
         {
             channel.abandon();
+        }
+        if self.nothing_to_write {
+            // Not a failure: the head went (or goes) out without a body.
+            return self.finish();
         }
         if let Some(tail) = self.tail.take() {
             let mut cause = "the client went away before the whole response was sent".to_owned();

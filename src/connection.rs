@@ -337,6 +337,12 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
 
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         let active = ActiveRequest::new(&self.conn);
-        pipeline::respond(Arc::clone(&self.shared), active, request)
+        let shared = Arc::clone(&self.shared);
+        if request.version() == http::Version::HTTP_2 {
+            pipeline::respond_in_stream(shared, active, request)
+        } else {
+            // HTTP/1 answers one request at a time: run the handlers right here.
+            pipeline::respond(shared, active, request)
+        }
     }
 }

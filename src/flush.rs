@@ -49,7 +49,12 @@ pub(crate) struct FlushTracker {
 struct Waiting {
     first: Option<AfterFlush>,
     more: Vec<AfterFlush>,
+    /// The socket is gone: nothing queued now would ever be flushed.
+    closed: bool,
 }
+
+/// Why items queued on a closed connection fail.
+const CLOSED: &str = "the connection closed before the response was flushed";
 
 impl Waiting {
     fn into_items(self) -> impl Iterator<Item = AfterFlush> {
@@ -58,9 +63,14 @@ impl Waiting {
 }
 
 impl FlushTracker {
-    /// Queues `item` until the next successful flush.
+    /// Queues `item` until the next successful flush; on a closed connection (an
+    /// HTTP/2 stream can outlive its socket) it fails at once instead.
     pub(crate) fn after_next_flush(&self, item: AfterFlush) {
         let mut waiting = lock(&self.waiting);
+        if waiting.closed {
+            drop(waiting);
+            return fail(item, CLOSED);
+        }
         if waiting.first.is_none() {
             waiting.first = Some(item);
         } else {
@@ -75,7 +85,15 @@ impl FlushTracker {
         if !self.armed.swap(false, Ordering::AcqRel) {
             return Waiting::default();
         }
-        std::mem::take(&mut *lock(&self.waiting))
+        let mut waiting = lock(&self.waiting);
+        let closed = waiting.closed;
+        std::mem::replace(
+            &mut *waiting,
+            Waiting {
+                closed,
+                ..Waiting::default()
+            },
+        )
     }
 
     fn flushed(&self) {
@@ -89,11 +107,22 @@ impl FlushTracker {
 
     fn failed(&self, cause: &str) {
         for item in self.take_waiting().into_items() {
-            match item {
-                AfterFlush::Tail(tail) => tail.deliver(Delivery::Failed(cause.to_owned())),
-                AfterFlush::Block(channel) => channel.abandon(),
-            }
+            fail(item, cause);
         }
+    }
+
+    /// The socket is gone: what waits fails, and so does what is queued later.
+    fn close(&self) {
+        lock(&self.waiting).closed = true;
+        self.armed.store(true, Ordering::Release);
+        self.failed(CLOSED);
+    }
+}
+
+fn fail(item: AfterFlush, cause: &str) {
+    match item {
+        AfterFlush::Tail(tail) => tail.deliver(Delivery::Failed(cause.to_owned())),
+        AfterFlush::Block(channel) => channel.abandon(),
     }
 }
 
@@ -121,9 +150,7 @@ impl<T> FlushedIo<T> {
 
 impl<T> Drop for FlushedIo<T> {
     fn drop(&mut self) {
-        self.tracker
-            .flush
-            .failed("the connection closed before the response was flushed");
+        self.tracker.flush.close();
     }
 }
 

@@ -37,6 +37,10 @@ use front::Front;
 
 /// The response to one request, as hyper's service future: ready at once when every
 /// front handler answered at once, else the boxed rest of the front half.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the ready response is the common case; boxing it would cost an allocation"
+)]
 pub(crate) enum Responding {
     Ready(Option<http::Response<ResponseBody>>),
     Later(Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>),
@@ -46,15 +50,30 @@ impl Future for Responding {
     type Output = Result<http::Response<ResponseBody>, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut *self {
+        let mut response = match &mut *self {
             Self::Ready(response) => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
+                Some(response) => response,
                 // Polled again after completion: hyper never does.
-                None => Poll::Pending,
+                None => return Poll::Pending,
             },
-            Self::Later(future) => future.as_mut().poll(cx).map(Ok),
-        }
+            Self::Later(future) => std::task::ready!(future.as_mut().poll(cx)),
+        };
+        response.body_mut().handed_over();
+        Poll::Ready(Ok(response))
     }
+}
+
+/// Runs the front half of one HTTP/2 request in the stream's own task, as hyper
+/// polls it there: a connection's streams must not wait for each other's handlers.
+pub(crate) fn respond_in_stream(
+    shared: Arc<Shared>,
+    active: ActiveRequest,
+    request: http::Request<Incoming>,
+) -> Responding {
+    Responding::Later(Box::pin(async move {
+        let Ok(response) = respond(shared, active, request).await;
+        response
+    }))
 }
 
 /// Runs the front half of the pipeline for one request; see the module docs.
@@ -246,7 +265,8 @@ fn send(
             (headers.get(http::header::CONTENT_LENGTH)).and_then(|v| v.to_str().ok()?.parse().ok())
         }
     };
-    let body = ResponseBody::new(source, tail, active, on_wire, declared);
+    let http2 = exchange.head.version == http::Version::HTTP_2;
+    let body = ResponseBody::new(source, tail, active, on_wire, declared, http2);
     let mut response = http::Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
