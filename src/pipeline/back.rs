@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 
 use http::{Method, Uri, Version};
 
-use super::call::{Called, Machine, Progress, Step, call_now, drive};
+use super::call::{Called, Machine, Progress, Step, call_next, call_now, drive};
 use crate::connection::{ConnState, Connection};
 use crate::exchange::{Added, Exchange, RequestHead};
 use crate::handler::SharedHandler;
@@ -190,12 +190,11 @@ impl Back {
     fn extra(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
         let extra = (self.extra)
             .get_or_insert_with(|| exchange.take_added(Added::POST, |r| &mut r.extra_post));
-        let Some(handler) = extra.get(self.index) else {
+        let called = call_next(extra, &mut self.index, exchange, "Post");
+        if called.is_none() {
             self.enter(Stage::Done);
-            return None;
-        };
-        self.index += 1;
-        Some(call_now(handler, exchange, "Post"))
+        }
+        called
     }
 }
 

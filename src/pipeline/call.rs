@@ -106,6 +106,19 @@ pub(crate) fn call_now(
     }
 }
 
+/// Calls the handler at `*next` in `list` and moves past it; `None` once the list
+/// is done.
+pub(crate) fn call_next(
+    list: &[SharedHandler],
+    next: &mut usize,
+    exchange: &Arc<Exchange>,
+    phase: &'static str,
+) -> Option<Called> {
+    let handler = list.get(*next)?;
+    *next += 1;
+    Some(call_now(handler, exchange, phase))
+}
+
 /// Calls one handler and awaits it; for drivers that are async anyway.
 pub(crate) async fn call(
     handler: &SharedHandler,

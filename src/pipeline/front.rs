@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-use super::call::{Called, Machine, Progress, Step, call_now};
+use super::call::{Called, Machine, Progress, Step, call_next, call_now};
 use crate::exchange::{Added, Exchange, lock};
 use crate::handler::SharedHandler;
 use crate::path::normalize_path;
@@ -84,12 +84,11 @@ impl Front {
     }
 
     fn trans(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
-        let Some(handler) = exchange.site.trans.get(self.index) else {
+        let called = call_next(&exchange.site.trans, &mut self.index, exchange, "Trans");
+        if called.is_none() {
             self.enter(Phase::Map);
-            return None;
-        };
-        self.index += 1;
-        Some(call_now(handler, exchange, "Trans"))
+        }
+        called
     }
 
     /// Re-normalizes the path when a Trans handler rewrote the URI.
@@ -155,12 +154,11 @@ impl Front {
     fn hook(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
         let hooks = (self.hooks)
             .get_or_insert_with(|| exchange.take_added(Added::SEND_HOOKS, |r| &mut r.send_hooks));
-        let Some(hook) = hooks.get(self.index) else {
+        let called = call_next(hooks, &mut self.index, exchange, "Send");
+        if called.is_none() {
             self.enter(Phase::Done);
-            return None;
-        };
-        self.index += 1;
-        Some(call_now(hook, exchange, "Send"))
+        }
+        called
     }
 }
 
