@@ -33,7 +33,8 @@
 //!
 //! - [`server`](ServerBuilder): builder, listening socket, accept loop, shutdown drain;
 //! - `connection`: one task per socket, serving HTTP/1.1 and HTTP/2 through hyper;
-//! - `pipeline`: the phase state machine, in front of and behind the client;
+//! - `pipeline`: the phase state machines in front of and behind the client, which
+//!   run handlers in place and await only those that wait;
 //! - `map`: the directory map from a normalized path to its handler stacks;
 //! - `flush`: the socket wrapper that tells when a response has been flushed;
 //! - `stream`: the bounded channel behind streaming responses; [`Event`] and
