@@ -199,27 +199,25 @@ impl Back {
 }
 
 impl Machine for Back {
-    fn run(&mut self, exchange: &Arc<Exchange>) -> Progress {
-        loop {
-            let called = match self.stage {
-                Stage::Error => self.error(exchange),
-                Stage::Post => self.post(exchange),
-                Stage::Extra => self.extra(exchange),
-                // Cleanup: dropping the last handles frees the exchange.
-                Stage::Done => return Progress::Done,
-            };
-            match called {
-                None => {}
-                Some(Called::Done(step)) => self.after(step, exchange),
-                Some(Called::Pending(pending)) => {
-                    let phase = if self.stage == Stage::Error {
-                        "Error"
-                    } else {
-                        "Post"
-                    };
-                    return Progress::Pending(pending, phase);
-                }
-            }
+    fn step(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
+        match self.stage {
+            Stage::Error => self.error(exchange),
+            Stage::Post => self.post(exchange),
+            Stage::Extra => self.extra(exchange),
+            // Cleanup: dropping the last handles frees the exchange.
+            Stage::Done => None,
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.stage == Stage::Done
+    }
+
+    fn phase(&self) -> &'static str {
+        if self.stage == Stage::Error {
+            "Error"
+        } else {
+            "Post"
         }
     }
 

@@ -56,11 +56,30 @@ pub(crate) enum Progress {
 
 /// A phase machine (front or back half) the async driver can resume.
 pub(crate) trait Machine {
-    /// Runs handlers until one is pending or none is left.
-    fn run(&mut self, exchange: &Arc<Exchange>) -> Progress;
+    /// Moves on by one handler call or one change of phase: `Some` with the call
+    /// that needs [`Machine::after`] (or awaiting), `None` when it only moved.
+    fn step(&mut self, exchange: &Arc<Exchange>) -> Option<Called>;
 
-    /// Applies the step of the handler that was pending.
+    /// Reports whether every handler of the machine has run.
+    fn is_done(&self) -> bool;
+
+    /// The phase of the handler the last step called, for logs.
+    fn phase(&self) -> &'static str;
+
+    /// Applies the outcome of the handler the last step called.
     fn after(&mut self, step: Step, exchange: &Arc<Exchange>);
+
+    /// Runs handlers until one is pending or none is left.
+    fn run(&mut self, exchange: &Arc<Exchange>) -> Progress {
+        while !self.is_done() {
+            match self.step(exchange) {
+                None => {}
+                Some(Called::Done(step)) => self.after(step, exchange),
+                Some(Called::Pending(pending)) => return Progress::Pending(pending, self.phase()),
+            }
+        }
+        Progress::Done
+    }
 }
 
 /// Finishes a pending call, then runs `machine` on until it is done, awaiting every

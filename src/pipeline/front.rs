@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-use super::call::{Called, Machine, Progress, Step, call_next, call_now};
+use super::call::{Called, Machine, Step, call_next, call_now};
 use crate::exchange::{Added, Exchange, lock};
 use crate::handler::SharedHandler;
 use crate::path::normalize_path;
@@ -163,27 +163,26 @@ impl Front {
 }
 
 impl Machine for Front {
-    fn run(&mut self, exchange: &Arc<Exchange>) -> Progress {
-        loop {
-            let called = match self.phase {
-                Phase::Trans => self.trans(exchange),
-                Phase::Map => {
-                    self.map(exchange);
-                    None
-                }
-                Phase::Pre => self.pre(exchange),
-                Phase::Content => self.content(exchange),
-                Phase::Hooks => self.hook(exchange),
-                Phase::Done => return Progress::Done,
-            };
-            match called {
-                None => {}
-                Some(Called::Done(step)) => self.after(step, exchange),
-                Some(Called::Pending(pending)) => {
-                    return Progress::Pending(pending, self.phase.name());
-                }
+    fn step(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
+        match self.phase {
+            Phase::Trans => self.trans(exchange),
+            Phase::Map => {
+                self.map(exchange);
+                None
             }
+            Phase::Pre => self.pre(exchange),
+            Phase::Content => self.content(exchange),
+            Phase::Hooks => self.hook(exchange),
+            Phase::Done => None,
         }
+    }
+
+    fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    fn phase(&self) -> &'static str {
+        self.phase.name()
     }
 
     fn after(&mut self, step: Step, exchange: &Arc<Exchange>) {
