@@ -22,6 +22,7 @@ use crate::exchange::lock;
 use crate::flush::{FlushTracker, FlushedIo};
 use crate::pipeline;
 use crate::server::Shared;
+use crate::site::SiteCache;
 use crate::stats::Stats;
 use crate::timed_io::TimedIo;
 use crate::tls::TlsInfo;
@@ -266,6 +267,7 @@ pub(crate) async fn serve<S>(
     let io = TokioIo::new(FlushedIo::new(timed, Arc::clone(&state)));
     let service = ConnService {
         shared: Arc::clone(&shared),
+        site: SiteCache::new(Arc::clone(&shared)),
         conn: Arc::clone(&state),
     };
     // The block ends hyper's connection (and with it any request still in flight)
@@ -327,6 +329,7 @@ fn report_failure(
 #[derive(Debug, Clone)]
 struct ConnService {
     shared: Arc<Shared>,
+    site: SiteCache,
     conn: Arc<ConnState>,
 }
 
@@ -338,11 +341,12 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         let active = ActiveRequest::new(&self.conn);
         let shared = Arc::clone(&self.shared);
+        let site = self.site.current();
         if request.version() == http::Version::HTTP_2 {
-            pipeline::respond_in_stream(shared, active, request)
+            pipeline::respond_in_stream(shared, site, active, request)
         } else {
             // HTTP/1 answers one request at a time: run the handlers right here.
-            pipeline::respond(shared, active, request)
+            pipeline::respond(shared, site, active, request)
         }
     }
 }

@@ -160,8 +160,8 @@ impl Exchange {
         normalized: Option<Box<str>>,
         connection: Connection,
         server: Arc<Shared>,
+        site: Arc<Site>,
     ) -> Arc<Self> {
-        let site = server.site.load_full();
         let request = RequestState {
             rewritten_uri: None,
             extensions,

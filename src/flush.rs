@@ -35,6 +35,15 @@ pub(crate) enum AfterFlush {
     Block(Arc<StreamChannel>),
 }
 
+impl AfterFlush {
+    fn flushed(self) {
+        match self {
+            Self::Tail(tail) => tail.deliver(Delivery::Flushed),
+            Self::Block(channel) => channel.poke(),
+        }
+    }
+}
+
 /// Responses and blocks of one connection handed to hyper but not yet flushed.
 #[derive(Debug, Default)]
 pub(crate) struct FlushTracker {
@@ -97,11 +106,13 @@ impl FlushTracker {
     }
 
     fn flushed(&self) {
-        for item in self.take_waiting().into_items() {
-            match item {
-                AfterFlush::Tail(tail) => tail.deliver(Delivery::Flushed),
-                AfterFlush::Block(channel) => channel.poke(),
-            }
+        let Waiting { first, more, .. } = self.take_waiting();
+        // The slot alone is the common case: no iterator over the (empty) rest.
+        if let Some(item) = first {
+            item.flushed();
+        }
+        if !more.is_empty() {
+            more.into_iter().for_each(AfterFlush::flushed);
         }
     }
 

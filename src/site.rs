@@ -5,8 +5,12 @@
 //! Each request takes the current site when it starts and keeps it to the end, so a
 //! reload never changes the handlers of a request in flight and drops no connection.
 
+use std::cell::RefCell;
+use std::ops::Deref;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+use arc_swap::cache::Cache;
 use http::HeaderMap;
 use http::header::Entry;
 
@@ -46,6 +50,36 @@ impl Site {
             Some(hostname) => hostname.clone(),
             None => connection.local_addr().to_string(),
         }
+    }
+}
+
+/// One connection's view of the server's current site. Noticing a reload costs one
+/// atomic load per request, where a full load of the `ArcSwap` takes a debt slot, a
+/// count increment and the debt's payback. The site a connection last used stays
+/// alive until its next request sees the new one, or it closes.
+#[derive(Debug, Clone)]
+pub(crate) struct SiteCache(RefCell<Cache<CurrentSite, Arc<Site>>>);
+
+/// What [`SiteCache`] watches: the server's swappable site.
+#[derive(Debug, Clone)]
+struct CurrentSite(Arc<Shared>);
+
+impl Deref for CurrentSite {
+    type Target = ArcSwap<Site>;
+
+    fn deref(&self) -> &ArcSwap<Site> {
+        &self.0.site
+    }
+}
+
+impl SiteCache {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self(RefCell::new(Cache::new(CurrentSite(shared))))
+    }
+
+    /// The site a request starting now runs with.
+    pub(crate) fn current(&self) -> Arc<Site> {
+        Arc::clone(self.0.borrow_mut().load())
     }
 }
 

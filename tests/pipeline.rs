@@ -421,6 +421,43 @@ async fn run_until_returns_once_its_signal_completes() {
     assert!(TcpStream::connect(addr).await.is_err());
 }
 
+/// Connections keep the handlers they last used between requests; a reload must still
+/// reach a keep-alive connection's next request.
+#[tokio::test]
+async fn a_keep_alive_connection_gets_the_reloaded_handlers_on_its_next_request() {
+    let server = Server::builder()
+        .listen("127.0.0.1:0")
+        .content("/", answer("old"))
+        .build()
+        .unwrap()
+        .bind()
+        .await
+        .unwrap();
+    let (addr, reload, shutdown) = (
+        server.local_addr(),
+        server.reload_handle(),
+        server.shutdown_handle(),
+    );
+    let run = tokio::spawn(server.run());
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n";
+    stream.write_all(request).await.unwrap();
+    let before = common::read_response(&mut stream).await;
+    assert!(before.ends_with("old"), "{before}");
+    reload
+        .reload(Server::builder().content("/", answer("new")))
+        .unwrap();
+    stream.write_all(request).await.unwrap();
+    let after = common::read_response(&mut stream).await;
+    assert!(
+        after.ends_with("new"),
+        "the same connection, reloaded: {after}"
+    );
+    drop(stream);
+    shutdown.shutdown();
+    tokio::time::timeout(PATIENCE, run).await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn reload_swaps_handlers_but_not_for_requests_in_flight() {
     let parked: Arc<std::sync::Mutex<Option<Response>>> = Arc::default();

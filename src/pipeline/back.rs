@@ -248,6 +248,7 @@ pub(crate) fn report_aborted_head(shared: &Arc<Shared>, conn: &Arc<ConnState>, c
         None,
         connection,
         Arc::clone(shared),
+        shared.site.load_full(),
     );
     let tail = Tail::new(exchange, Arc::clone(conn));
     tail.deliver(Delivery::Failed(format!(

@@ -30,6 +30,7 @@ use crate::exchange::{Exchange, RequestHead, lock};
 use crate::incoming::IncomingBody;
 use crate::path::{PathError, normalize};
 use crate::server::Shared;
+use crate::site::Site;
 use crate::stats::InFlightRequest;
 use crate::stream::StreamChannel;
 use call::{Machine, Pending, Progress, Step, call, drive};
@@ -67,18 +68,21 @@ impl Future for Responding {
 /// polls it there: a connection's streams must not wait for each other's handlers.
 pub(crate) fn respond_in_stream(
     shared: Arc<Shared>,
+    site: Arc<Site>,
     active: ActiveRequest,
     request: http::Request<Incoming>,
 ) -> Responding {
     Responding::Later(Box::pin(async move {
-        let Ok(response) = respond(shared, active, request).await;
+        let Ok(response) = respond(shared, site, active, request).await;
         response
     }))
 }
 
-/// Runs the front half of the pipeline for one request; see the module docs.
+/// Runs the front half of the pipeline for one request, with the handlers of `site`;
+/// see the module docs.
 pub(crate) fn respond(
     shared: Arc<Shared>,
+    site: Arc<Site>,
     active: ActiveRequest,
     request: http::Request<Incoming>,
 ) -> Responding {
@@ -108,6 +112,7 @@ pub(crate) fn respond(
         normalized,
         connection,
         shared,
+        site,
     );
     let conn = Arc::clone(active.conn());
     let tail = InFlight(Some(Tail::new(Arc::clone(&exchange), conn)));
