@@ -11,9 +11,10 @@ three alike:
 * downloads the 1 GiB `/stream` response with curl (MB/s).
 
 Server and load generator are pinned to different cores. Prints medians and
-ratios (each the median of the per-run ratios), writes results.json and chart.svg,
-and ends with the line `ratio_vs_hyper: X.XX` (ours / hyper requests/s, the median
-of the runs at the high count).
+ratios (each the median of the per-run ratios, with the lowest and highest of
+those), writes results.json and chart.svg, and ends with the line
+`ratio_vs_hyper: X.XX` (ours / hyper requests/s, the median of the runs at the
+high count).
 Standard library only.
 """
 
@@ -212,29 +213,42 @@ def summarize(samples):
     return summary
 
 
+# Each ratio: ours against `other` at `load`, on `key` of a wrk run (None: the
+# sample is the figure itself).
+RATIOS = {
+    "rps_vs_hyper_high": ("hyper", "high", "requests_per_sec"),
+    "rps_vs_hyper_low": ("hyper", "low", "requests_per_sec"),
+    "rps_vs_axum_high": ("axum", "high", "requests_per_sec"),
+    "rps_vs_axum_low": ("axum", "low", "requests_per_sec"),
+    "p99_vs_hyper_high": ("hyper", "high", "p99_us"),
+    "p99_vs_hyper_low": ("hyper", "low", "p99_us"),
+    "memory_vs_hyper": ("hyper", "memory", None),
+    "stream_vs_hyper": ("hyper", "stream", None),
+}
+
+
+def per_run_ratios(samples, other, load, key):
+    def pick(run):
+        return run[key] if key else run
+
+    return [pick(a) / pick(b) for a, b in zip(samples["ours"][load], samples[other][load])]
+
+
 def ratios(samples):
     """Ours against each other server: the median over runs of the ratio within each
     run, whose servers ran back to back. A burst of load on the shared machine then
     skews the runs it hits for all servers alike, not the median of one of them."""
-
-    def paired(other, load, key=None):
-        ours_runs, other_runs = samples["ours"][load], samples[other][load]
-        pick = (lambda r: r[key]) if key else (lambda r: r)
-        return statistics.median(pick(a) / pick(b) for a, b in zip(ours_runs, other_runs))
-
-    return {
-        "rps_vs_hyper_high": paired("hyper", "high", "requests_per_sec"),
-        "rps_vs_hyper_low": paired("hyper", "low", "requests_per_sec"),
-        "rps_vs_axum_high": paired("axum", "high", "requests_per_sec"),
-        "rps_vs_axum_low": paired("axum", "low", "requests_per_sec"),
-        "p99_vs_hyper_high": paired("hyper", "high", "p99_us"),
-        "p99_vs_hyper_low": paired("hyper", "low", "p99_us"),
-        "memory_vs_hyper": paired("hyper", "memory"),
-        "stream_vs_hyper": paired("hyper", "stream"),
-    }
+    return {name: statistics.median(per_run_ratios(samples, *spec)) for name, spec in RATIOS.items()}
 
 
-def print_table(args, summary, ratio):
+def spreads(samples):
+    """The lowest and highest per-run ratio behind each median: how much the shared
+    machine moved the runs."""
+    runs = {name: per_run_ratios(samples, *spec) for name, spec in RATIOS.items()}
+    return {name: [min(values), max(values)] for name, values in runs.items()}
+
+
+def print_table(args, summary, ratio, spread):
     print()
     print(f"medians of {args.runs} runs of {args.duration} s; server cores {SERVER_CORES}, wrk cores {LOAD_CORES}")
     print(f"{'':>6} {'low req/s':>10} {'p50':>7} {'p99':>7} {'high req/s':>11} {'p50':>7} {'p99':>7} {'B/conn':>8} {'MB/s':>7}")
@@ -247,7 +261,8 @@ def print_table(args, summary, ratio):
         )
     print()
     for key, value in ratio.items():
-        print(f"{key}: {value:.3f}")
+        low, high = spread[key]
+        print(f"{key}: {value:.3f}  (runs {low:.3f} to {high:.3f})")
 
 
 def bar_chart(summary, ratio, args):
@@ -289,13 +304,13 @@ def main():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "poco-bench", "--bins"], cwd=ROOT, check=True)
     samples = measure(args)
     summary = summarize(samples)
-    ratio = ratios(samples)
-    print_table(args, summary, ratio)
+    ratio, spread = ratios(samples), spreads(samples)
+    print_table(args, summary, ratio, spread)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     settings = {k: getattr(args, k) for k in ("runs", "duration", "low", "high", "idle")}
     settings.update(server_cores=SERVER_CORES, load_cores=LOAD_CORES)
-    results = {"settings": settings, "median": summary, "ratios": ratio, "samples": samples}
+    results = {"settings": settings, "median": summary, "ratios": ratio, "ratio_spreads": spread, "samples": samples}
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "chart.svg").write_text(bar_chart(summary, ratio, args))
     print(f"wrote {out / 'results.json'} and {out / 'chart.svg'}")
