@@ -85,8 +85,10 @@ impl SiteCache {
 
 /// Replaces a running server's handlers and settings — for example on SIGHUP —
 /// without dropping a connection. Requests in flight finish with the handlers they
-/// started with. The listen address, the shutdown deadline and HTTP protocol
-/// settings are not reloadable.
+/// started with; an idle keep-alive connection lets go of the old handlers (and what
+/// they hold, such as an open log file) at its next request or when it closes. The
+/// listen address, the shutdown deadline and HTTP protocol settings are not
+/// reloadable.
 #[derive(Debug, Clone)]
 pub struct ReloadHandle {
     pub(crate) shared: Arc<Shared>,
