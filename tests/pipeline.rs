@@ -425,26 +425,13 @@ async fn run_until_returns_once_its_signal_completes() {
 /// reach a keep-alive connection's next request.
 #[tokio::test]
 async fn a_keep_alive_connection_gets_the_reloaded_handlers_on_its_next_request() {
-    let server = Server::builder()
-        .listen("127.0.0.1:0")
-        .content("/", answer("old"))
-        .build()
-        .unwrap()
-        .bind()
-        .await
-        .unwrap();
-    let (addr, reload, shutdown) = (
-        server.local_addr(),
-        server.reload_handle(),
-        server.shutdown_handle(),
-    );
-    let run = tokio::spawn(server.run());
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let server = common::start(Server::builder().content("/", answer("old"))).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
     let request = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n";
     stream.write_all(request).await.unwrap();
     let before = common::read_response(&mut stream).await;
     assert!(before.ends_with("old"), "{before}");
-    reload
+    (server.reload)
         .reload(Server::builder().content("/", answer("new")))
         .unwrap();
     stream.write_all(request).await.unwrap();
@@ -454,32 +441,22 @@ async fn a_keep_alive_connection_gets_the_reloaded_handlers_on_its_next_request(
         "the same connection, reloaded: {after}"
     );
     drop(stream);
-    shutdown.shutdown();
-    tokio::time::timeout(PATIENCE, run).await.unwrap().unwrap();
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn reload_swaps_handlers_but_not_for_requests_in_flight() {
     let parked: Arc<std::sync::Mutex<Option<Response>>> = Arc::default();
     let park = Arc::clone(&parked);
-    let server = Server::builder()
-        .listen("127.0.0.1:0")
-        .content("/", answer("old"))
-        .content("/park", move |_req: Request, res: Response| {
+    let builder = Server::builder().content("/", answer("old")).content(
+        "/park",
+        move |_req: Request, res: Response| {
             *park.lock().unwrap() = Some(res);
             Outcome::Wait
-        })
-        .build()
-        .unwrap()
-        .bind()
-        .await
-        .unwrap();
-    let (addr, reload, shutdown) = (
-        server.local_addr(),
-        server.reload_handle(),
-        server.shutdown_handle(),
+        },
     );
-    let run = tokio::spawn(server.run());
+    let server = common::start(builder).await;
+    let (addr, reload) = (server.addr, &server.reload);
     let in_flight =
         tokio::spawn(async move { common::raw(addr, b"GET /park HTTP/1.0\r\n\r\n").await });
     while parked.lock().unwrap().is_none() {
@@ -500,6 +477,5 @@ async fn reload_swaps_handlers_but_not_for_requests_in_flight() {
     waiting.resume();
     let old = in_flight.await.unwrap();
     assert!(old.ends_with("finished by the old handler"), "{old}");
-    shutdown.shutdown();
-    tokio::time::timeout(PATIENCE, run).await.unwrap().unwrap();
+    server.stop().await;
 }

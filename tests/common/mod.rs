@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use poco_httpd::{ServerBuilder, ShutdownHandle, Stats};
+use poco_httpd::{ReloadHandle, ServerBuilder, ShutdownHandle, Stats};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -18,6 +18,7 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub shutdown: ShutdownHandle,
+    pub reload: ReloadHandle,
     pub stats: Stats,
     task: JoinHandle<()>,
 }
@@ -54,11 +55,13 @@ pub async fn start(builder: ServerBuilder) -> TestServer {
         .expect("bind loopback");
     let addr = server.local_addr();
     let shutdown = server.shutdown_handle();
+    let reload = server.reload_handle();
     let stats = server.stats();
     let task = tokio::spawn(server.run());
     TestServer {
         addr,
         shutdown,
+        reload,
         stats,
         task,
     }
