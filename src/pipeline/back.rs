@@ -18,6 +18,7 @@ use super::call::{Called, Machine, Progress, Step, call_next, call_now, drive};
 use crate::connection::{ConnState, Connection};
 use crate::exchange::{Added, Exchange, RequestHead};
 use crate::handler::SharedHandler;
+use crate::map::Entry;
 use crate::server::Shared;
 
 /// How an exchange ended for the client.
@@ -148,13 +149,19 @@ impl Back {
         self.index = 0;
     }
 
-    fn error(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
-        let entries = exchange
+    /// The entries of the path that hold this request's Post and Error handlers.
+    fn entries<'e>(&self, exchange: &'e Exchange) -> impl Iterator<Item = &'e Entry> + use<'e> {
+        exchange
             .site
             .map
             .matches(exchange.path())
-            .take(self.entries);
-        let deepest = entries.filter_map(|entry| entry.error.as_ref()).last();
+            .take(self.entries)
+    }
+
+    fn error(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
+        let deepest = (self.entries(exchange))
+            .filter_map(|entry| entry.error.as_ref())
+            .last();
         if self.index == 0
             && let Some(handler) = deepest
         {
@@ -167,12 +174,7 @@ impl Back {
 
     /// Runs Post handlers from where the walk stopped; `Ok` and panics go on at once.
     fn post(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
-        let entries = exchange
-            .site
-            .map
-            .matches(exchange.path())
-            .take(self.entries);
-        for entry in entries.skip(self.depth) {
+        for entry in self.entries(exchange).skip(self.depth) {
             while let Some(handler) = entry.post.get(self.index) {
                 self.index += 1;
                 match call_now(handler, exchange, "Post") {
