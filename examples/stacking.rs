@@ -42,7 +42,7 @@ async fn main() -> Result<(), poco_httpd::Error> {
         .post("/", announce("Post", "/"))
         .post("/foo/", announce("Post", "/foo/"))
         .error("/", |req: Request, _res: Response| {
-            let cause = req.error_cause().unwrap_or_default().to_owned();
+            let cause = req.failure().map(ToString::to_string).unwrap_or_default();
             println!("{:<8} {:<18} {} ({cause})", "Error", "/", req.path());
             Outcome::Ok
         })

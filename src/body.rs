@@ -14,6 +14,7 @@ use futures_util::stream::BoxStream;
 use http_body::{Body, Frame, SizeHint};
 
 use crate::connection::ActiveRequest;
+use crate::failure::{Failure, FailureKind};
 use crate::flush::AfterFlush;
 use crate::pipeline::{Delivery, Tail};
 use crate::stream::{StreamChannel, Taken};
@@ -56,6 +57,9 @@ pub(crate) struct ResponseBody {
     nothing_to_write: bool,
     /// An HTTP/2 stream's body, which hyper takes in the stream's own task.
     http2: bool,
+    /// The body failed on our side (its producer broke, or it ran past its declared
+    /// length), not the client's: the cut is reported as such.
+    broken: bool,
 }
 
 impl ResponseBody {
@@ -83,6 +87,7 @@ impl ResponseBody {
             written: 0,
             nothing_to_write,
             http2,
+            broken: false,
         }
     }
 
@@ -158,6 +163,24 @@ impl ResponseBody {
     }
 }
 
+impl ResponseBody {
+    /// Why the body was dropped before its end: its own fault, a write error the
+    /// socket reported, or else the client leaving.
+    fn cut_cause(&self) -> Failure {
+        if self.broken {
+            let message = "the response body failed, so the response was cut";
+            return Failure::new(FailureKind::StreamBroken, message);
+        }
+        match self.active.conn().write_failure.get() {
+            Some(failure) => failure.clone(),
+            None => {
+                let message = "the client went away before the whole response was sent";
+                Failure::new(FailureKind::ClientGone, message)
+            }
+        }
+    }
+}
+
 impl Body for ResponseBody {
     type Data = Bytes;
     type Error = io::Error;
@@ -172,8 +195,10 @@ impl Body for ResponseBody {
             }
             polled => polled,
         };
-        if let Poll::Ready(Some(Ok(block))) = &polled {
-            self.active.conn().stats.sent(block.len());
+        match &polled {
+            Poll::Ready(Some(Ok(block))) => self.active.conn().stats.sent(block.len()),
+            Poll::Ready(Some(Err(_))) => self.broken = true,
+            _ => {}
         }
         match &polled {
             Poll::Ready(None) => self.finish(),
@@ -196,7 +221,10 @@ impl Body for ResponseBody {
 }
 
 impl Drop for ResponseBody {
+    /// The response is done with, sent or abandoned: it is no longer in flight, and a
+    /// tail still held reports how the exchange ended.
     fn drop(&mut self) {
+        self.active.conn().stats.request_done();
         if let Source::Channel(channel) = &self.source
             && !channel.is_finished()
         {
@@ -207,11 +235,7 @@ impl Drop for ResponseBody {
             return self.finish();
         }
         if let Some(tail) = self.tail.take() {
-            let mut cause = "the client went away before the whole response was sent".to_owned();
-            if let Some(failure) = self.active.conn().write_failure.get() {
-                cause = format!("{cause}: {failure}");
-            }
-            tail.deliver(Delivery::Failed(cause));
+            tail.deliver(Delivery::Failed(self.cut_cause()));
         }
     }
 }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Wake;
 
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -18,9 +19,11 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::body::ResponseBody;
-use crate::exchange::lock;
+use crate::exchange::{ERROR_PAGE_TYPE, error_page, lock};
+use crate::failure::Failure;
 use crate::flush::{FlushTracker, FlushedIo};
 use crate::pipeline;
+use crate::refusal_io::{RefusalIo, Refusals, encode_response};
 use crate::server::Shared;
 use crate::site::SiteCache;
 use crate::stats::Stats;
@@ -134,7 +137,12 @@ pub(crate) struct ConnState {
     /// Wakes the connection task to look at `idle` and at the server's shutdown.
     alarm: Alarm,
     /// The first write error, to tell Error handlers why a response was cut.
-    pub(crate) write_failure: OnceLock<String>,
+    pub(crate) write_failure: OnceLock<Failure>,
+    /// Set when a request's response is done with and its last bytes may still sit
+    /// in hyper's buffer; cleared by the next successful flush.
+    unflushed: AtomicBool,
+    /// The server, for the default headers of the refusals hyper makes itself.
+    shared: Arc<Shared>,
 }
 
 impl ConnState {
@@ -147,6 +155,36 @@ impl ConnState {
     /// How many requests of this connection are in progress.
     pub(crate) fn active_requests(&self) -> usize {
         self.active.load(Ordering::Acquire)
+    }
+
+    /// Everything written so far has been flushed.
+    pub(crate) fn note_flushed(&self) {
+        if self.unflushed.load(Ordering::Relaxed) {
+            self.unflushed.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// hyper's own answers to heads it refuses get the server's default headers.
+impl Refusals for ConnState {
+    fn is_between_requests(&self) -> bool {
+        self.active_requests() == 0 && !self.unflushed.load(Ordering::Acquire)
+    }
+
+    fn render(&self, status: http::StatusCode) -> Bytes {
+        let body = error_page(status);
+        let mut headers = http::HeaderMap::new();
+        let plain = http::HeaderValue::from_static(ERROR_PAGE_TYPE);
+        headers.insert(http::header::CONTENT_TYPE, plain);
+        headers.insert(http::header::CONTENT_LENGTH, body.len().into());
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+        if let Ok(date) = http::HeaderValue::try_from(date) {
+            headers.insert(http::header::DATE, date);
+        }
+        let close = http::HeaderValue::from_static("close");
+        headers.insert(http::header::CONNECTION, close);
+        self.shared.site.load().add_default_headers(&mut headers);
+        encode_response(status, &headers, &body)
     }
 }
 
@@ -186,6 +224,9 @@ impl ActiveRequest {
 
 impl Drop for ActiveRequest {
     fn drop(&mut self) {
+        // Before the count drops: a write seeing no request in progress must also
+        // see that this one's bytes may still be on their way.
+        self.0.unflushed.store(true, Ordering::Release);
         self.0.active.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -256,6 +297,8 @@ pub(crate) async fn serve<S>(
         idle: AtomicBool::new(false),
         alarm: Alarm::default(),
         write_failure: OnceLock::new(),
+        unflushed: AtomicBool::new(false),
+        shared: Arc::clone(&shared),
     });
     let limits = &shared.limits;
     let timed = TimedIo::new(
@@ -264,7 +307,8 @@ pub(crate) async fn serve<S>(
         limits.write_timeout,
         limits.keep_alive_timeout,
     );
-    let io = TokioIo::new(FlushedIo::new(timed, Arc::clone(&state)));
+    let flushed = FlushedIo::new(timed, Arc::clone(&state));
+    let io = TokioIo::new(RefusalIo::new(flushed, Arc::clone(&state)));
     let service = ConnService {
         shared: Arc::clone(&shared),
         site: SiteCache::new(Arc::clone(&shared)),

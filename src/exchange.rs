@@ -16,6 +16,7 @@ use smallvec::SmallVec;
 
 use crate::body::Source;
 use crate::connection::Connection;
+use crate::failure::Failure;
 use crate::handler::SharedHandler;
 use crate::incoming::IncomingBody;
 use crate::server::Shared;
@@ -53,6 +54,10 @@ pub(crate) struct RequestState {
     pub(crate) extra_post: Vec<SharedHandler>,
     /// Handlers to run at the start of the Send phase, before the head goes out.
     pub(crate) send_hooks: Vec<SharedHandler>,
+    /// The request headers once a handler changed them (a copy of the received ones,
+    /// then edited); `None` keeps the received headers, read without locking.
+    /// Boxed: rare, and the exchange is kept small (see the size test).
+    pub(crate) edited_headers: Option<Box<HeaderMap>>,
 }
 
 /// Response headers kept for the Post handlers once the head has gone out; two are
@@ -118,6 +123,8 @@ impl Added {
     pub(crate) const POST: u8 = 4;
     /// `Request::set_uri` (not a handler list, but as rarely set).
     pub(crate) const URI: u8 = 8;
+    /// `Request::set_header` and its kin: the headers live in `edited_headers`.
+    pub(crate) const HEADERS: u8 = 16;
 
     /// Records an addition; called after the list was changed under its lock.
     pub(crate) fn mark(&self, list: u8) {
@@ -148,8 +155,8 @@ pub(crate) struct Exchange {
     normalized: Option<Box<str>>,
     /// The normalized path of a URI a Trans handler rewrote, set by the Map phase.
     mapped: OnceLock<Box<str>>,
-    /// Why the socket failed, once it has; set at most once.
-    pub(crate) failure: OnceLock<String>,
+    /// Why the exchange failed, once it has; set at most once.
+    failure: OnceLock<Failure>,
 }
 
 impl Exchange {
@@ -170,6 +177,7 @@ impl Exchange {
             content_override: None,
             extra_post: Vec::new(),
             send_hooks: Vec::new(),
+            edited_headers: None,
         };
         Arc::new(Self {
             head,
@@ -195,6 +203,33 @@ impl Exchange {
         }
     }
 
+    /// Runs `read` over the request headers as they stand: the received ones, without
+    /// locking, unless a handler edited them. `read` is our own code, never a handler.
+    pub(crate) fn with_request_headers<R>(&self, read: impl FnOnce(&HeaderMap) -> R) -> R {
+        if !self.added.has(Added::HEADERS) {
+            return read(&self.head.headers);
+        }
+        let request = lock(&self.request);
+        read(
+            request
+                .edited_headers
+                .as_deref()
+                .unwrap_or(&self.head.headers),
+        )
+    }
+
+    /// Runs `edit` over the request headers, copying the received ones first if no
+    /// handler edited them yet. `edit` is our own code, never a handler.
+    pub(crate) fn edit_request_headers<R>(&self, edit: impl FnOnce(&mut HeaderMap) -> R) -> R {
+        let mut request = lock(&self.request);
+        let headers =
+            (request.edited_headers).get_or_insert_with(|| Box::new(self.head.headers.clone()));
+        let result = edit(headers);
+        drop(request);
+        self.added.mark(Added::HEADERS);
+        result
+    }
+
     /// Records the path a Trans rewrite maps to; the Map phase runs once.
     pub(crate) fn set_mapped_path(&self, path: String) {
         let _ = self.mapped.set(path.into_boxed_str());
@@ -213,13 +248,29 @@ impl Exchange {
         std::mem::take(field(&mut lock(&self.request)))
     }
 
-    /// Records that the socket failed; the first cause recorded is kept.
-    pub(crate) fn fail(&self, cause: impl Into<String>) {
-        let _ = self.failure.set(cause.into());
+    /// Records that the exchange failed; the first cause recorded is kept.
+    pub(crate) fn fail(&self, cause: Failure) {
+        let _ = self.failure.set(cause);
     }
 
     pub(crate) fn is_failed(&self) -> bool {
         self.failure.get().is_some()
+    }
+
+    /// Why the exchange failed, if it did.
+    pub(crate) fn failure(&self) -> Option<&Failure> {
+        self.failure.get()
+    }
+
+    /// A failed exchange whose head never reached the client has no status the client
+    /// saw: it reads `499 Client Closed Request` (nginx's code for the same case), not
+    /// the `200` it was being built with. `always` says the client is known to be gone
+    /// even if the head was handed over.
+    pub(crate) fn note_unsent_status(&self, always: bool) {
+        let mut response = lock(&self.response);
+        if always || !response.sent {
+            response.status = client_closed_request();
+        }
     }
 
     /// Replaces the response with a short plain-text error page.
@@ -230,13 +281,21 @@ impl Exchange {
         response.body = error_page(status);
         response.headers.insert(
             http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+            HeaderValue::from_static(ERROR_PAGE_TYPE),
         );
     }
 }
 
+/// `499 Client Closed Request`: not a status `http` names, nor one ever sent.
+pub(crate) fn client_closed_request() -> StatusCode {
+    StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// The media type of the error pages the server writes itself.
+pub(crate) const ERROR_PAGE_TYPE: &str = "text/plain; charset=utf-8";
+
 /// The body of the error pages the server writes itself, e.g. `403 Forbidden\n`.
-fn error_page(status: StatusCode) -> Bytes {
+pub(crate) fn error_page(status: StatusCode) -> Bytes {
     let reason = status.canonical_reason().unwrap_or("Error");
     Bytes::from(format!("{} {reason}\n", status.as_u16()))
 }

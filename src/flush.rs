@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::connection::ConnState;
 use crate::exchange::lock;
+use crate::failure::{Failure, FailureKind};
 use crate::pipeline::{Delivery, Tail};
 use crate::stream::StreamChannel;
 
@@ -63,7 +64,10 @@ struct Waiting {
 }
 
 /// Why items queued on a closed connection fail.
-const CLOSED: &str = "the connection closed before the response was flushed";
+fn closed() -> Failure {
+    let message = "the connection closed before the response was flushed";
+    Failure::new(FailureKind::ClientGone, message)
+}
 
 impl Waiting {
     fn into_items(self) -> impl Iterator<Item = AfterFlush> {
@@ -78,7 +82,7 @@ impl FlushTracker {
         let mut waiting = lock(&self.waiting);
         if waiting.closed {
             drop(waiting);
-            return fail(item, CLOSED);
+            return fail(item, &closed());
         }
         if waiting.first.is_none() {
             waiting.first = Some(item);
@@ -116,7 +120,7 @@ impl FlushTracker {
         }
     }
 
-    fn failed(&self, cause: &str) {
+    fn failed(&self, cause: &Failure) {
         for item in self.take_waiting().into_items() {
             fail(item, cause);
         }
@@ -126,13 +130,13 @@ impl FlushTracker {
     fn close(&self) {
         lock(&self.waiting).closed = true;
         self.armed.store(true, Ordering::Release);
-        self.failed(CLOSED);
+        self.failed(&closed());
     }
 }
 
-fn fail(item: AfterFlush, cause: &str) {
+fn fail(item: AfterFlush, cause: &Failure) {
     match item {
-        AfterFlush::Tail(tail) => tail.deliver(Delivery::Failed(cause.to_owned())),
+        AfterFlush::Tail(tail) => tail.deliver(Delivery::Failed(cause.clone())),
         AfterFlush::Block(channel) => channel.abandon(),
     }
 }
@@ -151,7 +155,8 @@ impl<T> FlushedIo<T> {
 
     fn observe<R>(&self, result: io::Result<R>) -> io::Result<R> {
         if let Err(error) = &result {
-            let cause = format!("writing the response failed: {error}");
+            // The error itself goes back to hyper; the handlers get its kind and text.
+            let cause = Failure::of_write(io::Error::new(error.kind(), error.to_string()));
             self.tracker.flush.failed(&cause);
             let _ = self.tracker.write_failure.set(cause);
         }
@@ -201,6 +206,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for FlushedIo<T> {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let result = ready!(Pin::new(&mut self.inner).poll_flush(cx));
         if result.is_ok() {
+            self.tracker.note_flushed();
             self.tracker.flush.flushed();
         }
         Poll::Ready(self.observe(result))

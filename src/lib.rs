@@ -52,17 +52,20 @@ mod body;
 mod connection;
 mod error;
 mod exchange;
+mod failure;
 mod flush;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handler;
 pub mod handlers;
+mod host;
 mod incoming;
 mod limits;
 mod map;
 mod multipart;
 mod path;
 mod pipeline;
+mod refusal_io;
 mod request;
 mod response;
 mod server;
@@ -79,6 +82,7 @@ mod wait;
 
 pub use connection::Connection;
 pub use error::Error;
+pub use failure::{Failure, FailureKind};
 pub use handler::{Handler, HandlerFuture, Outcome};
 pub use multipart::Multipart;
 pub use path::{PathError, normalize_path};

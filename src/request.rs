@@ -7,15 +7,18 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cookie::Cookie;
-use http::header::{AsHeaderName, HOST};
+use http::header::{AsHeaderName, HOST, HeaderName};
 use http::{HeaderMap, HeaderValue, Method, Uri, Version};
 use http_body::Body as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use smallvec::SmallVec;
 
 use crate::connection::Connection;
 use crate::exchange::{Added, Exchange, lock};
+use crate::failure::{Failure, FailureKind};
 use crate::handler::{Handler, SharedHandler};
 use crate::incoming::is_timeout;
+use crate::response::header_pair;
 
 /// The request of one exchange, as every phase sees it.
 ///
@@ -46,14 +49,96 @@ impl Request {
         self.exchange.head.version
     }
 
-    /// All request headers.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.exchange.head.headers
+    /// A copy of the request headers as they stand: as received, unless a Trans or
+    /// Pre handler changed them.
+    pub fn headers(&self) -> HeaderMap {
+        self.exchange.with_request_headers(HeaderMap::clone)
     }
 
-    /// The first value of one header, if present.
-    pub fn header(&self, name: impl AsHeaderName) -> Option<&HeaderValue> {
-        self.exchange.head.headers.get(name)
+    /// The first value of one request header, if present (a cheap clone: header
+    /// values share the bytes they were read into).
+    pub fn header(&self, name: impl AsHeaderName) -> Option<HeaderValue> {
+        self.exchange
+            .with_request_headers(|headers| headers.get(name).cloned())
+    }
+
+    /// The first value of one request header as text, if present and made of visible
+    /// ASCII (see [`HeaderValue::to_str`]).
+    ///
+    /// ```
+    /// use poco_httpd::{Outcome, Request, Response};
+    ///
+    /// let greet = |req: Request, res: Response| {
+    ///     let agent = req.header_text("user-agent").unwrap_or_default();
+    ///     res.set_body(format!("hello, {agent}"));
+    ///     Outcome::Ok
+    /// };
+    /// # fn assert_handler(_: impl poco_httpd::Handler) {}
+    /// # assert_handler(greet);
+    /// ```
+    pub fn header_text(&self, name: impl AsHeaderName) -> Option<String> {
+        self.exchange.with_request_headers(|headers| {
+            let value = headers.get(name)?;
+            value.to_str().ok().map(str::to_owned)
+        })
+    }
+
+    /// Sets a request header, replacing any values it had, for the handlers that run
+    /// after this one (the original module's `$request->header(Name => 'value')`).
+    ///
+    /// Setting `Connection: close` is how a handler ends a kept-alive connection after
+    /// this response, as with the original module: the server then answers with
+    /// `Connection: close` and closes the connection once the response is out (HTTP/1;
+    /// HTTP/2 has no per-request connection header and ignores it).
+    ///
+    /// ```
+    /// use poco_httpd::{Outcome, Request, Response};
+    ///
+    /// let last_one = |req: Request, _res: Response| {
+    ///     req.set_header("connection", "close").expect("a valid header");
+    ///     Outcome::Ok
+    /// };
+    /// # fn assert_handler(_: impl poco_httpd::Handler) {}
+    /// # assert_handler(last_one);
+    /// ```
+    ///
+    /// # Errors
+    /// When the name or the value is not valid in HTTP, e.g. a value holding CR or LF;
+    /// the headers are left unchanged.
+    pub fn set_header<K, V>(&self, name: K, value: V) -> Result<(), http::Error>
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        let (name, value) = header_pair(name, value)?;
+        self.exchange
+            .edit_request_headers(|headers| headers.insert(name, value));
+        Ok(())
+    }
+
+    /// Adds a request header value, keeping the values it already had.
+    ///
+    /// # Errors
+    /// As [`Request::set_header`].
+    pub fn append_header<K, V>(&self, name: K, value: V) -> Result<(), http::Error>
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        let (name, value) = header_pair(name, value)?;
+        self.exchange
+            .edit_request_headers(|headers| headers.append(name, value));
+        Ok(())
+    }
+
+    /// Removes a request header, returning its first value if it had one.
+    pub fn remove_header(&self, name: impl AsHeaderName) -> Option<HeaderValue> {
+        self.exchange
+            .edit_request_headers(|headers| headers.remove(name))
     }
 
     /// The URI exactly as the client sent it.
@@ -116,12 +201,11 @@ impl Request {
     /// The host the client addressed: the URI's authority (HTTP/2, absolute-form), else
     /// the `Host` header, else the server's configured hostname.
     pub fn host(&self) -> String {
-        let head = &self.exchange.head;
-        if let Some(authority) = head.uri.authority() {
+        if let Some(authority) = self.exchange.head.uri.authority() {
             return authority.as_str().to_owned();
         }
-        match head.headers.get(HOST).and_then(|h| h.to_str().ok()) {
-            Some(host) if !host.is_empty() => host.to_owned(),
+        match self.header_text(HOST) {
+            Some(host) if !host.is_empty() => host,
             _ => self.exchange.site.hostname(self.connection()),
         }
     }
@@ -139,8 +223,8 @@ impl Request {
     }
 
     /// The `Last-Event-ID` a reconnecting Server-Sent Events client sends.
-    pub fn last_event_id(&self) -> Option<&str> {
-        self.header("last-event-id").and_then(|v| v.to_str().ok())
+    pub fn last_event_id(&self) -> Option<String> {
+        self.header_text("last-event-id")
     }
 
     /// The request cookie called `name`, parsed from the `Cookie` headers.
@@ -149,16 +233,19 @@ impl Request {
     }
 
     /// Every request cookie; malformed ones are skipped.
-    pub fn cookies(&self) -> impl Iterator<Item = Cookie<'static>> + '_ {
-        self.exchange
-            .head
-            .headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(Cookie::split_parse_encoded)
-            .filter_map(Result::ok)
-            .map(Cookie::into_owned)
+    pub fn cookies(&self) -> impl Iterator<Item = Cookie<'static>> + use<> {
+        let values: SmallVec<[HeaderValue; 1]> = self.exchange.with_request_headers(|headers| {
+            headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .cloned()
+                .collect()
+        });
+        values.into_iter().flat_map(|value| {
+            let text = value.to_str().map(str::to_owned).unwrap_or_default();
+            let cookies = Cookie::split_parse_encoded(text).filter_map(Result::ok);
+            cookies.map(Cookie::into_owned).collect::<Vec<_>>()
+        })
     }
 
     /// Reads the whole request body, up to the server's
@@ -252,7 +339,15 @@ impl Request {
     /// handler returns.
     fn body_failed(&self, error: &dyn std::error::Error, timed_out: bool) -> BodyError {
         let cause = format!("reading the request body failed: {error}");
-        self.exchange.fail(cause.clone());
+        let (kind, io_kind, message) = if timed_out {
+            let message = "the request body stopped arriving";
+            (FailureKind::BodyTimeout, io::ErrorKind::TimedOut, message)
+        } else {
+            let message = "reading the request body failed";
+            (FailureKind::BodyRead, io::ErrorKind::Other, message)
+        };
+        let io = Arc::new(io::Error::new(io_kind, error.to_string()));
+        self.exchange.fail(Failure::new(kind, message).with_io(io));
         if timed_out {
             BodyError::TimedOut(cause)
         } else {
@@ -276,9 +371,26 @@ impl Request {
         self.exchange.is_failed()
     }
 
-    /// Why the socket failed, when [`Request::is_error`] is true.
-    pub fn error_cause(&self) -> Option<&str> {
-        self.exchange.failure.get().map(String::as_str)
+    /// Why the exchange failed, when [`Request::is_error`] is true: a
+    /// [`FailureKind`](crate::FailureKind) to match on, a message, and the I/O error
+    /// behind it where there was one.
+    ///
+    /// ```
+    /// use poco_httpd::{FailureKind, Outcome, Request, Response};
+    ///
+    /// let on_error = |req: Request, res: Response| {
+    ///     if let Some(failure) = req.failure() {
+    ///         let gone = failure.kind() == FailureKind::ClientGone;
+    ///         eprintln!("{} failed ({failure}, client gone: {gone}); status {}",
+    ///             req.path(), res.status());
+    ///     }
+    ///     Outcome::Ok
+    /// };
+    /// # fn assert_handler(_: impl poco_httpd::Handler) {}
+    /// # assert_handler(on_error);
+    /// ```
+    pub fn failure(&self) -> Option<&Failure> {
+        self.exchange.failure()
     }
 
     /// Stores a typed value for later handlers of this request, returning the value of

@@ -17,6 +17,7 @@ use tokio_util::io::ReaderStream;
 
 use crate::body::Source;
 use crate::exchange::{Exchange, lock};
+use crate::failure::Failure;
 use crate::stream::{StreamChannel, StreamError};
 
 /// The response of one exchange, as every phase sees it.
@@ -38,7 +39,9 @@ impl Response {
         &self.exchange
     }
 
-    /// The status code; `200 OK` until a handler changes it.
+    /// The status code; `200 OK` until a handler changes it. Once the exchange failed
+    /// before the head went out (the client left first), it reads `499` (nginx's
+    /// "client closed request"): no status reached the client.
     pub fn status(&self) -> StatusCode {
         lock(&self.exchange.response).status
     }
@@ -164,9 +167,10 @@ impl Response {
         self.exchange.is_failed()
     }
 
-    /// Why the socket failed, when [`Response::is_error`] is true.
-    pub fn error_cause(&self) -> Option<&str> {
-        self.exchange.failure.get().map(String::as_str)
+    /// Why the exchange failed, when [`Response::is_error`] is true; the same as
+    /// [`Request::failure`](crate::Request::failure).
+    pub fn failure(&self) -> Option<&Failure> {
+        self.exchange.failure()
     }
 
     /// Resumes a pipeline suspended by [`Outcome::Wait`](crate::Outcome::Wait): the
@@ -365,7 +369,8 @@ fn content_type_value(mime: &str) -> Result<HeaderValue, http::header::InvalidHe
     }
 }
 
-fn header_pair<K, V>(name: K, value: V) -> Result<(HeaderName, HeaderValue), http::Error>
+/// A header name and value checked for HTTP, from anything they convert from.
+pub(crate) fn header_pair<K, V>(name: K, value: V) -> Result<(HeaderName, HeaderValue), http::Error>
 where
     HeaderName: TryFrom<K>,
     <HeaderName as TryFrom<K>>::Error: Into<http::Error>,

@@ -54,7 +54,8 @@ impl Stats {
         self.counters.open_connections.load(Ordering::Acquire)
     }
 
-    /// Requests being worked on: received, response not yet handed to the connection.
+    /// Requests being worked on: received, and their response not yet completely
+    /// handed to the connection — a streaming response counts until its last block.
     pub fn in_flight(&self) -> usize {
         self.counters.in_flight.load(Ordering::Acquire)
     }
@@ -128,8 +129,8 @@ impl Stats {
             .fetch_add(requests as u64, Ordering::Relaxed);
     }
 
-    /// Counts a request as in flight, until [`Stats::request_done`] or the drop of
-    /// an [`InFlightRequest`] that adopted it.
+    /// Counts a request as in flight, until [`Stats::request_done`] (when its response
+    /// body is dropped) or the drop of an [`InFlightRequest`] that adopted it.
     pub(crate) fn request_started(&self) {
         self.counters.in_flight.fetch_add(1, Ordering::AcqRel);
     }
@@ -178,19 +179,27 @@ impl Drop for OpenConnection {
 }
 
 /// Ends the count of a request [`Stats::request_started`] counted when dropped: held
-/// by a front half that waits, so a client leaving meanwhile still ends it.
+/// by a front half that waits, so a client leaving meanwhile still ends it, until
+/// [`InFlightRequest::hand_over`] passes the count on to the response body.
 #[derive(Debug)]
-pub(crate) struct InFlightRequest(Stats);
+pub(crate) struct InFlightRequest(Option<Stats>);
 
 impl InFlightRequest {
     pub(crate) fn adopt(stats: Stats) -> Self {
-        Self(stats)
+        Self(Some(stats))
+    }
+
+    /// The response body now holds the count; it ends it when dropped.
+    pub(crate) fn hand_over(mut self) {
+        self.0 = None;
     }
 }
 
 impl Drop for InFlightRequest {
     fn drop(&mut self) {
-        self.0.counters.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if let Some(stats) = &self.0 {
+            stats.request_done();
+        }
     }
 }
 

@@ -187,3 +187,50 @@ async fn slowloris_clients_are_cut_and_do_not_stop_normal_clients() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn http_1_1_requests_without_one_valid_host_get_400_and_the_connection_closed() {
+    let server = common::start(Server::builder().content("/", common::answer("hello"))).await;
+    for request in [
+        "GET / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a b/c\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
+        "GET http://a/ HTTP/1.1\r\n\r\n",
+    ] {
+        let answer = common::raw(server.addr, request.as_bytes()).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 400 "),
+            "{request:?} -> {answer}"
+        );
+        assert!(
+            answer.contains("connection: close\r\n"),
+            "{request:?} -> {answer}"
+        );
+    }
+    // HTTP/1.0 may leave Host out.
+    let answer = common::raw(server.addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.0 200 "), "{answer}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_absolute_form_target_wins_over_the_host_header() {
+    let server = common::start(
+        Server::builder().content("/", |req: Request, res: Response| {
+            res.set_body(format!("{} {}", req.host(), req.url()));
+            Outcome::Ok
+        }),
+    )
+    .await;
+    let answer = common::raw(
+        server.addr,
+        b"GET http://target.example:81/p?q HTTP/1.1\r\nHost: header.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        answer.ends_with("target.example:81 http://target.example:81/p?q"),
+        "{answer}"
+    );
+    server.stop().await;
+}

@@ -25,7 +25,14 @@ fn observed(builder: ServerBuilder, events: &Events) -> ServerBuilder {
     let (on_error, on_post) = (events.clone(), events.clone());
     builder
         .error("/", move |req: Request, _res: Response| {
-            on_error.push(format!("error: {}", req.error_cause().unwrap_or_default()));
+            let failure = req.failure();
+            let kind = failure.map(poco_httpd::Failure::kind);
+            let source = failure.and_then(std::error::Error::source);
+            on_error.push(format!(
+                "error: {kind:?}: {}: {}",
+                failure.map(ToString::to_string).unwrap_or_default(),
+                source.map(ToString::to_string).unwrap_or_default()
+            ));
             Outcome::Ok
         })
         .post("/", move |req: Request, res: Response| {
@@ -75,7 +82,7 @@ async fn oversized_heads_and_too_many_headers_get_431() {
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
     let fine = common::raw(
         server.addr,
-        b"GET / HTTP/1.1\r\nX-A: b\r\nConnection: close\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\nConnection: close\r\n\r\n",
     )
     .await;
     assert!(fine.starts_with("HTTP/1.1 200"), "{fine}");
@@ -130,7 +137,9 @@ async fn a_stalled_request_body_gets_408_and_the_error_handler_runs() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     let told = events.wait_for(2).await;
     assert!(
-        told[0].starts_with("error: reading the request body failed: no request body data"),
+        told[0].starts_with(
+            "error: Some(BodyTimeout): the request body stopped arriving: no request body data"
+        ),
         "{told:?}"
     );
     assert_eq!(told[1], "post: 408 true");
@@ -275,7 +284,7 @@ async fn handlers_that_take_too_long_get_503_and_the_error_and_post_handlers_hea
         assert_eq!(answer.status(), 503, "{path}");
         let told = events.wait_for(2).await;
         assert!(
-            told[0].starts_with("error: the handlers did not answer within"),
+            told[0].starts_with("error: Some(HandlerTimeout): the handlers did not answer within"),
             "{told:?}"
         );
         assert_eq!(told[1], "post: 503 true");

@@ -817,9 +817,8 @@ async fn pushed_post_handler_runs_after_the_mapped_ones_for_that_request_only() 
     let push = {
         let events = events.clone();
         move |req: Request, _res: Response| {
-            if let Some(tag) = req.header("x-tag").and_then(|v| v.to_str().ok()) {
+            if let Some(tag) = req.header_text("x-tag") {
                 let events = events.clone();
-                let tag = tag.to_owned();
                 req.push_post_handler(move |_req: Request, _res: Response| {
                     events.push(format!("pushed {tag}"));
                     Outcome::Ok
@@ -1075,7 +1074,7 @@ async fn method_version_headers_and_query_are_reported() {
                 "{} {:?} {:?} {:?} {:?}",
                 req.method(),
                 req.version(),
-                req.header("x-test").and_then(|v| v.to_str().ok()),
+                req.header_text("x-test"),
                 req.query(),
                 req.header("x-missing"),
             ));

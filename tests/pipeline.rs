@@ -74,16 +74,16 @@ async fn error_server(events: &Events) -> common::TestServer {
                 Outcome::Ok
             })
             .error("/", move |req: Request, res: Response| {
-                let cause_given = req.error_cause().is_some_and(|c| !c.is_empty());
+                let kind = req.failure().map(poco_httpd::Failure::kind);
                 error_log.push(format!(
-                    "error {} {} {cause_given}",
+                    "error {} {} {kind:?}",
                     req.is_error(),
                     res.is_error()
                 ));
                 Outcome::Ok
             })
-            .post("/", move |req: Request, _res: Response| {
-                post_log.push(format!("post {}", req.is_error()));
+            .post("/", move |req: Request, res: Response| {
+                post_log.push(format!("post {} {}", req.is_error(), res.status().as_u16()));
                 Outcome::Ok
             }),
     )
@@ -107,7 +107,7 @@ async fn a_client_that_sends_half_a_body_then_closes_reaches_the_error_handler()
     drop(stream);
     assert_eq!(
         events.wait_for(2).await,
-        ["error true true true", "post true"]
+        ["error true true Some(BodyRead)", "post true 499"]
     );
     assert_still_serving(&server).await;
     server.stop().await;
@@ -122,7 +122,7 @@ async fn a_client_that_sends_half_a_head_then_closes_reaches_the_error_handler()
     drop(stream);
     assert_eq!(
         events.wait_for(2).await,
-        ["error true true true", "post true"]
+        ["error true true Some(IncompleteHead)", "post true 499"]
     );
     assert_still_serving(&server).await;
     server.stop().await;
@@ -140,7 +140,7 @@ async fn a_client_that_closes_right_after_its_request_reaches_the_error_handler(
     drop(stream);
     assert_eq!(
         events.wait_for(2).await,
-        ["error true true true", "post true"]
+        ["error true true Some(ClientGone)", "post true 499"]
     );
     assert_still_serving(&server).await;
     server.stop().await;
@@ -157,9 +157,9 @@ async fn closing_an_idle_keep_alive_connection_is_not_an_error() {
         .unwrap();
     assert!(common::read_response(&mut stream).await.ends_with("ok"));
     drop(stream);
-    assert_eq!(events.wait_for(1).await, ["post false"]);
+    assert_eq!(events.wait_for(1).await, ["post false 200"]);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(events.all(), ["post false"]);
+    assert_eq!(events.all(), ["post false 200"]);
     server.stop().await;
 }
 

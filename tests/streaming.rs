@@ -518,7 +518,7 @@ async fn server_sent_events_reach_the_client_and_see_last_event_id() {
     let server = common::start(
         Server::builder().content("/", |req: Request, res: Response| {
             res.start_event_stream();
-            let resumed_from = req.last_event_id().unwrap_or("none").to_string();
+            let resumed_from = req.last_event_id().unwrap_or_else(|| "none".into());
             tokio::spawn(async move {
                 res.write(Event::comment("keep-alive")).await.unwrap();
                 res.write(
@@ -707,6 +707,52 @@ async fn a_client_leaving_mid_stream_is_reported_everywhere_and_freed() {
             tokio::time::Instant::now() < deadline,
             "the connection is freed"
         );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_response_still_streaming_counts_as_in_flight() {
+    let finish = std::sync::Arc::new(tokio::sync::Notify::new());
+    let release = finish.clone();
+    let server = common::start(Server::builder().content(
+        "/",
+        move |_req: Request, res: Response| {
+            let finish = finish.clone();
+            res.set_streaming(true);
+            tokio::spawn(async move {
+                let _ = res.write("first block\n").await;
+                finish.notified().await;
+                res.close();
+            });
+            Outcome::Ok
+        },
+    ))
+    .await;
+    let stats = server.stats.clone();
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    while !String::from_utf8_lossy(&received).contains("first block") {
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the first block arrives");
+        received.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(stats.in_flight(), 1, "the download is still running");
+    release.notify_one();
+    let rest = common::read_to_close(&mut stream).await;
+    assert!(rest.ends_with("0\r\n\r\n"), "{rest}");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while stats.in_flight() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the count ends");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     server.stop().await;

@@ -111,11 +111,8 @@ impl AccessLog {
         );
         if self.format == LogFormat::Combined {
             let quoted = |name| {
-                let value = request
-                    .header(name)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                value.replace('"', "\\\"")
+                let value = request.header_text(name);
+                value.as_deref().unwrap_or("-").replace('"', "\\\"")
             };
             let _ = write!(line, " \"{}\" \"{}\"", quoted(REFERER), quoted(USER_AGENT));
         }

@@ -106,7 +106,7 @@ impl BasicAuth {
 
     /// The user and password of a `Basic` Authorization header.
     fn credentials(request: &Request) -> Option<(String, String)> {
-        let header = request.header(AUTHORIZATION)?.to_str().ok()?;
+        let header = request.header_text(AUTHORIZATION)?;
         let (scheme, encoded) = header.split_once(' ')?;
         if !scheme.eq_ignore_ascii_case("basic") {
             return None;

@@ -120,7 +120,7 @@ fn forward(request: &Request, uri: http::Uri) -> http::Request<RequestBody> {
     let mut forwarded = http::Request::new(RequestBody(body));
     *forwarded.method_mut() = request.method().clone();
     *forwarded.version_mut() = request.version();
-    *forwarded.headers_mut() = request.headers().clone();
+    *forwarded.headers_mut() = request.headers();
     *forwarded.uri_mut() = uri;
     forwarded
 }

@@ -17,6 +17,7 @@ use http::{Method, Uri, Version};
 use super::call::{Called, Machine, Progress, Step, call_next, call_now, drive};
 use crate::connection::{ConnState, Connection};
 use crate::exchange::{Added, Exchange, RequestHead};
+use crate::failure::{Failure, FailureKind};
 use crate::handler::SharedHandler;
 use crate::map::Entry;
 use crate::server::Shared;
@@ -27,7 +28,7 @@ pub(crate) enum Delivery {
     /// The whole response reached the socket.
     Flushed,
     /// The socket failed first, for this reason.
-    Failed(String),
+    Failed(Failure),
 }
 
 /// The back half of one request, waiting to learn how the exchange ended.
@@ -77,6 +78,7 @@ impl Tail {
         if let Delivery::Failed(cause) = delivery {
             tracing::debug!(connection = self.conn.info.id, %cause, "exchange failed");
             self.exchange.fail(cause);
+            self.exchange.note_unsent_status(false);
             self.conn.error_reported.store(true, Ordering::Release);
         }
         if !self.has_work() {
@@ -253,7 +255,9 @@ pub(crate) fn report_aborted_head(shared: &Arc<Shared>, conn: &Arc<ConnState>, c
         shared.site.load_full(),
     );
     let tail = Tail::new(exchange, Arc::clone(conn));
-    tail.deliver(Delivery::Failed(format!(
-        "the client went away mid-request: {cause}"
-    )));
+    let message = "the client went away in the middle of a request head";
+    let failure = Failure::new(FailureKind::IncompleteHead, message);
+    tail.deliver(Delivery::Failed(
+        failure.with_io(Arc::new(std::io::Error::other(cause))),
+    ));
 }

@@ -8,10 +8,11 @@
 
 use std::sync::Arc;
 
-use http::StatusCode;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, StatusCode};
 
 use super::call::{Called, Machine, Step, call_next, call_now};
-use crate::exchange::{Added, Exchange, lock};
+use crate::exchange::{Added, ERROR_PAGE_TYPE, Exchange, error_page, lock};
 use crate::handler::SharedHandler;
 use crate::path::normalize_path;
 
@@ -214,9 +215,23 @@ impl Machine for Front {
 }
 
 /// `Deny` from a Pre or Content handler: 403, unless the handler chose an error status.
+///
+/// A `403` replaces the response: status, headers, cookies and body set so far are
+/// dropped (the default headers are still added). With an error status of its own
+/// (say `401` and `WWW-Authenticate`), the handler's response is kept as it is, and
+/// only given the standard error page and its `Content-Type` if it has no body.
 fn deny(exchange: &Exchange) {
-    let status = lock(&exchange.response).status;
+    let mut response = lock(&exchange.response);
+    let status = response.status;
     if !(status.is_client_error() || status.is_server_error()) {
-        exchange.answer_error(StatusCode::FORBIDDEN);
+        drop(response);
+        return exchange.answer_error(StatusCode::FORBIDDEN);
+    }
+    if response.body.is_empty() && response.stream.is_none() {
+        response.body = error_page(status);
+        let headers = response.header_map();
+        if !headers.contains_key(CONTENT_TYPE) {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(ERROR_PAGE_TYPE));
+        }
     }
 }

@@ -18,15 +18,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::SET_COOKIE;
-use http::{HeaderValue, Method, StatusCode};
+use bytes::Bytes;
+use http::header::{CONNECTION, CONTENT_LENGTH, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use hyper::body::Incoming;
 
 pub(crate) use back::{Delivery, Tail, report_aborted_head};
 
 use crate::body::{ResponseBody, Source};
 use crate::connection::{ActiveRequest, Connection};
-use crate::exchange::{Exchange, RequestHead, lock};
+use crate::exchange::{Added, Exchange, RequestHead, lock};
+use crate::failure::{Failure, FailureKind};
+use crate::host::host_problem;
 use crate::incoming::IncomingBody;
 use crate::path::{PathError, normalize};
 use crate::server::Shared;
@@ -126,34 +129,42 @@ pub(crate) fn respond(
         // Answered without waiting: as of its arrival, which saves reading the clock.
         let answered = exchange.received;
         let response = send(&exchange, tail, &front, active, answered);
-        exchange.server.stats.request_done();
         return Responding::Ready(Some(response));
     };
+    // Until the body exists to end the count, a client leaving drops the guard.
     let counted = InFlightRequest::adopt(exchange.server.stats.clone());
     Responding::Later(Box::pin(async move {
-        let _counted = counted;
         finish_front(&mut front, &exchange, pending, phase).await;
         let answered = std::time::Instant::now();
+        counted.hand_over();
         send(&exchange, tail, &front, active, answered)
     }))
 }
 
-/// Answers a request no handler may see: a refused path, an oversized head or a
-/// declared body over the limit. Returns whether it did; if not, the handlers run.
+/// Answers a request no handler may see: a refused path, an oversized head, a
+/// missing, repeated or invalid `Host`, or a declared body over the limit. Returns
+/// whether it did; if not, the handlers run.
 fn refuse(exchange: &Exchange, refused_path: Option<PathError>, declared_body: u64) -> bool {
+    let head = &exchange.head;
+    let mut close = false;
     let status = if let Some(error) = refused_path {
-        tracing::debug!(%error, uri = %exchange.head.uri, "refused request path");
+        tracing::debug!(%error, uri = %head.uri, "refused request path");
         StatusCode::BAD_REQUEST
-    } else if head_size(&exchange.head) > exchange.server.limits.max_header_size {
+    } else if head_size(head) > exchange.server.limits.max_header_size {
+        close = true;
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    } else if let Some(problem) = host_problem(head.version, &head.headers) {
+        tracing::debug!(problem, uri = %head.uri, "refused request: Host");
+        close = true;
+        StatusCode::BAD_REQUEST
     } else if declared_body > exchange.site.max_body_size as u64 {
         StatusCode::PAYLOAD_TOO_LARGE
     } else {
         return false;
     };
     exchange.answer_error(status);
-    if status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE {
-        // As hyper does for heads over its own bound: answer, then close.
+    if close {
+        // As hyper does for heads it refuses itself: answer, then close.
         lock(&exchange.response)
             .headers
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
@@ -183,7 +194,8 @@ async fn finish_front(
 fn time_out(exchange: &Exchange, limit: std::time::Duration) {
     tracing::warn!(path = %exchange.path(), ?limit, "handlers timed out; answering 503");
     exchange.answer_error(StatusCode::SERVICE_UNAVAILABLE);
-    exchange.fail(format!("the handlers did not answer within {limit:?}"));
+    let message = format!("the handlers did not answer within {limit:?}");
+    exchange.fail(Failure::new(FailureKind::HandlerTimeout, message));
 }
 
 /// The size of the request line and headers as sent (HTTP/1 framing), held to
@@ -255,27 +267,92 @@ fn send(
         && !(status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED);
-    let tail = match tail {
-        Some(tail) if exchange.is_failed() => {
-            let cause = exchange.failure.get().cloned().unwrap_or_default();
+    let tail = match (tail, exchange.failure().cloned()) {
+        // Failed while the handlers ran: a handler timeout's 503 still goes out, but
+        // after a broken body read there is nobody left to answer.
+        (Some(tail), Some(cause)) => {
+            let gone = matches!(
+                cause.kind(),
+                FailureKind::BodyRead | FailureKind::ClientGone
+            );
+            exchange.note_unsent_status(gone);
             tail.deliver(Delivery::Failed(cause));
             None
         }
-        tail => tail,
+        (tail, _) => tail,
     };
-    // Only a stream is held to a `Content-Length` a handler declared.
-    let declared = match source {
-        Source::Full(_) => None,
-        _ => {
-            (headers.get(http::header::CONTENT_LENGTH)).and_then(|v| v.to_str().ok()?.parse().ok())
+    // A stream is held to a `Content-Length` a handler declared; a whole body's own
+    // size overrules one that disagrees.
+    let declared = match &source {
+        Source::Full(body) => {
+            if on_wire {
+                overrule_length(exchange, &mut headers, body.as_ref().map_or(0, Bytes::len));
+            }
+            None
         }
+        _ => declared_length(&headers),
     };
+    if exchange.added.has(Added::HEADERS) && exchange.head.version < http::Version::HTTP_2 {
+        close_if_asked(exchange, &mut headers);
+    }
     let http2 = exchange.head.version == http::Version::HTTP_2;
     let body = ResponseBody::new(source, tail, active, on_wire, declared, http2);
     let mut response = http::Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// The `Content-Length` a handler declared, if it is one number.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    let mut values = headers.get_all(CONTENT_LENGTH).iter();
+    let first = values.next()?.to_str().ok()?.parse().ok()?;
+    values.next().is_none().then_some(first)
+}
+
+/// A whole body goes out with its own size as `Content-Length`: a handler's value
+/// that disagrees (or is not one number) would desynchronize the connection, so it
+/// is dropped, with a warning, and hyper writes the real size. `HEAD` and `304`
+/// answers, which carry no body, keep the size the handler declared.
+fn overrule_length(exchange: &Exchange, headers: &mut HeaderMap, size: usize) {
+    if !headers.contains_key(CONTENT_LENGTH) || declared_length(headers) == Some(size as u64) {
+        return;
+    }
+    let declared = headers.get(CONTENT_LENGTH).cloned();
+    tracing::warn!(
+        path = %exchange.path(),
+        ?declared,
+        size,
+        "a handler set a Content-Length that disagrees with the body; sending the body's size"
+    );
+    headers.remove(CONTENT_LENGTH);
+}
+
+/// A handler changed the request's `Connection` header so that it no longer keeps
+/// the connection (the original module's way to end a kept-alive stream): the answer
+/// says `Connection: close`, and hyper closes the connection after it.
+fn close_if_asked(exchange: &Exchange, headers: &mut HeaderMap) {
+    let version = exchange.head.version;
+    if !exchange.with_request_headers(|request| keeps_alive(version, request)) {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+}
+
+/// Whether a request with these headers keeps its connection: HTTP/1.1 unless
+/// `Connection` holds the token `close`, HTTP/1.0 only if it holds `keep-alive`.
+fn keeps_alive(version: http::Version, headers: &HeaderMap) -> bool {
+    let has_token = |token: &str| {
+        let values = headers.get_all(CONNECTION).iter();
+        let values = values.filter_map(|value| value.to_str().ok());
+        values
+            .flat_map(|value| value.split(','))
+            .any(|listed| listed.trim().eq_ignore_ascii_case(token))
+    };
+    if version == http::Version::HTTP_10 {
+        has_token("keep-alive")
+    } else {
+        !has_token("close")
+    }
 }
 
 /// Calls the Stream handler (the deepest on the path, else the global one) as the
@@ -319,7 +396,10 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(tail) = self.0.take() {
             let cause = "the client went away before the response was ready";
-            tail.deliver(Delivery::Failed(cause.to_owned()));
+            tail.deliver(Delivery::Failed(Failure::new(
+                FailureKind::ClientGone,
+                cause,
+            )));
         }
     }
 }

@@ -78,10 +78,8 @@ impl Compression {
 
 impl Handler for Compression {
     fn call(&self, request: Request, _response: Response) -> HandlerFuture {
-        let accepted = request
-            .header(ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok());
-        let coding = accepted.and_then(|accepted| Coding::negotiate(accepted, &self.offered));
+        let accepted = request.header_text(ACCEPT_ENCODING);
+        let coding = accepted.and_then(|accepted| Coding::negotiate(&accepted, &self.offered));
         let min_size = self.min_size;
         // Installed even when nothing is acceptable: `Vary` must still be sent.
         request.before_send(move |request: Request, response: Response| {
