@@ -11,6 +11,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
+use http::StatusCode;
+
 use crate::{Request, Response};
 
 /// What a handler tells the pipeline when it returns.
@@ -186,6 +189,67 @@ where
             // Unreachable: only the branch above takes the future.
             None => HandlerFuture::ready(Outcome::Ok),
         }
+    }
+}
+
+/// Makes a handler of a closure whose parameter types are inferred, so it needs no
+/// `|req: Request, res: Response|` spelled out: the bound is on `Fn` directly, where
+/// Rust can see the types, rather than behind the blanket [`Handler`] impl.
+///
+/// ```
+/// use poco_httpd::{Server, handler_fn};
+///
+/// let builder = Server::builder().content(
+///     "/",
+///     handler_fn(|req, res| res.ok(format!("Hi, you fetched {}", req.uri()))),
+/// );
+/// # drop(builder);
+/// ```
+pub fn handler_fn<F, R>(handler: F) -> impl Handler
+where
+    F: Fn(Request, Response) -> R + Send + Sync + 'static,
+    R: IntoFuture<Output = Outcome>,
+    R::IntoFuture: Send + 'static,
+{
+    handler
+}
+
+/// A fixed text answer: `.content("/", "hello")` answers `200` with that body, as
+/// `text/plain; charset=utf-8` unless a handler set another `Content-Type`.
+impl Handler for &'static str {
+    fn call(&self, _request: Request, response: Response) -> HandlerFuture {
+        response.answer_text(StatusCode::OK, Bytes::from_static(self.as_bytes()));
+        HandlerFuture::ready(Outcome::Ok)
+    }
+}
+
+/// A fixed text answer, as for `&'static str`.
+impl Handler for String {
+    fn call(&self, _request: Request, response: Response) -> HandlerFuture {
+        response.answer_text(StatusCode::OK, Bytes::copy_from_slice(self.as_bytes()));
+        HandlerFuture::ready(Outcome::Ok)
+    }
+}
+
+/// A bare status: `.content("/old", StatusCode::GONE)` answers it with the standard
+/// text page (`410 Gone`), as the server's own answers are.
+impl Handler for StatusCode {
+    fn call(&self, _request: Request, response: Response) -> HandlerFuture {
+        let reason = self.canonical_reason().unwrap_or("");
+        let page = format!("{} {reason}\n", self.as_u16());
+        response.answer_text(*self, Bytes::from(page));
+        HandlerFuture::ready(Outcome::Ok)
+    }
+}
+
+/// A status and a text body: `.content("/teapot", (StatusCode::IM_A_TEAPOT, "short and stout"))`.
+impl<B> Handler for (StatusCode, B)
+where
+    B: Into<Bytes> + Clone + Send + Sync + 'static,
+{
+    fn call(&self, _request: Request, response: Response) -> HandlerFuture {
+        response.answer_text(self.0, self.1.clone().into());
+        HandlerFuture::ready(Outcome::Ok)
     }
 }
 

@@ -83,7 +83,7 @@ mod wait;
 pub use connection::Connection;
 pub use error::Error;
 pub use failure::{Failure, FailureKind};
-pub use handler::{Handler, HandlerFuture, Outcome};
+pub use handler::{Handler, HandlerFuture, Outcome, handler_fn};
 pub use multipart::Multipart;
 pub use path::{PathError, normalize_path};
 pub use request::{BodyError, Request};
@@ -96,6 +96,8 @@ pub use stats::Stats;
 pub use stream::StreamError;
 pub use tls::TlsInfo;
 
+/// Cheap, reference-counted bytes: what bodies and blocks are made of.
+pub use bytes::Bytes;
 /// The `cookie` crate, re-exported for [`Response::add_cookie`] and
 /// [`Request::cookie`].
 pub use cookie;

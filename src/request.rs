@@ -13,6 +13,7 @@ use http_body::Body as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use smallvec::SmallVec;
 
+use crate::Response;
 use crate::connection::Connection;
 use crate::exchange::{Added, Exchange, lock};
 use crate::failure::{Failure, FailureKind};
@@ -95,17 +96,46 @@ impl Request {
     /// use poco_httpd::{Outcome, Request, Response};
     ///
     /// let last_one = |req: Request, _res: Response| {
-    ///     req.set_header("connection", "close").expect("a valid header");
+    ///     req.set_header("connection", "close");
     ///     Outcome::Ok
     /// };
     /// # fn assert_handler(_: impl poco_httpd::Handler) {}
     /// # assert_handler(last_one);
     /// ```
     ///
+    /// A name or value that is not valid in HTTP is a bug in the handler, answered as
+    /// by [`Response::set_header`](crate::Response::set_header) (`500`, logged);
+    /// [`Request::try_set_header`] returns the error instead.
+    pub fn set_header<K, V>(&self, name: K, value: V)
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        let set = self.try_set_header(name, value);
+        Response::new(Arc::clone(&self.exchange)).note_misuse(set, "Request::set_header");
+    }
+
+    /// Adds a request header value, keeping the values it already had; misuse is
+    /// answered as by [`Request::set_header`].
+    pub fn append_header<K, V>(&self, name: K, value: V)
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        let appended = self.try_append_header(name, value);
+        Response::new(Arc::clone(&self.exchange)).note_misuse(appended, "Request::append_header");
+    }
+
+    /// Sets a request header, replacing any values it had.
+    ///
     /// # Errors
     /// When the name or the value is not valid in HTTP, e.g. a value holding CR or LF;
     /// the headers are left unchanged.
-    pub fn set_header<K, V>(&self, name: K, value: V) -> Result<(), http::Error>
+    pub fn try_set_header<K, V>(&self, name: K, value: V) -> Result<(), http::Error>
     where
         HeaderName: TryFrom<K>,
         <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
@@ -121,8 +151,8 @@ impl Request {
     /// Adds a request header value, keeping the values it already had.
     ///
     /// # Errors
-    /// As [`Request::set_header`].
-    pub fn append_header<K, V>(&self, name: K, value: V) -> Result<(), http::Error>
+    /// As [`Request::try_set_header`].
+    pub fn try_append_header<K, V>(&self, name: K, value: V) -> Result<(), http::Error>
     where
         HeaderName: TryFrom<K>,
         <HeaderName as TryFrom<K>>::Error: Into<http::Error>,

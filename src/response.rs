@@ -15,6 +15,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncRead;
 use tokio_util::io::ReaderStream;
 
+use crate::Outcome;
 use crate::body::Source;
 use crate::exchange::{Exchange, lock};
 use crate::failure::Failure;
@@ -67,10 +68,48 @@ impl Response {
 
     /// Sets a header, replacing any values it had.
     ///
+    /// A name or value that is not valid in HTTP (a value holding CR or LF, say) is a
+    /// bug in the handler: the header is not set, the server logs why, and the client
+    /// gets `500 Internal Server Error` rather than a response with a broken header.
+    /// [`Response::try_set_header`] returns the error instead, for values that come
+    /// from outside.
+    pub fn set_header<K, V>(&self, name: K, value: V)
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        let set = self.try_set_header(name, value);
+        self.note_misuse(set, "set_header");
+    }
+
+    /// Adds a header value, keeping the values it already had. Misuse is answered as
+    /// by [`Response::set_header`]; [`Response::try_append_header`] returns it.
+    pub fn append_header<K, V>(&self, name: K, value: V)
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        let appended = self.try_append_header(name, value);
+        self.note_misuse(appended, "append_header");
+    }
+
+    /// Records a failed header call as a misuse, answered with `500` when sent.
+    pub(crate) fn note_misuse(&self, result: Result<(), http::Error>, call: &str) {
+        if let Err(error) = result {
+            lock(&self.exchange.response).misuse = Some(format!("{call}: {error}"));
+        }
+    }
+
+    /// Sets a header, replacing any values it had.
+    ///
     /// # Errors
     /// When the name or the value is not valid in HTTP, e.g. a value holding CR or LF;
     /// the response is left unchanged.
-    pub fn set_header<K, V>(&self, name: K, value: V) -> Result<(), http::Error>
+    pub fn try_set_header<K, V>(&self, name: K, value: V) -> Result<(), http::Error>
     where
         HeaderName: TryFrom<K>,
         <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
@@ -87,8 +126,8 @@ impl Response {
     /// Adds a header value, keeping the values it already had.
     ///
     /// # Errors
-    /// As [`Response::set_header`].
-    pub fn append_header<K, V>(&self, name: K, value: V) -> Result<(), http::Error>
+    /// As [`Response::try_set_header`].
+    pub fn try_append_header<K, V>(&self, name: K, value: V) -> Result<(), http::Error>
     where
         HeaderName: TryFrom<K>,
         <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
@@ -120,6 +159,56 @@ impl Response {
                 response.header_map().insert(CONTENT_TYPE, value);
             }
             Err(_) => response.misuse = Some(format!("invalid Content-Type {mime:?}")),
+        }
+    }
+
+    /// Sets the body and says the handler is done: one expression for the common
+    /// handler.
+    ///
+    /// ```
+    /// use poco_httpd::{Request, Response};
+    ///
+    /// let hello = |req: Request, res: Response| res.ok(format!("hello {}", req.path()));
+    /// # fn assert_handler(_: impl poco_httpd::Handler) {}
+    /// # assert_handler(hello);
+    /// ```
+    pub fn ok(&self, body: impl Into<Bytes>) -> Outcome {
+        self.set_body(body);
+        Outcome::Ok
+    }
+
+    /// Refuses the request with `status` (say `401` or `404`): sets it and returns
+    /// [`Outcome::Deny`]. With no body set, the client gets the standard text page for
+    /// the status; headers set before (`WWW-Authenticate`) are kept.
+    ///
+    /// ```
+    /// use poco_httpd::http::StatusCode;
+    /// use poco_httpd::{Outcome, Request, Response};
+    ///
+    /// let members_only = |req: Request, res: Response| {
+    ///     if req.cookie("member").is_none() {
+    ///         return res.deny(StatusCode::UNAUTHORIZED);
+    ///     }
+    ///     Outcome::Ok
+    /// };
+    /// # fn assert_handler(_: impl poco_httpd::Handler) {}
+    /// # assert_handler(members_only);
+    /// ```
+    pub fn deny(&self, status: StatusCode) -> Outcome {
+        self.set_status(status);
+        Outcome::Deny
+    }
+
+    /// Sets status and body, and `text/plain; charset=utf-8` unless a handler set
+    /// another type: the fixed answers of the built-in `Handler` impls.
+    pub(crate) fn answer_text(&self, status: StatusCode, body: Bytes) {
+        let mut response = lock(&self.exchange.response);
+        response.status = status;
+        response.body = body;
+        let headers = response.header_map();
+        if !headers.contains_key(CONTENT_TYPE) {
+            let plain = HeaderValue::from_static("text/plain; charset=utf-8");
+            headers.insert(CONTENT_TYPE, plain);
         }
     }
 

@@ -19,11 +19,11 @@ fn server() -> ServerBuilder {
                 "/small" => ("text/plain", "tiny".to_owned()),
                 "/image" => ("image/png", text()),
                 "/encoded" => {
-                    let _ = res.set_header("content-encoding", "br");
+                    res.set_header("content-encoding", "br");
                     ("text/plain", text())
                 }
                 "/no-transform" => {
-                    let _ = res.set_header("cache-control", "public, no-transform");
+                    res.set_header("cache-control", "public, no-transform");
                     ("text/plain", text())
                 }
                 _ => ("text/plain; charset=utf-8", text()),

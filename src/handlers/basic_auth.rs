@@ -127,7 +127,10 @@ impl BasicAuth {
             self.realm.replace('"', "")
         );
         response.set_status(StatusCode::UNAUTHORIZED);
-        if response.set_header(WWW_AUTHENTICATE, challenge).is_err() {
+        if response
+            .try_set_header(WWW_AUTHENTICATE, challenge)
+            .is_err()
+        {
             tracing::error!(realm = %self.realm, "realm is not a valid header value");
         }
         response.set_body("401 Unauthorized\n");

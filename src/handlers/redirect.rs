@@ -41,7 +41,7 @@ impl Redirect {
 
 impl Handler for Redirect {
     fn call(&self, _request: Request, response: Response) -> HandlerFuture {
-        let outcome = match response.set_header(LOCATION, self.location.as_str()) {
+        let outcome = match response.try_set_header(LOCATION, self.location.as_str()) {
             Ok(()) => {
                 response.set_status(self.status);
                 response.set_body(format!("{} {}\n", self.status, self.location));

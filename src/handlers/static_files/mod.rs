@@ -195,7 +195,7 @@ fn if_range_passes(request: &HeaderMap, answer: &HeaderMap) -> bool {
 
 fn unsatisfiable(response: &Response, size: u64) {
     response.set_status(StatusCode::RANGE_NOT_SATISFIABLE);
-    let _ = response.set_header(CONTENT_RANGE, format!("bytes */{size}"));
+    response.set_header(CONTENT_RANGE, format!("bytes */{size}"));
     response.set_body("416 Range Not Satisfiable\n");
 }
 
@@ -221,12 +221,12 @@ async fn partial(
     let sections = match ranges {
         [range] => {
             let last = range.end - 1;
-            let _ = response.set_header(
+            response.set_header(
                 CONTENT_RANGE,
                 format!("bytes {}-{last}/{size}", range.start),
             );
             if let Some(content_type) = whole.get(CONTENT_TYPE) {
-                let _ = response.set_header(CONTENT_TYPE, content_type);
+                response.set_header(CONTENT_TYPE, content_type);
             }
             Sections::single(range.clone())
         }
@@ -239,11 +239,11 @@ async fn partial(
     };
     for name in [ETAG, LAST_MODIFIED] {
         if let Some(value) = whole.get(&name) {
-            let _ = response.set_header(name, value);
+            response.set_header(name, value);
         }
     }
     response.set_status(StatusCode::PARTIAL_CONTENT);
-    let _ = response.set_header(CONTENT_LENGTH, sections.len());
+    response.set_header(CONTENT_LENGTH, sections.len());
     response.set_body_stream(sections.into_stream(opened));
     true
 }

@@ -63,7 +63,7 @@ impl Handler for ServerStatus {
             };
             response.set_status(StatusCode::OK);
             response.set_content_type(content_type);
-            let _ = response.set_header(http::header::CACHE_CONTROL, "no-store");
+            response.set_header(http::header::CACHE_CONTROL, "no-store");
             response.set_body(body);
             Outcome::Ok
         };
