@@ -165,6 +165,27 @@ fn a_bad_config_is_refused_at_start_naming_file_line_and_key() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/file.toml"));
 }
 
+#[test]
+fn a_port_in_use_is_reported_with_the_os_message_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
+        .args(["--root", FIXTURES, "--listen", &addr])
+        .output()
+        .expect("run poco-httpd");
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    // What the operating system says, e.g. "Address already in use (os error 98)".
+    let os_message = std::net::TcpListener::bind(&addr)
+        .expect_err("the port is taken")
+        .to_string();
+    assert!(
+        message.contains(&format!("cannot listen on {addr}")),
+        "{message}"
+    );
+    assert_eq!(message.matches(&os_message).count(), 1, "{message}");
+}
+
 /// Waits (bounded) until `path` has at least `count` lines.
 fn wait_for_lines(path: &std::path::Path, count: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -39,9 +39,10 @@ pub enum OnStoreFailure {
     ContinueWithout,
 }
 
-/// Why a value could not be put into a session.
+/// Why a value could not be put into a session; serde's error is the
+/// [`source`](std::error::Error::source).
 #[derive(Debug, thiserror::Error)]
-#[error("the value cannot be stored in a session: {0}")]
+#[error("the value cannot be stored in a session")]
 pub struct SessionError(#[from] serde_json::Error);
 
 /// The session middleware: a Pre handler; see the [module docs](crate::session).

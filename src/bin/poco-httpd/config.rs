@@ -373,9 +373,9 @@ impl Settings {
             let auth = match location.basic_auth {
                 Some(auth) => {
                     let file = base.join(auth.htpasswd.get_ref());
-                    let users = BasicAuth::from_htpasswd(&file).map_err(|error| {
-                        anyhow::anyhow!(
-                            "{}: key `htpasswd` of location {path:?}: {error}",
+                    let users = BasicAuth::from_htpasswd(&file).with_context(|| {
+                        format!(
+                            "{}: key `htpasswd` of location {path:?}",
                             at(auth.htpasswd.span())
                         )
                     })?;
