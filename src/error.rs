@@ -1,8 +1,13 @@
 //! [`Error`]: everything that can go wrong building or starting a server.
+//!
+//! As in hyper, an error's `Display` prints its own level only; an underlying cause
+//! (the operating system's error) is reached through [`std::error::Error::source`],
+//! so whoever prints the whole chain (anyhow's `{:#}`, say) prints each part once.
 
 use std::io;
 
-/// Why a server could not be built or started. Each message says what to fix.
+/// Why a server could not be built or started. Each message says what to fix; the
+/// operating system's error, where there is one, is the [`source`](std::error::Error::source).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -36,19 +41,19 @@ pub enum Error {
         reason: String,
     },
     /// The listen address could not be resolved.
-    #[error("cannot resolve listen address {addr:?}: {source}")]
+    #[error("cannot resolve listen address {addr:?}")]
     Resolve {
         /// The address as given.
         addr: String,
-        /// The resolver's error.
+        /// The resolver's error, also the [`source`](std::error::Error::source).
         source: io::Error,
     },
     /// The listening socket could not be opened.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         /// The address as given.
         addr: String,
-        /// The operating system's error.
+        /// The operating system's error, also the [`source`](std::error::Error::source).
         source: io::Error,
     },
     /// The TLS certificate or key cannot be used.
@@ -59,4 +64,60 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// Each variant with a cause: the cause is the source, and not printed again.
+    #[test]
+    fn a_cause_is_the_source_and_not_in_the_message() {
+        let in_use = || io::Error::from(io::ErrorKind::AddrInUse);
+        let errors = [
+            Error::Resolve {
+                addr: "nowhere:80".to_owned(),
+                source: in_use(),
+            },
+            Error::Listen {
+                addr: "127.0.0.1:80".to_owned(),
+                source: in_use(),
+            },
+        ];
+        let cause = in_use().to_string();
+        for error in errors {
+            assert!(!error.to_string().contains(&cause), "{error}");
+            let source = error.source().map(ToString::to_string);
+            assert_eq!(source.as_deref(), Some(cause.as_str()));
+        }
+    }
+
+    /// The variants without a cause say what is wrong themselves.
+    #[test]
+    fn variants_without_a_cause_have_no_source() {
+        let errors = [
+            Error::NoContentHandler,
+            Error::InvalidPath {
+                path: "x".to_owned(),
+                reason: "it must start with '/'",
+            },
+            Error::DuplicateHandler {
+                phase: "Content",
+                path: "/".to_owned(),
+            },
+            Error::InvalidHeader {
+                name: "a b".to_owned(),
+                reason: "bad name".to_owned(),
+            },
+            Error::Tls {
+                file: "key.pem".to_owned(),
+                reason: "no private key".to_owned(),
+            },
+        ];
+        for error in errors {
+            assert!(error.source().is_none(), "{error}");
+        }
+    }
 }

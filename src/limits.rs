@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
+use tokio::sync::Semaphore;
 
 use crate::ServerBuilder;
 
@@ -122,8 +123,11 @@ impl ServerBuilder {
     /// The most connections served at once. Beyond it the server stops accepting:
     /// new connections wait in the kernel's listen backlog until a connection closes
     /// (and are refused by the kernel once the backlog is full). Default: 16384.
+    /// At least 1; at most [`Semaphore::MAX_PERMITS`](tokio::sync::Semaphore::MAX_PERMITS)
+    /// (larger counts are lowered to it).
     pub fn max_connections(mut self, count: usize) -> Self {
-        self.limits.max_connections = count.max(1);
+        // The count becomes a semaphore's permits, which panics past its maximum.
+        self.limits.max_connections = count.clamp(1, Semaphore::MAX_PERMITS);
         self
     }
 
@@ -141,5 +145,21 @@ impl ServerBuilder {
     pub fn max_concurrent_streams(mut self, count: u32) -> Self {
         self.limits.max_concurrent_streams = count;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Outcome, Request, Response, Server};
+
+    #[test]
+    fn any_connection_count_builds() {
+        for count in [0, usize::MAX] {
+            let built = Server::builder()
+                .max_connections(count)
+                .content("/", |_: Request, _: Response| Outcome::Ok)
+                .build();
+            assert!(built.is_ok(), "max_connections({count})");
+        }
     }
 }

@@ -125,7 +125,8 @@ impl ServerBuilder {
         self
     }
 
-    /// Removes a default header, e.g. `Server`.
+    /// Removes a default header, e.g. `Server`, so it is not sent at all (the config
+    /// file's `[headers] Name = ""`); `header(name, "")` would send it empty instead.
     pub fn remove_header(mut self, name: impl Into<String>) -> Self {
         self.header_changes.push(HeaderChange::Remove(name.into()));
         self

@@ -165,6 +165,153 @@ fn a_bad_config_is_refused_at_start_naming_file_line_and_key() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/file.toml"));
 }
 
+#[test]
+fn a_port_in_use_is_reported_with_the_os_message_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
+        .args(["--root", FIXTURES, "--listen", &addr])
+        .output()
+        .expect("run poco-httpd");
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    // What the operating system says, e.g. "Address already in use (os error 98)".
+    let os_message = std::net::TcpListener::bind(&addr)
+        .expect_err("the port is taken")
+        .to_string();
+    assert!(
+        message.contains(&format!("cannot listen on {addr}")),
+        "{message}"
+    );
+    assert_eq!(message.matches(&os_message).count(), 1, "{message}");
+}
+
+/// A location path covers its directory: `/admin` protects `/admin`, `/admin/` and
+/// everything below (not `/administrator`), for every kind of location.
+#[tokio::test]
+async fn a_location_path_covers_everything_below_it() {
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let htpasswd = write_config("cover.htpasswd", &format!("alice:{hash}\n"));
+    let log = htpasswd.with_file_name("cover.log");
+    let _ = std::fs::remove_file(&log);
+    let config = write_config(
+        "cover.toml",
+        &format!(
+            "[status]\npath = \"/status\"\n\n[[location]]\npath = \"/files\"\nstatic = {{ root = \"{FIXTURES}\" }}\n\n[[location]]\npath = \"/admin\"\nstatic = {{ root = \"{FIXTURES}\" }}\nbasic_auth = {{ htpasswd = \"{}\" }}\naccess_log = {{ file = \"{}\" }}\n\n[[location]]\npath = \"/old\"\nredirect = {{ to = \"https://example.org$request_uri\", status = 301 }}\n\n[[location]]\npath = \"/\"\nredirect = {{ to = \"/files/\" }}\n",
+            htpasswd.display(),
+            log.display()
+        ),
+    );
+    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str| client.get(format!("{}{path}", server.url)).send();
+    let location =
+        |answer: &reqwest::Response| answer.headers()["location"].to_str().unwrap().to_owned();
+    // basic_auth
+    for path in ["/admin", "/admin/", "/admin/hello.txt"] {
+        assert_eq!(get(path).await.unwrap().status(), 401, "{path}");
+    }
+    let outside = get("/administrator").await.unwrap();
+    assert_eq!(
+        (outside.status().as_u16(), location(&outside).as_str()),
+        (302, "/files/")
+    );
+    let authed = |path: &str| {
+        client
+            .get(format!("{}{path}", server.url))
+            .basic_auth("alice", Some("pw"))
+            .send()
+    };
+    let file = authed("/admin/hello.txt").await.unwrap();
+    assert!(file.text().await.unwrap().starts_with("Hello"));
+    let directory = authed("/admin").await.unwrap();
+    assert_eq!(
+        (directory.status().as_u16(), location(&directory).as_str()),
+        (301, "/admin/")
+    );
+    // static
+    let files = get("/files").await.unwrap();
+    assert_eq!(
+        (files.status().as_u16(), location(&files).as_str()),
+        (301, "/files/")
+    );
+    let file = get("/files/hello.txt").await.unwrap();
+    assert!(file.text().await.unwrap().starts_with("Hello"));
+    // redirect, with the request's path and query
+    for (path, expected) in [
+        ("/old", "https://example.org/old"),
+        ("/old/", "https://example.org/old/"),
+        ("/old/a/b?c=d", "https://example.org/old/a/b?c=d"),
+        ("/older", "/files/"),
+    ] {
+        assert_eq!(location(&get(path).await.unwrap()), expected, "{path}");
+    }
+    // status
+    for path in ["/status?json", "/status/?json"] {
+        let page = get(path).await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        assert!(
+            page.text().await.unwrap().contains("requests_total"),
+            "{path}"
+        );
+    }
+    assert_eq!(get("/statusx").await.unwrap().status(), 302);
+    // access_log: the five requests under /admin, and not /administrator
+    // (counted, not ordered: each line is written when its response has been flushed).
+    let lines = wait_for_lines(&log, 5);
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    let count = |path: &str| {
+        let request = format!("\"GET {path} HTTP/1.1\"");
+        lines.iter().filter(|line| line.contains(&request)).count()
+    };
+    assert_eq!(
+        [count("/admin"), count("/admin/"), count("/admin/hello.txt")],
+        [2, 1, 2],
+        "{lines:?}"
+    );
+    assert!(server.terminate().success());
+}
+
+#[tokio::test]
+async fn an_empty_header_value_means_the_header_is_not_sent() {
+    let config = write_config(
+        "headers.toml",
+        &format!(
+            "[headers]\nServer = \"\"\nX-Site = \"demo\"\n[[location]]\npath = \"/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n"
+        ),
+    );
+    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let answer = reqwest::get(format!("{}/hello.txt", server.url))
+        .await
+        .unwrap();
+    assert_eq!(answer.headers()["x-site"], "demo");
+    assert!(
+        answer.headers().get("server").is_none(),
+        "{:?}",
+        answer.headers()
+    );
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn root_with_config_is_refused() {
+    // Not even valid TOML: the flags are refused before the file is read.
+    let config = write_config("conflict.toml", "[[");
+    let output = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
+        .args(["--root", FIXTURES, "--config", config.to_str().unwrap()])
+        .output()
+        .expect("run poco-httpd");
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("--root") && message.contains("--config"),
+        "{message}"
+    );
+}
+
 /// Waits (bounded) until `path` has at least `count` lines.
 fn wait_for_lines(path: &std::path::Path, count: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(10);

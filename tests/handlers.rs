@@ -1,10 +1,11 @@
-//! Built-in handlers: basic authentication and the access log.
+//! Built-in handlers: basic authentication, the access log and redirects.
 
 mod common;
 
 use std::time::Duration;
 
-use poco_httpd::handlers::{AccessLog, BasicAuth, LogFormat};
+use poco_httpd::handlers::{AccessLog, BasicAuth, LogFormat, Redirect, Rewrite};
+use poco_httpd::http::StatusCode;
 use poco_httpd::{Outcome, Request, Response, Server};
 
 fn whoami(req: Request, res: Response) -> Outcome {
@@ -149,5 +150,62 @@ async fn the_access_log_writes_combined_lines_and_reopens_after_rotation() {
         std::fs::read_to_string(&rotated).unwrap().lines().count(),
         1
     );
+    server.stop().await;
+}
+
+/// The `Location` header of a raw HTTP/1.1 exchange, and the status line.
+async fn redirect_of(addr: std::net::SocketAddr, head: &str) -> (String, String) {
+    let answer = common::raw(addr, head.as_bytes()).await;
+    let status = answer.lines().next().unwrap_or_default().to_owned();
+    let location = answer
+        .lines()
+        .find_map(|line| line.strip_prefix("location: "))
+        .unwrap_or_default()
+        .to_owned();
+    (status, location)
+}
+
+#[tokio::test]
+async fn a_redirect_carries_the_request_uri_and_host_as_sent() {
+    let to_https = Redirect::new("https://$host$request_uri").status(StatusCode::MOVED_PERMANENTLY);
+    let server = common::start(
+        Server::builder()
+            // The Trans rewrite must not show: `$request_uri` is what the client sent.
+            .trans(Rewrite::new("^/old/(.*)$", "/new/$1").unwrap())
+            .content("/", to_https)
+            .content("/fixed", Redirect::new("/elsewhere?$hostname")),
+    )
+    .await;
+    let (status, location) = redirect_of(
+        server.addr,
+        "GET /old/a%20b?x=1&y HTTP/1.1\r\nHost: Example.ORG:8080\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(status.starts_with("HTTP/1.1 301"), "{status}");
+    assert_eq!(location, "https://example.org/old/a%20b?x=1&y");
+    let (_, absolute_form) = redirect_of(
+        server.addr,
+        "GET http://[::1]:81/p?q HTTP/1.1\r\nHost: [::1]:81\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        absolute_form, "https://[::1]/p?q",
+        "origin form, host without port"
+    );
+    let (_, fixed) = redirect_of(
+        server.addr,
+        "GET /fixed HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        fixed, "/elsewhere?$hostname",
+        "an unknown variable stays as written"
+    );
+    let (bad_host, _) = redirect_of(
+        server.addr,
+        "GET / HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(bad_host.starts_with("HTTP/1.1 400"), "{bad_host}");
     server.stop().await;
 }

@@ -237,3 +237,32 @@ async fn the_directory_listing_escapes_names_and_is_off_by_default() {
     listing.stop().await;
     plain.stop().await;
 }
+
+#[tokio::test]
+async fn a_directory_without_its_slash_is_redirected_under_the_mount_prefix() {
+    let root = root_with_escape("slash");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    let files = StaticFiles::new("/files", &root);
+    let server = common::start(
+        Server::builder()
+            .content("/files", files.clone())
+            .content("/files/", files),
+    )
+    .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (path, expected) in [("/files", "/files/"), ("/files/sub?x=1", "/files/sub/?x=1")] {
+        let answer = client.get(server.url(path)).send().await.unwrap();
+        assert_eq!(answer.status(), 301, "{path}");
+        assert_eq!(answer.headers()["location"], expected, "{path}");
+    }
+    let file = client
+        .get(server.url("/files/inside.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.text().await.unwrap(), "inside");
+    server.stop().await;
+}

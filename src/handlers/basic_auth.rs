@@ -17,7 +17,7 @@ use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 #[non_exhaustive]
 pub enum HtpasswdError {
     /// The file could not be read.
-    #[error("cannot read htpasswd file {path}: {source}")]
+    #[error("cannot read htpasswd file {path}")]
     Read {
         /// The file.
         path: String,
@@ -187,5 +187,16 @@ mod tests {
         );
         let error = BasicAuth::from_htpasswd_text("nocolon\n").expect_err("refused");
         assert!(error.to_string().contains("line 1"), "{error}");
+    }
+
+    #[test]
+    fn an_unreadable_file_names_it_and_leaves_the_cause_to_source() {
+        let error = BasicAuth::from_htpasswd("/no/such/htpasswd").expect_err("refused");
+        let cause = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(cause.is_some(), "the io error is the source");
+        assert_eq!(
+            error.to_string(),
+            "cannot read htpasswd file /no/such/htpasswd"
+        );
     }
 }

@@ -39,18 +39,24 @@ pub enum OnStoreFailure {
     ContinueWithout,
 }
 
-/// Why a value could not be put into a session.
+/// Why a value could not be put into a session; serde's error is the
+/// [`source`](std::error::Error::source).
 #[derive(Debug, thiserror::Error)]
-#[error("the value cannot be stored in a session: {0}")]
+#[error("the value cannot be stored in a session")]
 pub struct SessionError(#[from] serde_json::Error);
 
 /// The session middleware: a Pre handler; see the [module docs](crate::session).
+///
+/// Clones share the store, so one `Sessions` can be registered at several paths
+/// (say `/app` and `/app/`) and a session started under one is found under the other.
+#[derive(Clone)]
 pub struct Sessions {
     config: Arc<Config>,
 }
 
+#[derive(Clone)]
 struct Config {
-    store: Box<dyn SessionStore>,
+    store: Arc<dyn SessionStore>,
     cookie_name: String,
     cookie_path: String,
     cookie_domain: Option<String>,
@@ -69,7 +75,7 @@ impl Sessions {
     pub fn new(store: impl SessionStore) -> Self {
         Self {
             config: Arc::new(Config {
-                store: Box::new(store),
+                store: Arc::new(store),
                 cookie_name: "poco_session".to_owned(),
                 cookie_path: "/".to_owned(),
                 cookie_domain: None,
@@ -83,8 +89,10 @@ impl Sessions {
         }
     }
 
+    /// The settings to change: this handle's own, copied (store shared) if it was
+    /// cloned, so configuring a clone never changes another.
     fn config_mut(&mut self) -> &mut Config {
-        Arc::get_mut(&mut self.config).expect("configured before it is shared")
+        Arc::make_mut(&mut self.config)
     }
 
     /// The cookie's name. Default: `poco_session`.

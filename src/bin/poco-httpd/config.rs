@@ -1,22 +1,34 @@
 //! The ready-made server's configuration: command-line flags and the TOML file, read
 //! in two stages — the raw serde structs below, then a validated [`Settings`] that
 //! builds the server. Every error names the file, the line and the key.
+//!
+//! The tables with rules of their own have their own modules: `[[location]]` blocks
+//! (`location`), `[limits]` (`limits`) and `[headers]` (`headers`).
 
-use std::collections::BTreeMap;
+// Explicit paths: the fuzz target includes this file with `#[path]`, which resolves
+// nested modules from this file's directory; these resolve the same from both.
+#[path = "config/headers.rs"]
+mod headers;
+#[path = "config/limits.rs"]
+mod limits;
+#[path = "config/location.rs"]
+mod location;
+
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use poco_httpd::handlers::{
-    AccessLog, BasicAuth, Compression, LogFormat, Redirect, Rewrite, ServerStatus, StaticFiles,
-};
-use poco_httpd::http::StatusCode;
+use poco_httpd::handlers::{AccessLog, Compression, Rewrite, ServerStatus};
 use poco_httpd::session::{MemoryStore, OnStoreFailure, RedisStore, Sessions};
 use poco_httpd::{Server, ServerBuilder};
 use serde::Deserialize;
 use toml::Spanned;
+
+use self::headers::{Headers, RawHeaders};
+use self::limits::{Limits, RawLimits, in_range};
+use self::location::{Location, RawLocation, check_path, keys_of, overlap};
 
 /// A web server built on poco-httpd's handler phases.
 #[derive(Debug, Clone, Parser)]
@@ -25,10 +37,11 @@ pub(crate) struct Cli {
     /// Address to listen on, ADDR:PORT (overrides the config file).
     #[arg(long, value_name = "ADDR:PORT")]
     pub(crate) listen: Option<String>,
-    /// Directory to serve when no config file is given.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub(crate) root: PathBuf,
-    /// TOML config file with `[[location]]` blocks.
+    /// Directory to serve when no config file is given [default: .]
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    pub(crate) root: Option<PathBuf>,
+    /// TOML config file with `[[location]]` blocks (it says what to serve, so no
+    /// `--root` with it).
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
 }
@@ -41,7 +54,7 @@ struct RawConfig {
     listen: Option<String>,
     hostname: Option<String>,
     #[serde(default)]
-    headers: BTreeMap<String, String>,
+    headers: RawHeaders,
     #[serde(default)]
     location: Vec<RawLocation>,
     /// Trans handlers, in order.
@@ -63,63 +76,6 @@ struct RawConfig {
 struct RawTls {
     cert: Spanned<PathBuf>,
     key: Spanned<PathBuf>,
-}
-
-/// `[limits]`: each unset key keeps the library's default (see RELIABILITY.md).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLimits {
-    header_read_timeout_secs: Option<u64>,
-    max_header_size: Option<usize>,
-    max_headers: Option<usize>,
-    max_body_size: Option<usize>,
-    body_read_timeout_secs: Option<u64>,
-    write_timeout_secs: Option<u64>,
-    keep_alive_timeout_secs: Option<u64>,
-    max_connections: Option<usize>,
-    handler_timeout_secs: Option<u64>,
-    max_concurrent_streams: Option<u32>,
-    shutdown_deadline_secs: Option<u64>,
-}
-
-impl RawLimits {
-    fn apply(&self, mut builder: ServerBuilder) -> ServerBuilder {
-        let secs = Duration::from_secs;
-        if let Some(value) = self.header_read_timeout_secs {
-            builder = builder.header_read_timeout(secs(value));
-        }
-        if let Some(value) = self.max_header_size {
-            builder = builder.max_header_size(value);
-        }
-        if let Some(value) = self.max_headers {
-            builder = builder.max_headers(value);
-        }
-        if let Some(value) = self.max_body_size {
-            builder = builder.max_body_size(value);
-        }
-        if let Some(value) = self.body_read_timeout_secs {
-            builder = builder.body_read_timeout(secs(value));
-        }
-        if let Some(value) = self.write_timeout_secs {
-            builder = builder.write_timeout(secs(value));
-        }
-        if let Some(value) = self.keep_alive_timeout_secs {
-            builder = builder.keep_alive_timeout(secs(value));
-        }
-        if let Some(value) = self.max_connections {
-            builder = builder.max_connections(value);
-        }
-        if let Some(value) = self.handler_timeout_secs {
-            builder = builder.handler_timeout(secs(value));
-        }
-        if let Some(value) = self.max_concurrent_streams {
-            builder = builder.max_concurrent_streams(value);
-        }
-        if let Some(value) = self.shutdown_deadline_secs {
-            builder = builder.shutdown_deadline(secs(value));
-        }
-        builder
-    }
 }
 
 /// `[compression]`: zstd, brotli or gzip for compressible responses, on by default.
@@ -144,7 +100,7 @@ impl Default for RawCompression {
 #[serde(deny_unknown_fields, default)]
 struct RawStatus {
     enabled: bool,
-    path: String,
+    path: Spanned<String>,
     allow_remote: bool,
 }
 
@@ -152,10 +108,17 @@ impl Default for RawStatus {
     fn default() -> Self {
         Self {
             enabled: true,
-            path: "/server-status".to_owned(),
+            path: Spanned::new(0..0, "/server-status".to_owned()),
             allow_remote: false,
         }
     }
+}
+
+/// The checked `[status]` table, when the page is on.
+#[derive(Debug)]
+struct Status {
+    path: String,
+    allow_remote: bool,
 }
 
 /// `[[rewrite]]`: a Trans handler rewriting paths matching `from` to `to`.
@@ -173,92 +136,53 @@ struct RawRewrite {
 #[serde(deny_unknown_fields)]
 struct RawSession {
     #[serde(default = "root_path")]
-    path: String,
+    path: Spanned<String>,
     /// Absent: sessions in memory.
-    redis_url: Option<String>,
+    redis_url: Option<Spanned<String>>,
     key_prefix: Option<String>,
     cookie_name: Option<String>,
     cookie_domain: Option<String>,
-    idle_timeout_secs: Option<u64>,
-    absolute_timeout_secs: Option<u64>,
-    store_timeout_ms: Option<u64>,
+    idle_timeout_secs: Option<Spanned<u64>>,
+    absolute_timeout_secs: Option<Spanned<u64>>,
+    store_timeout_ms: Option<Spanned<u64>>,
     /// `"unavailable"` (503) or `"continue"` (go on without a session).
     on_store_failure: Option<Spanned<String>>,
 }
 
-fn root_path() -> String {
-    "/".to_owned()
+fn root_path() -> Spanned<String> {
+    Spanned::new(0..0, "/".to_owned())
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLocation {
-    path: Spanned<String>,
-    #[serde(rename = "static")]
-    static_files: Option<RawStatic>,
-    redirect: Option<RawRedirect>,
-    basic_auth: Option<RawBasicAuth>,
-    access_log: Option<RawAccessLog>,
-}
+/// A year: the longest a session may last, idle or not.
+const YEAR_SECS: u64 = 365 * 24 * 60 * 60;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBasicAuth {
-    htpasswd: Spanned<PathBuf>,
-    realm: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAccessLog {
-    /// Absent: standard output.
-    file: Option<PathBuf>,
-    /// `"common"` (default) or `"combined"`.
-    format: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStatic {
-    root: Spanned<PathBuf>,
-    /// Serve files that symlinks inside the root point to outside it.
-    #[serde(default)]
-    follow_symlinks: bool,
-    /// List directories without an `index.html`.
-    #[serde(default)]
-    listing: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRedirect {
-    to: String,
-    #[serde(default = "default_redirect_status")]
-    status: Spanned<u16>,
-}
-
-fn default_redirect_status() -> Spanned<u16> {
-    Spanned::new(0..0, StatusCode::FOUND.as_u16())
-}
-
-/// The Content handler one location installs.
+/// A config file's name and text, to turn a value's span into `file:line`, and its
+/// directory, against which relative paths in it are read.
 #[derive(Debug)]
-enum Content {
-    Static {
-        root: PathBuf,
-        follow_symlinks: bool,
-        listing: bool,
-    },
-    Redirect(String, StatusCode),
+struct ConfigText<'a> {
+    file: &'a Path,
+    text: &'a str,
 }
 
-/// The handlers one `[[location]]` puts on its path.
-#[derive(Debug)]
-struct Location {
-    path: String,
-    content: Option<Content>,
-    auth: Option<BasicAuth>,
-    log: Option<AccessLog>,
+impl<'a> ConfigText<'a> {
+    fn new(file: &'a Path, text: &'a str) -> Self {
+        Self { file, text }
+    }
+
+    /// The 1-based line of a span's start.
+    fn line(&self, span: Range<usize>) -> usize {
+        line_of(self.text, span.start)
+    }
+
+    /// `file:line` of a span, to start an error message with.
+    fn at(&self, span: Range<usize>) -> String {
+        format!("{}:{}", self.file.display(), self.line(span))
+    }
+
+    /// `path` read relative to the config file's directory.
+    fn relative(&self, path: &Path) -> PathBuf {
+        self.file.parent().unwrap_or(Path::new(".")).join(path)
+    }
 }
 
 /// The validated settings the server is built from.
@@ -266,23 +190,23 @@ struct Location {
 pub(crate) struct Settings {
     listen: String,
     hostname: Option<String>,
-    headers: BTreeMap<String, String>,
+    headers: Headers,
     locations: Vec<Location>,
     rewrites: Vec<Rewrite>,
-    status: RawStatus,
+    status: Option<Status>,
     compression: RawCompression,
     session: Option<RawSession>,
     /// Certificate and key files, checked to exist.
     tls: Option<(PathBuf, PathBuf)>,
-    limits: RawLimits,
+    limits: Limits,
 }
 
 impl Settings {
     /// Reads the flags and, if given, the config file.
     pub(crate) fn load(cli: &Cli) -> anyhow::Result<Self> {
-        let mut settings = match &cli.config {
-            Some(file) => Self::from_file(file)?,
-            None => Self::serving(&cli.root)?,
+        let mut settings = match (&cli.config, &cli.root) {
+            (Some(file), _) => Self::from_file(file)?,
+            (None, root) => Self::serving(root.as_deref().unwrap_or(Path::new(".")))?,
         };
         if let Some(listen) = &cli.listen {
             settings.listen.clone_from(listen);
@@ -298,24 +222,17 @@ impl Settings {
         Ok(Self {
             listen: DEFAULT_LISTEN.to_owned(),
             hostname: None,
-            headers: BTreeMap::new(),
-            locations: vec![Location {
-                path: "/".to_owned(),
-                // Like `python3 -m http.server`: browsing the directory is the point.
-                content: Some(Content::Static {
-                    root: root.to_owned(),
-                    follow_symlinks: false,
-                    listing: true,
-                }),
-                auth: None,
-                log: None,
-            }],
+            headers: Headers::default(),
+            locations: vec![Location::serving(root.to_owned())],
             rewrites: Vec::new(),
-            status: RawStatus::default(),
+            status: Some(Status {
+                path: RawStatus::default().path.into_inner(),
+                allow_remote: false,
+            }),
             compression: RawCompression::default(),
             session: None,
             tls: None,
-            limits: RawLimits::default(),
+            limits: Limits::default(),
         })
     }
 
@@ -331,127 +248,32 @@ impl Settings {
             let line = error.span().map_or(0, |span| line_of(text, span.start));
             anyhow::anyhow!("{}:{line}: {}", file.display(), error.message())
         })?;
-        let base = file.parent().unwrap_or(Path::new("."));
-        let at = |span: Range<usize>| format!("{}:{}", file.display(), line_of(text, span.start));
-        let mut locations = Vec::new();
-        for location in raw.location {
-            let path = location.path.get_ref().clone();
-            let content = match (location.static_files, location.redirect) {
-                (Some(files), None) => {
-                    let root = base.join(files.root.get_ref());
-                    if !root.is_dir() {
-                        bail!(
-                            "{}: key `root` of location {path:?}: {} is not a directory",
-                            at(files.root.span()),
-                            root.display()
-                        );
-                    }
-                    Some(Content::Static {
-                        root,
-                        follow_symlinks: files.follow_symlinks,
-                        listing: files.listing,
-                    })
-                }
-                (None, Some(redirect)) => {
-                    let status = StatusCode::from_u16(*redirect.status.get_ref())
-                        .ok()
-                        .filter(StatusCode::is_redirection)
-                        .with_context(|| {
-                            format!(
-                                "{}: key `status` of location {path:?}: not a redirect status (301, 302, 303, 307, 308)",
-                                at(redirect.status.span())
-                            )
-                        })?;
-                    Some(Content::Redirect(redirect.to, status))
-                }
-                (None, None) => None,
-                (Some(_), Some(_)) => bail!(
-                    "{}: location {path:?} has both `static` and `redirect`; a path has one Content handler",
-                    at(location.path.span())
-                ),
-            };
-            let auth = match location.basic_auth {
-                Some(auth) => {
-                    let file = base.join(auth.htpasswd.get_ref());
-                    let users = BasicAuth::from_htpasswd(&file).map_err(|error| {
-                        anyhow::anyhow!(
-                            "{}: key `htpasswd` of location {path:?}: {error}",
-                            at(auth.htpasswd.span())
-                        )
-                    })?;
-                    Some(users.realm(auth.realm.unwrap_or_else(|| "poco-httpd".to_owned())))
-                }
-                None => None,
-            };
-            let log = match location.access_log {
-                Some(log) => Some(access_log(base, log, &path, &at)?),
-                None => None,
-            };
-            if content.is_none() && auth.is_none() && log.is_none() {
-                bail!(
-                    "{}: location {path:?} needs at least one of the keys `static`, `redirect`, `basic_auth`, `access_log`",
-                    at(location.path.span())
-                );
-            }
-            locations.push(Location {
-                path,
-                content,
-                auth,
-                log,
-            });
+        let text = ConfigText::new(file, text);
+        let locations = location::check_all(raw.location, &text)?;
+        let status = check_status(raw.status, &locations, &text)?;
+        if let Some(session) = &raw.session {
+            check_session(session, &text)?;
         }
-        let mut rewrites = Vec::new();
-        for rule in raw.rewrite {
-            let rewrite = Rewrite::new(rule.from.get_ref(), rule.to).map_err(|error| {
-                anyhow::anyhow!(
-                    "{}: key `from` of [[rewrite]]: {error}",
-                    at(rule.from.span())
-                )
-            })?;
-            rewrites.push(if rule.last { rewrite.last() } else { rewrite });
-        }
-        let policy = raw
-            .session
-            .as_ref()
-            .and_then(|s| s.on_store_failure.as_ref());
-        if let Some(policy) = policy
-            && !matches!(policy.get_ref().as_str(), "unavailable" | "continue")
-        {
-            bail!(
-                "{}: key `on_store_failure` of [session]: expected \"unavailable\" or \"continue\"",
-                at(policy.span())
-            );
-        }
-        let tls = match raw.tls {
-            Some(tls) => {
-                let file = |key: &str, path: &Spanned<PathBuf>| {
-                    let file = base.join(path.get_ref());
-                    if file.is_file() {
-                        Ok(file)
-                    } else {
-                        Err(anyhow::anyhow!(
-                            "{}: key `{key}` of [tls]: {} is not a file",
-                            at(path.span()),
-                            file.display()
-                        ))
-                    }
-                };
-                Some((file("cert", &tls.cert)?, file("key", &tls.key)?))
-            }
-            None => None,
-        };
-        Ok(Self {
+        let settings = Self {
             listen: raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             hostname: raw.hostname,
-            headers: raw.headers,
+            headers: Headers::check(raw.headers, &text)?,
             locations,
-            rewrites,
-            status: raw.status,
+            rewrites: rewrites(raw.rewrite, &text)?,
+            status,
             compression: raw.compression,
             session: raw.session,
-            tls,
-            limits: raw.limits,
-        })
+            tls: raw.tls.map(|tls| tls_files(&tls, &text)).transpose()?,
+            limits: Limits::check(raw.limits, &text)?,
+        };
+        // Last, so a mistake on a line is reported first.
+        if !settings.locations.iter().any(Location::has_content) {
+            bail!(
+                "{}: nothing to serve: no [[location]] has `static` or `redirect`. Add one, for example:\n\n[[location]]\npath = \"/\"\nstatic = {{ root = \"/var/www\" }}\n",
+                file.display()
+            );
+        }
+        Ok(settings)
     }
 
     /// `https` when the server speaks TLS, else `http`.
@@ -474,94 +296,132 @@ impl Settings {
             let compression = Compression::new().min_size(self.compression.min_size);
             builder = builder.pre("/", compression);
         }
-        if self.status.enabled {
-            let page = ServerStatus::new().allow_remote(self.status.allow_remote);
-            builder = builder.content(&self.status.path, page);
+        if let Some(status) = &self.status {
+            let page = ServerStatus::new().allow_remote(status.allow_remote);
+            for key in keys_of(&status.path) {
+                builder = builder.content(&key, page.clone());
+            }
         }
         if let Some(session) = &self.session {
-            builder = builder.pre(&session.path, sessions(session)?);
+            let sessions = sessions(session)?;
+            for key in keys_of(session.path.get_ref()) {
+                builder = builder.pre(&key, sessions.clone());
+            }
         }
         if let Some(hostname) = &self.hostname {
             builder = builder.hostname(hostname.as_str());
         }
-        for (name, value) in &self.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        for Location {
-            path,
-            content,
-            auth,
-            log,
-        } in &self.locations
-        {
-            if let Some(auth) = auth {
-                builder = builder.pre(path, auth.clone());
-            }
-            if let Some(log) = log {
-                builder = builder.post(path, log.clone());
-            }
-            builder = match content {
-                None => builder,
-                Some(Content::Static {
-                    root,
-                    follow_symlinks,
-                    listing,
-                }) => {
-                    let files = StaticFiles::new(path, root.as_path())
-                        .follow_symlinks_out(*follow_symlinks)
-                        .directory_listing(*listing);
-                    builder.content(path, files)
-                }
-                Some(Content::Redirect(to, status)) => {
-                    builder.content(path, Redirect::new(to.as_str()).status(*status))
-                }
-            };
+        builder = self.headers.apply(builder);
+        for location in &self.locations {
+            builder = location.register(builder);
         }
         Ok(builder)
     }
-}
 
-impl Settings {
     /// The access logs of every location, to reopen on SIGHUP.
     pub(crate) fn access_logs(&self) -> Vec<AccessLog> {
         self.locations
             .iter()
-            .filter_map(|l| l.log.clone())
+            .filter_map(|l| l.access_log().cloned())
             .collect()
     }
 }
 
-fn access_log(
-    base: &Path,
-    raw: RawAccessLog,
-    path: &str,
-    at: &dyn Fn(Range<usize>) -> String,
-) -> anyhow::Result<AccessLog> {
-    let log = match &raw.file {
-        Some(file) => {
-            let file = base.join(file);
-            AccessLog::file(&file).with_context(|| {
-                format!(
-                    "key `file` of location {path:?}: cannot open {}",
-                    file.display()
-                )
-            })?
+/// `[status]`: its path is checked as a location's, and must not be the path of a
+/// location that answers requests too.
+fn check_status(
+    raw: RawStatus,
+    locations: &[Location],
+    text: &ConfigText<'_>,
+) -> anyhow::Result<Option<Status>> {
+    if !raw.enabled {
+        return Ok(None);
+    }
+    let path = check_path(&raw.path, "[status]", text)?;
+    let taken = locations
+        .iter()
+        .find(|l| l.has_content() && overlap(l.path(), &path));
+    if let Some(location) = taken {
+        bail!(
+            "{}: key `path` of [status]: location {:?} of line {} already answers {path:?}; move the status page or set `enabled = false`",
+            text.at(raw.path.span()),
+            location.path(),
+            location.line()
+        );
+    }
+    Ok(Some(Status {
+        path,
+        allow_remote: raw.allow_remote,
+    }))
+}
+
+/// `[session]`: its path, timeouts and failure policy.
+fn check_session(raw: &RawSession, text: &ConfigText<'_>) -> anyhow::Result<()> {
+    check_path(&raw.path, "[session]", text)?;
+    if let Some(url) = &raw.redis_url {
+        // Parsing only: a Redis that is down is the store's failure policy's business.
+        RedisStore::new(url.get_ref())
+            .with_context(|| format!("{}: key `redis_url` of [session]", text.at(url.span())))?;
+    }
+    let seconds = [
+        ("idle_timeout_secs", &raw.idle_timeout_secs),
+        ("absolute_timeout_secs", &raw.absolute_timeout_secs),
+    ];
+    for (key, value) in seconds {
+        if let Some(value) = value {
+            in_range(value, &(1..=YEAR_SECS), "seconds", key, "[session]", text)?;
         }
-        None => AccessLog::stdout(),
-    };
-    let format = match raw
-        .format
-        .as_ref()
-        .map(|f| (f.get_ref().as_str(), f.span()))
+    }
+    if let Some(value) = &raw.store_timeout_ms {
+        let range = 1..=60_000;
+        in_range(
+            value,
+            &range,
+            "milliseconds",
+            "store_timeout_ms",
+            "[session]",
+            text,
+        )?;
+    }
+    if let Some(policy) = &raw.on_store_failure
+        && !matches!(policy.get_ref().as_str(), "unavailable" | "continue")
     {
-        None | Some(("common", _)) => LogFormat::Common,
-        Some(("combined", _)) => LogFormat::Combined,
-        Some((_, span)) => bail!(
-            "{}: key `format` of location {path:?}: expected \"common\" or \"combined\"",
-            at(span)
-        ),
+        bail!(
+            "{}: key `on_store_failure` of [session]: expected \"unavailable\" or \"continue\"",
+            text.at(policy.span())
+        );
+    }
+    Ok(())
+}
+
+fn rewrites(raw: Vec<RawRewrite>, text: &ConfigText<'_>) -> anyhow::Result<Vec<Rewrite>> {
+    let mut rewrites = Vec::with_capacity(raw.len());
+    for rule in raw {
+        let rewrite = Rewrite::new(rule.from.get_ref(), rule.to).map_err(|error| {
+            anyhow::anyhow!(
+                "{}: key `from` of [[rewrite]]: {error}",
+                text.at(rule.from.span())
+            )
+        })?;
+        rewrites.push(if rule.last { rewrite.last() } else { rewrite });
+    }
+    Ok(rewrites)
+}
+
+/// `[tls]`: the certificate and key files, which must exist.
+fn tls_files(raw: &RawTls, text: &ConfigText<'_>) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let file = |key: &str, path: &Spanned<PathBuf>| {
+        let file = text.relative(path.get_ref());
+        if !file.is_file() {
+            bail!(
+                "{}: key `{key}` of [tls]: {} is not a file",
+                text.at(path.span()),
+                file.display()
+            );
+        }
+        Ok(file)
     };
-    Ok(log.format(format))
+    Ok((file("cert", &raw.cert)?, file("key", &raw.key)?))
 }
 
 /// The session middleware `[session]` describes.
@@ -569,7 +429,7 @@ fn sessions(raw: &RawSession) -> anyhow::Result<Sessions> {
     let mut sessions = match &raw.redis_url {
         Some(url) => {
             let mut store =
-                RedisStore::new(url).map_err(|e| anyhow::anyhow!("[session] redis_url: {e}"))?;
+                RedisStore::new(url.get_ref()).context("key `redis_url` of [session]")?;
             if let Some(prefix) = &raw.key_prefix {
                 store = store.key_prefix(prefix.as_str());
             }
@@ -583,15 +443,16 @@ fn sessions(raw: &RawSession) -> anyhow::Result<Sessions> {
     if let Some(domain) = &raw.cookie_domain {
         sessions = sessions.cookie_domain(domain.as_str());
     }
-    sessions = sessions.cookie_path(raw.path.as_str());
-    if let Some(secs) = raw.idle_timeout_secs {
-        sessions = sessions.idle_timeout(Duration::from_secs(secs));
+    sessions = sessions.cookie_path(raw.path.get_ref().as_str());
+    let secs = |value: &Spanned<u64>| Duration::from_secs(*value.get_ref());
+    if let Some(idle) = &raw.idle_timeout_secs {
+        sessions = sessions.idle_timeout(secs(idle));
     }
-    if let Some(secs) = raw.absolute_timeout_secs {
-        sessions = sessions.absolute_timeout(Duration::from_secs(secs));
+    if let Some(absolute) = &raw.absolute_timeout_secs {
+        sessions = sessions.absolute_timeout(secs(absolute));
     }
-    if let Some(ms) = raw.store_timeout_ms {
-        sessions = sessions.store_timeout(Duration::from_millis(ms));
+    if let Some(ms) = &raw.store_timeout_ms {
+        sessions = sessions.store_timeout(Duration::from_millis(*ms.get_ref()));
     }
     if raw
         .on_store_failure
@@ -632,6 +493,15 @@ mod tests {
             inputs += 1;
         }
         assert!(inputs > 0, "no kept inputs for the config target");
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/poco-httpd.toml");
+        let text = std::fs::read_to_string(&example).expect("the example config");
+        if let Err(error) = Settings::parse(&example, &text) {
+            panic!("{error:#}");
+        }
     }
 
     #[test]
@@ -680,20 +550,139 @@ mod tests {
         );
     }
 
+    /// A location that makes a config servable, for tests about other tables.
+    const SERVES: &str = "[[location]]\npath = \"/\"\nredirect = { to = \"/x\" }\n";
+
     #[test]
     fn session_settings_are_read_and_checked() {
-        let text = "[session]\npath = \"/app/\"\ncookie_name = \"sid\"\nidle_timeout_secs = 60\n";
-        let settings = Settings::parse(Path::new("site.toml"), text).expect("valid");
+        let text = format!(
+            "[session]\npath = \"/app/\"\ncookie_name = \"sid\"\nidle_timeout_secs = 60\n{SERVES}"
+        );
+        let settings = Settings::parse(Path::new("site.toml"), &text).expect("valid");
         let session = settings.session.as_ref().expect("a [session] table");
         assert_eq!(
-            (session.path.as_str(), session.cookie_name.as_deref()),
+            (
+                session.path.get_ref().as_str(),
+                session.cookie_name.as_deref()
+            ),
             ("/app/", Some("sid"))
         );
-        let error = error_of("[session]\non_store_failure = \"shrug\"\n");
+        let error = error_of(&format!(
+            "[session]\non_store_failure = \"shrug\"\n{SERVES}"
+        ));
         assert!(
             error.starts_with("site.toml:2:") && error.contains("`on_store_failure`"),
             "{error}"
         );
+        for key in [
+            "idle_timeout_secs",
+            "absolute_timeout_secs",
+            "store_timeout_ms",
+        ] {
+            for value in ["0", "9223372036854775807"] {
+                let error = error_of(&format!("{SERVES}[session]\n{key} = {value}\n"));
+                assert!(
+                    error.starts_with(&format!("site.toml:5: key `{key}` of [session]")),
+                    "{error}"
+                );
+            }
+        }
+        let error = error_of(&format!("{SERVES}[session]\nredis_url = \"http://x\"\n"));
+        assert!(
+            error.starts_with("site.toml:5: key `redis_url` of [session]"),
+            "{error}"
+        );
+        let error = error_of(&format!("{SERVES}[session]\npath = \"app\"\n"));
+        assert!(
+            error.starts_with("site.toml:5: key `path` of [session]"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_config_without_content_says_what_to_add() {
+        for text in ["", "[[location]]\npath = \"/\"\naccess_log = {}\n"] {
+            let error = error_of(text);
+            assert!(
+                error.starts_with("site.toml: nothing to serve")
+                    && error.contains("[[location]]\npath = \"/\"\nstatic = { root ="),
+                "{error}"
+            );
+            assert!(!error.contains("content("), "no library call: {error}");
+        }
+    }
+
+    #[test]
+    fn the_status_page_cannot_take_a_served_path() {
+        let error = error_of(&format!("{SERVES}[status]\npath = \"/\"\n"));
+        assert!(
+            error.starts_with("site.toml:5: key `path` of [status]")
+                && error.contains("location \"/\" of line 2"),
+            "{error}"
+        );
+        let off = format!("{SERVES}[status]\nenabled = false\npath = \"/\"\n");
+        assert!(Settings::parse(Path::new("site.toml"), &off).is_ok());
+    }
+
+    #[test]
+    fn root_and_config_together_are_refused() {
+        let both = Cli::try_parse_from(["poco-httpd", "--root", ".", "--config", "site.toml"]);
+        let error = both.expect_err("refused").to_string();
+        assert!(
+            error.contains("--root") && error.contains("--config"),
+            "{error}"
+        );
+        let root_only = Cli::try_parse_from(["poco-httpd"]).expect("valid");
+        assert_eq!(
+            root_only.root, None,
+            "the default is applied by Settings::load"
+        );
+    }
+
+    /// `[session] path = "/app"` covers `/app`, `/app/` and below, not `/apple`: a
+    /// Content handler reports whether the request has a session.
+    #[tokio::test]
+    async fn a_session_path_covers_its_directory() {
+        use poco_httpd::session::Session;
+        use poco_httpd::{Outcome, Request, Response};
+
+        let text = "[session]\npath = \"/app\"\n[[location]]\npath = \"/elsewhere\"\nredirect = { to = \"/\" }\n";
+        let settings = Settings::parse(Path::new("site.toml"), text).expect("valid");
+        let probe = |req: Request, res: Response| {
+            res.set_body(if Session::of(&req).is_some() {
+                "yes"
+            } else {
+                "no"
+            });
+            Outcome::Ok
+        };
+        let builder = settings.builder().expect("a builder");
+        let server = builder
+            .listen("127.0.0.1:0")
+            .content("/", probe)
+            .build()
+            .expect("valid");
+        let server = server.bind().await.expect("bind loopback");
+        let base = format!("http://{}", server.local_addr());
+        let shutdown = server.shutdown_handle();
+        let running = tokio::spawn(server.run());
+        let client = reqwest::Client::new();
+        for (path, expected) in [
+            ("/app", "yes"),
+            ("/app/", "yes"),
+            ("/app/x/y", "yes"),
+            ("/apple", "no"),
+            ("/", "no"),
+        ] {
+            let answer = client
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .expect("an answer");
+            assert_eq!(answer.text().await.expect("a body"), expected, "{path}");
+        }
+        shutdown.shutdown();
+        running.await.expect("the server stops");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use http::header::{
     CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED,
-    RANGE,
+    LOCATION, RANGE,
 };
 use http::{HeaderMap, Method, StatusCode};
 use tower::ServiceExt;
@@ -26,7 +26,9 @@ use super::TowerService;
 use super::tower::copy_answer;
 use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 
-/// Serves the files under `root` for the directory it is mounted at.
+/// Serves the files under `root` for the directory it is mounted at. A directory
+/// asked for without its trailing slash (`/static/css`, or the mount point itself
+/// when also registered at `/static`) is answered `301` to the path with the slash.
 ///
 /// ```
 /// use poco_httpd::Server;
@@ -109,6 +111,10 @@ impl Inner {
 
     async fn serve(&self, request: Request, response: Response, file: PathBuf) -> Outcome {
         let path = request.path();
+        if !path.ends_with('/') && is_dir(&file).await {
+            add_slash(&request, &response);
+            return Outcome::Ok;
+        }
         let reads = matches!(*request.method(), Method::GET | Method::HEAD);
         if self.listing && reads && path.ends_with('/') && lists(&file).await {
             let is_top = path.len() <= self.prefix.len() + 1;
@@ -160,10 +166,28 @@ impl Inner {
     }
 }
 
+async fn is_dir(file: &Path) -> bool {
+    tokio::fs::metadata(file).await.is_ok_and(|m| m.is_dir())
+}
+
+/// `301` from a directory's path without its slash (`/files`, `/files/sub`) to the
+/// path with it, so relative links in its index resolve inside it. Done here because
+/// `ServeDir`'s own redirect names the path it saw, without the mount prefix.
+fn add_slash(request: &Request, response: &Response) {
+    let uri = request.uri();
+    let location = match uri.query() {
+        Some(query) => format!("{}/?{query}", uri.path()),
+        None => format!("{}/", uri.path()),
+    };
+    response.set_status(StatusCode::MOVED_PERMANENTLY);
+    if response.try_set_header(LOCATION, location.as_str()).is_err() {
+        response.set_status(StatusCode::NOT_FOUND);
+    }
+}
+
 /// Whether `file` is a directory the listing should show (no `index.html` in it).
 async fn lists(file: &Path) -> bool {
-    let is_dir = tokio::fs::metadata(file).await.is_ok_and(|m| m.is_dir());
-    is_dir
+    is_dir(file).await
         && !tokio::fs::try_exists(file.join("index.html"))
             .await
             .unwrap_or(true)

@@ -1,0 +1,455 @@
+//! `[[location]]` blocks: a path and the built-in handlers put on it, checked at load.
+//!
+//! A location path names a URL prefix by whole segments, as nginx users read it:
+//! `/admin` covers `/admin`, `/admin/` and everything below (not `/administrator`);
+//! `/admin/` covers `/admin/` and below. The library keeps the original module's exact
+//! keys (`/admin` and `/admin/` are different keys), so [`keys_of`] maps a config path
+//! onto them: a path without its trailing slash is registered at both.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use poco_httpd::handlers::{AccessLog, BasicAuth, LogFormat, Redirect, StaticFiles};
+use poco_httpd::http::StatusCode;
+use poco_httpd::{ServerBuilder, normalize_path};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::ConfigText;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLocation {
+    path: Spanned<String>,
+    #[serde(rename = "static")]
+    static_files: Option<RawStatic>,
+    redirect: Option<RawRedirect>,
+    basic_auth: Option<RawBasicAuth>,
+    access_log: Option<RawAccessLog>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasicAuth {
+    htpasswd: Spanned<PathBuf>,
+    realm: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccessLog {
+    /// Absent: standard output.
+    file: Option<Spanned<PathBuf>>,
+    /// `"common"` (default) or `"combined"`.
+    format: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatic {
+    root: Spanned<PathBuf>,
+    /// Serve files that symlinks inside the root point to outside it.
+    #[serde(default)]
+    follow_symlinks: bool,
+    /// List directories without an `index.html`.
+    #[serde(default)]
+    listing: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedirect {
+    to: Spanned<String>,
+    #[serde(default = "default_redirect_status")]
+    status: Spanned<u16>,
+}
+
+fn default_redirect_status() -> Spanned<u16> {
+    Spanned::new(0..0, StatusCode::FOUND.as_u16())
+}
+
+/// The variables a redirect target may name (see `handlers::Redirect`).
+const REDIRECT_VARIABLES: [&str; 2] = ["request_uri", "host"];
+
+/// The Content handler one location installs.
+#[derive(Debug)]
+enum Content {
+    Static(StaticFiles),
+    Redirect(Redirect),
+}
+
+/// The handlers one `[[location]]` puts on its path.
+#[derive(Debug)]
+pub(super) struct Location {
+    path: String,
+    /// The line of its `path` key, to point at when another block overlaps it.
+    line: usize,
+    content: Option<Content>,
+    auth: Option<BasicAuth>,
+    log: Option<AccessLog>,
+}
+
+impl Location {
+    /// Static files from `root` at `/`, with directory listings: `--root` without a
+    /// config file, like `python3 -m http.server`.
+    pub(super) fn serving(root: PathBuf) -> Self {
+        let files = StaticFiles::new("/", root).directory_listing(true);
+        Self {
+            path: "/".to_owned(),
+            line: 0,
+            content: Some(Content::Static(files)),
+            auth: None,
+            log: None,
+        }
+    }
+
+    /// Checks one block: its path, each handler's keys, and that it has a handler.
+    fn check(raw: RawLocation, text: &ConfigText<'_>) -> anyhow::Result<Self> {
+        let path = check_path(&raw.path, "location", text)?;
+        let what = format!("location {path:?}");
+        let content = match (raw.static_files, raw.redirect) {
+            (Some(files), None) => Some(static_files(files, &path, text)?),
+            (None, Some(redirect)) => Some(redirect_to(redirect, &what, text)?),
+            (None, None) => None,
+            (Some(_), Some(_)) => bail!(
+                "{}: {what} has both `static` and `redirect`; a path has one Content handler",
+                text.at(raw.path.span())
+            ),
+        };
+        let auth = raw
+            .basic_auth
+            .map(|auth| basic_auth(auth, &what, text))
+            .transpose()?;
+        let log = raw
+            .access_log
+            .map(|log| access_log(log, &what, text))
+            .transpose()?;
+        if content.is_none() && auth.is_none() && log.is_none() {
+            bail!(
+                "{}: {what} needs at least one of the keys `static`, `redirect`, `basic_auth`, `access_log`",
+                text.at(raw.path.span())
+            );
+        }
+        Ok(Self {
+            path,
+            line: text.line(raw.path.span()),
+            content,
+            auth,
+            log,
+        })
+    }
+
+    pub(super) fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub(super) fn line(&self) -> usize {
+        self.line
+    }
+
+    /// Whether it answers requests (has a Content handler).
+    pub(super) fn has_content(&self) -> bool {
+        self.content.is_some()
+    }
+
+    pub(super) fn access_log(&self) -> Option<&AccessLog> {
+        self.log.as_ref()
+    }
+
+    /// Puts its handlers on every key its path covers.
+    pub(super) fn register(&self, mut builder: ServerBuilder) -> ServerBuilder {
+        for key in keys_of(&self.path) {
+            if let Some(auth) = &self.auth {
+                builder = builder.pre(&key, auth.clone());
+            }
+            if let Some(log) = &self.log {
+                builder = builder.post(&key, log.clone());
+            }
+            builder = match &self.content {
+                None => builder,
+                Some(Content::Static(files)) => builder.content(&key, files.clone()),
+                Some(Content::Redirect(redirect)) => builder.content(&key, redirect.clone()),
+            };
+        }
+        builder
+    }
+}
+
+/// Checks every `[[location]]`, refusing two whose paths cover the same key.
+pub(super) fn check_all(
+    raw: Vec<RawLocation>,
+    text: &ConfigText<'_>,
+) -> anyhow::Result<Vec<Location>> {
+    let mut locations: Vec<Location> = Vec::with_capacity(raw.len());
+    for block in raw {
+        let span = block.path.span();
+        let location = Location::check(block, text)?;
+        if let Some(earlier) = locations.iter().find(|l| overlap(&l.path, &location.path)) {
+            bail!(
+                "{}: key `path`: location {:?} covers the same paths as location {:?} of line {}; put their keys in one [[location]]",
+                text.at(span),
+                location.path,
+                earlier.path,
+                earlier.line
+            );
+        }
+        locations.push(location);
+    }
+    Ok(locations)
+}
+
+/// The directory-map keys a config path covers: `/admin` → `/admin` and `/admin/`
+/// (the directory, hence everything below it); `/admin/` and `/` → themselves.
+pub(super) fn keys_of(path: &str) -> Vec<String> {
+    if path.ends_with('/') {
+        vec![path.to_owned()]
+    } else {
+        vec![path.to_owned(), format!("{path}/")]
+    }
+}
+
+/// Whether two config paths share a key.
+pub(super) fn overlap(a: &str, b: &str) -> bool {
+    let b_keys = keys_of(b);
+    keys_of(a).iter().any(|key| b_keys.contains(key))
+}
+
+/// A config path (of a location, `[status]` or `[session]`): it must start with `/`
+/// and be written as requests are matched — decoded, without `.`, `..` or `//`.
+pub(super) fn check_path(
+    path: &Spanned<String>,
+    what: &str,
+    text: &ConfigText<'_>,
+) -> anyhow::Result<String> {
+    let written = path.get_ref();
+    let at = || text.at(path.span());
+    if !written.starts_with('/') {
+        bail!(
+            "{}: key `path` of {what}: {written:?} must start with '/'",
+            at()
+        );
+    }
+    match normalize_path(written) {
+        Ok(normal) if normal == *written => Ok(normal),
+        Ok(normal) => bail!(
+            "{}: key `path` of {what}: {written:?} is not in normal form; write {normal:?}",
+            at()
+        ),
+        Err(error) => bail!("{}: key `path` of {what}: {written:?}: {error}", at()),
+    }
+}
+
+fn static_files(raw: RawStatic, path: &str, text: &ConfigText<'_>) -> anyhow::Result<Content> {
+    let root = text.relative(raw.root.get_ref());
+    if !root.is_dir() {
+        bail!(
+            "{}: key `root` of location {path:?}: {} is not a directory",
+            text.at(raw.root.span()),
+            root.display()
+        );
+    }
+    let files = StaticFiles::new(path, root)
+        .follow_symlinks_out(raw.follow_symlinks)
+        .directory_listing(raw.listing);
+    Ok(Content::Static(files))
+}
+
+fn redirect_to(raw: RawRedirect, what: &str, text: &ConfigText<'_>) -> anyhow::Result<Content> {
+    let status = StatusCode::from_u16(*raw.status.get_ref())
+        .ok()
+        .filter(StatusCode::is_redirection)
+        .with_context(|| {
+            format!(
+                "{}: key `status` of {what}: not a redirect status (301, 302, 303, 307, 308)",
+                text.at(raw.status.span())
+            )
+        })?;
+    let to = raw.to.get_ref();
+    if let Err(reason) = check_redirect_target(to) {
+        bail!(
+            "{}: key `to` of {what}: {to:?} {reason}",
+            text.at(raw.to.span())
+        );
+    }
+    Ok(Content::Redirect(Redirect::new(to).status(status)))
+}
+
+/// A redirect target goes into the `Location` header: visible ASCII only (a URL,
+/// percent-encoded), and only the variables the handler knows.
+fn check_redirect_target(to: &str) -> Result<(), String> {
+    if to.is_empty() {
+        return Err("is empty".to_owned());
+    }
+    if let Some(bad) = to.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "contains {bad:?}; a target has no spaces, control or non-ASCII characters (percent-encode them)"
+        ));
+    }
+    for (dollar, _) in to.match_indices('$') {
+        let after = &to[dollar + 1..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        let name = &after[..name_len];
+        if !name.is_empty() && !REDIRECT_VARIABLES.contains(&name) {
+            return Err(format!(
+                "names the unknown variable `${name}`; known: $request_uri, $host"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn basic_auth(raw: RawBasicAuth, what: &str, text: &ConfigText<'_>) -> anyhow::Result<BasicAuth> {
+    let file = text.relative(raw.htpasswd.get_ref());
+    let users = BasicAuth::from_htpasswd(&file)
+        .with_context(|| format!("{}: key `htpasswd` of {what}", text.at(raw.htpasswd.span())))?;
+    let Some(realm) = raw.realm else {
+        return Ok(users.realm("poco-httpd"));
+    };
+    // The realm is sent quoted in `WWW-Authenticate`.
+    if let Some(bad) = realm
+        .get_ref()
+        .chars()
+        .find(|c| !(c.is_ascii_graphic() || *c == ' ') || matches!(c, '"' | '\\'))
+    {
+        bail!(
+            "{}: key `realm` of {what}: {bad:?} cannot be sent in a realm",
+            text.at(realm.span())
+        );
+    }
+    Ok(users.realm(realm.into_inner()))
+}
+
+fn access_log(raw: RawAccessLog, what: &str, text: &ConfigText<'_>) -> anyhow::Result<AccessLog> {
+    let log = match &raw.file {
+        Some(file) => {
+            let path = text.relative(file.get_ref());
+            AccessLog::file(&path).with_context(|| {
+                format!(
+                    "{}: key `file` of {what}: cannot open {}",
+                    text.at(file.span()),
+                    path.display()
+                )
+            })?
+        }
+        None => AccessLog::stdout(),
+    };
+    let format = match raw
+        .format
+        .as_ref()
+        .map(|f| (f.get_ref().as_str(), f.span()))
+    {
+        None | Some(("common", _)) => LogFormat::Common,
+        Some(("combined", _)) => LogFormat::Combined,
+        Some((_, span)) => bail!(
+            "{}: key `format` of {what}: expected \"common\" or \"combined\"",
+            text.at(span)
+        ),
+    };
+    Ok(log.format(format))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// The error for the locations in `toml`, or "ok".
+    fn outcome(toml: &str) -> String {
+        #[derive(Deserialize)]
+        struct Blocks {
+            location: Vec<RawLocation>,
+        }
+        let raw: Blocks = toml::from_str(toml).expect("location blocks");
+        let text = ConfigText::new(Path::new("site.toml"), toml);
+        check_all(raw.location, &text).map_or_else(|e| format!("{e:#}"), |_| "ok".to_owned())
+    }
+
+    fn redirect(path: &str, to: &str) -> String {
+        format!("[[location]]\npath = {path:?}\nredirect = {{ to = {to:?} }}\n")
+    }
+
+    #[test]
+    fn a_path_without_its_slash_covers_the_directory_too() {
+        assert_eq!(keys_of("/admin"), ["/admin", "/admin/"]);
+        assert_eq!(keys_of("/admin/"), ["/admin/"]);
+        assert_eq!(keys_of("/"), ["/"]);
+        assert!(overlap("/admin", "/admin/"));
+        assert!(!overlap("/admin", "/administrator"));
+        assert!(!overlap("/admin/", "/admin/x"));
+    }
+
+    #[test]
+    fn paths_must_be_absolute_and_in_normal_form() {
+        let error = outcome(&redirect("admin", "/"));
+        assert!(
+            error.starts_with("site.toml:2: key `path`") && error.contains("start with '/'"),
+            "{error}"
+        );
+        let error = outcome(&redirect("/a/../b", "/"));
+        assert!(error.contains("write \"/b\""), "{error}");
+        let error = outcome(&redirect("/a%2Fb", "/"));
+        assert!(error.starts_with("site.toml:2: key `path`"), "{error}");
+    }
+
+    #[test]
+    fn duplicate_and_overlapping_locations_are_refused() {
+        let twice = format!("{}{}", redirect("/x", "/a"), redirect("/x", "/b"));
+        let error = outcome(&twice);
+        assert!(
+            error.starts_with("site.toml:5: key `path`") && error.contains("of line 2"),
+            "{error}"
+        );
+        let overlapping = format!("{}{}", redirect("/x/", "/a"), redirect("/x", "/b"));
+        assert!(outcome(&overlapping).contains("covers the same paths"));
+        let apart = format!("{}{}", redirect("/x", "/a"), redirect("/xy", "/b"));
+        assert_eq!(outcome(&apart), "ok");
+    }
+
+    #[test]
+    fn redirect_targets_are_checked() {
+        for (to, expected) in [
+            ("/a\r\nSet-Cookie: x=1", "contains '\\r'"),
+            ("/a b", "contains ' '"),
+            ("", "is empty"),
+            ("https://x$request_urx", "unknown variable `$request_urx`"),
+            ("/$1", "unknown variable `$1`"),
+        ] {
+            let error = outcome(&redirect("/r", to));
+            assert!(
+                error.starts_with("site.toml:3: key `to`") && error.contains(expected),
+                "{to:?}: {error}"
+            );
+        }
+        assert_eq!(
+            outcome(&redirect("/r", "https://$host:8443$request_uri")),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn an_access_log_that_cannot_be_opened_names_its_key() {
+        let error =
+            outcome("[[location]]\npath = \"/\"\naccess_log = { file = \"/no/such/dir/log\" }\n");
+        assert!(
+            error.starts_with(
+                "site.toml:3: key `file` of location \"/\": cannot open /no/such/dir/log: "
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_realm_must_fit_in_its_header() {
+        let hash = "$2y$04$abcdefghijklmnopqrstuuJ4Rn1i8V8Zw8qXz7Y0mGfYc0bq2Jf4O";
+        let htpasswd = std::env::temp_dir().join(format!("realm-{}.htpasswd", std::process::id()));
+        std::fs::write(&htpasswd, format!("alice:{hash}\n")).expect("write htpasswd");
+        let error = outcome(&format!(
+            "[[location]]\npath = \"/\"\nbasic_auth = {{ htpasswd = {:?}, realm = \"a\\\"b\" }}\n",
+            htpasswd.display().to_string()
+        ));
+        assert!(error.starts_with("site.toml:3: key `realm`"), "{error}");
+    }
+}
