@@ -644,3 +644,36 @@ async fn sighup_refuses_a_new_listen_address_or_tls_switch_and_keeps_serving() {
     assert_eq!(location().await, "/first", "still plain HTTP, old handlers");
     assert!(server.terminate().success());
 }
+
+#[tokio::test]
+async fn the_default_command_hides_dot_files_and_a_config_may_serve_them() {
+    let dir = std::env::temp_dir().join(format!("poco-httpd-dotfiles-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    std::fs::write(dir.join(".env"), "SECRET=1").unwrap();
+    std::fs::write(dir.join(".git/config"), "[core]").unwrap();
+    std::fs::write(dir.join("page.txt"), "page").unwrap();
+    let config = write_config(
+        "hidden.toml",
+        &format!(
+            "[[location]]\npath = \"/\"\nstatic = {{ root = \"{}\", hidden = true }}\n",
+            dir.display()
+        ),
+    );
+    let default = Running::start(&["--root", dir.to_str().unwrap()]);
+    let open = Running::start(&["--config", config.to_str().unwrap()]);
+    let client = reqwest::Client::new();
+    let get = |url: String| client.get(url).send();
+    for path in ["/.env", "/.git/config"] {
+        let refused = get(format!("{}{path}", default.url)).await.unwrap();
+        assert_eq!(refused.status(), 404, "{path}");
+        let served = get(format!("{}{path}", open.url)).await.unwrap();
+        assert_eq!(served.status(), 200, "{path} with hidden = true");
+    }
+    let listing = get(format!("{}/", default.url)).await.unwrap();
+    let html = listing.text().await.unwrap();
+    assert!(
+        html.contains("page.txt") && !html.contains(".env"),
+        "{html}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

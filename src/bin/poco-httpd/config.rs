@@ -227,6 +227,10 @@ struct RawStatic {
     /// List directories without an `index.html`.
     #[serde(default)]
     listing: bool,
+    /// Serve (and list) dot files such as `.env` and `.git/`; `.well-known` at the
+    /// top of the root is served either way.
+    #[serde(default)]
+    hidden: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,6 +252,7 @@ enum Content {
         root: PathBuf,
         follow_symlinks: bool,
         listing: bool,
+        hidden: bool,
     },
     Redirect(String, StatusCode),
 }
@@ -306,6 +311,8 @@ impl Settings {
                     root: root.to_owned(),
                     follow_symlinks: false,
                     listing: true,
+                    // `.env`, `.git/`: what a directory being worked in holds.
+                    hidden: false,
                 }),
                 auth: None,
                 log: None,
@@ -350,6 +357,7 @@ impl Settings {
                         root,
                         follow_symlinks: files.follow_symlinks,
                         listing: files.listing,
+                        hidden: files.hidden,
                     })
                 }
                 (None, Some(redirect)) => {
@@ -506,9 +514,11 @@ impl Settings {
                     root,
                     follow_symlinks,
                     listing,
+                    hidden,
                 }) => {
                     let files = StaticFiles::new(path, root.as_path())
                         .follow_symlinks_out(*follow_symlinks)
+                        .hidden_files(*hidden)
                         .directory_listing(*listing);
                     builder.content(path, files)
                 }
