@@ -22,6 +22,7 @@ use crate::body::ResponseBody;
 use crate::exchange::{ERROR_PAGE_TYPE, error_page, lock};
 use crate::failure::Failure;
 use crate::flush::{FlushTracker, FlushedIo};
+use crate::limits::Limits;
 use crate::pipeline;
 use crate::refusal_io::{RefusalIo, Refusals, encode_response};
 use crate::server::Shared;
@@ -29,6 +30,7 @@ use crate::site::SiteCache;
 use crate::stats::Stats;
 use crate::timed_io::TimedIo;
 use crate::tls::TlsInfo;
+use crate::transport::Transport;
 use crate::until_signal::{Alarm, AlarmWaker, Ended, UntilSignal};
 
 /// Facts about one connection, shared by all its requests.
@@ -38,6 +40,9 @@ pub(crate) struct ConnectionInfo {
     pub(crate) remote_addr: SocketAddr,
     pub(crate) local_addr: SocketAddr,
     pub(crate) tls: Option<TlsInfo>,
+    /// The server's transport when the connection was accepted: a reload after that
+    /// does not change its limits.
+    pub(crate) transport: Arc<Transport>,
 }
 
 /// The connection a request arrived on, as handlers see it: its addresses, and the
@@ -83,6 +88,11 @@ impl Connection {
     /// What the TLS handshake settled, on an HTTPS connection.
     pub fn tls(&self) -> Option<&TlsInfo> {
         self.info.tls.as_ref()
+    }
+
+    /// The limits this connection was accepted with.
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.info.transport.limits
     }
 
     /// The authenticated user name, once an authentication handler set one.
@@ -241,7 +251,7 @@ pub(crate) fn accept(
     draining: CancellationToken,
     cut: CancellationToken,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-    match shared.tls.clone() {
+    match info.transport.tls.clone() {
         None => Box::pin(serve(shared, stream, info, draining, cut)),
         Some(acceptor) => Box::pin(accept_tls(acceptor, shared, stream, info, draining, cut)),
     }
@@ -256,8 +266,8 @@ async fn accept_tls(
     draining: CancellationToken,
     cut: CancellationToken,
 ) {
-    let handshake =
-        tokio::time::timeout(shared.limits.header_read_timeout, acceptor.accept(stream));
+    let timeout = info.transport.limits.header_read_timeout;
+    let handshake = tokio::time::timeout(timeout, acceptor.accept(stream));
     let stream = tokio::select! {
         result = handshake => match result {
             Ok(Ok(stream)) => stream,
@@ -288,6 +298,7 @@ pub(crate) async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let _open = shared.stats.connection_opened();
+    let transport = Arc::clone(&info.transport);
     let state = Arc::new(ConnState {
         info: Arc::new(info),
         flush: FlushTracker::default(),
@@ -300,7 +311,7 @@ pub(crate) async fn serve<S>(
         unflushed: AtomicBool::new(false),
         shared: Arc::clone(&shared),
     });
-    let limits = &shared.limits;
+    let limits = &transport.limits;
     let timed = TimedIo::new(
         stream,
         Arc::clone(&state),
@@ -317,7 +328,7 @@ pub(crate) async fn serve<S>(
     // The block ends hyper's connection (and with it any request still in flight)
     // before the outcome is looked at, so such requests have reported first.
     let outcome = {
-        let connection = shared.http.serve_connection(io, service);
+        let connection = transport.http.serve_connection(io, service);
         tokio::pin!(connection);
         let mut drained = std::pin::pin!(draining.cancelled());
         let signal = std::pin::pin!(std::future::poll_fn(|cx| {

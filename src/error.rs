@@ -64,6 +64,17 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A reload asked for a change that only a restart can make; the server keeps its
+    /// current configuration.
+    #[error(
+        "`{setting}` cannot change while the server runs ({change}); restart the server to apply it"
+    )]
+    NeedsRestart {
+        /// The setting, named as the config file's key: `listen` or `tls`.
+        setting: &'static str,
+        /// The change asked for.
+        change: String,
+    },
 }
 
 #[cfg(test)]

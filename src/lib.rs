@@ -33,6 +33,8 @@
 //!
 //! - [`server`](ServerBuilder): builder, listening socket, accept loop, shutdown drain;
 //! - `connection`: one task per socket, serving HTTP/1.1 and HTTP/2 through hyper;
+//! - `transport`: what a connection is served with (limits, TLS certificate), which
+//!   a [`ReloadHandle`] replaces for the connections after it;
 //! - `pipeline`: the phase state machines in front of and behind the client, which
 //!   run handlers in place and await only those that wait;
 //! - `map`: the directory map from a normalized path to its handler stacks;
@@ -77,6 +79,7 @@ mod stats;
 mod stream;
 mod timed_io;
 mod tls;
+mod transport;
 mod until_signal;
 mod wait;
 

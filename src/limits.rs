@@ -4,6 +4,9 @@
 //! poco-httpd's own (hyper has none): `timed_io.rs` times the socket's reads and writes,
 //! `incoming.rs` the request body, `pipeline/` the handlers, `server.rs` counts
 //! connections. RELIABILITY.md compares them with nginx's and hyper's defaults.
+//!
+//! A reload replaces the limits for connections accepted after it (`transport.rs`);
+//! a connection keeps the limits it was accepted with.
 
 use std::time::Duration;
 
@@ -31,6 +34,7 @@ pub(crate) struct Limits {
     pub(crate) max_connections: usize,
     pub(crate) handler_timeout: Duration,
     pub(crate) max_concurrent_streams: u32,
+    pub(crate) shutdown_deadline: Duration,
 }
 
 impl Default for Limits {
@@ -45,6 +49,7 @@ impl Default for Limits {
             max_connections: 16 * 1024,
             handler_timeout: Duration::from_secs(60),
             max_concurrent_streams: 200,
+            shutdown_deadline: Duration::from_secs(10),
         }
     }
 }
@@ -144,6 +149,13 @@ impl ServerBuilder {
     /// The most HTTP/2 streams (requests) open at once on one connection. Default: 200.
     pub fn max_concurrent_streams(mut self, count: u32) -> Self {
         self.limits.max_concurrent_streams = count;
+        self
+    }
+
+    /// How long a shutdown waits for requests in flight before cutting them.
+    /// Default: 10 seconds.
+    pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
+        self.limits.shutdown_deadline = deadline;
         self
     }
 }

@@ -171,7 +171,9 @@ impl Request {
             .edit_request_headers(|headers| headers.remove(name))
     }
 
-    /// The URI exactly as the client sent it.
+    /// The URI as the client sent it, before any rewrite by a Trans handler. For
+    /// HTTP/2, hyper joins the `:scheme`, `:authority` and `:path` the client sent into
+    /// an absolute URI; its `path_and_query` is the `:path`.
     pub fn original_uri(&self) -> &Uri {
         &self.exchange.head.uri
     }

@@ -9,11 +9,7 @@ use std::time::Duration;
 
 use http::header::{HeaderName, SERVER};
 use http::{HeaderMap, HeaderValue};
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -26,6 +22,7 @@ use crate::map::DirectoryMap;
 use crate::path::is_normalized;
 use crate::site::{ReloadHandle, Site};
 use crate::tls::TlsSource;
+use crate::transport::{ConnectionSlot, ConnectionSlots, Transport};
 use crate::{Error, ShutdownHandle, Stats};
 
 /// The `Server` header sent unless configured otherwise.
@@ -33,7 +30,6 @@ const DEFAULT_SERVER_HEADER: &str = concat!("poco-httpd/", env!("CARGO_PKG_VERSI
 const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 const DEFAULT_MAX_BODY_SIZE: usize = 2 * 1024 * 1024;
 const DEFAULT_STREAM_BUFFER: usize = 64 * 1024;
-const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The phases whose handlers are registered by path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +67,8 @@ enum HeaderChange {
 /// # }
 /// ```
 pub struct ServerBuilder {
-    listen: String,
+    /// `None` until set: a reload compares only an address it was given.
+    listen: Option<String>,
     hostname: Option<String>,
     header_changes: Vec<HeaderChange>,
     trans: Vec<SharedHandler>,
@@ -79,7 +76,6 @@ pub struct ServerBuilder {
     registrations: Vec<(String, Slot, SharedHandler)>,
     max_body_size: usize,
     stream_buffer: usize,
-    shutdown_deadline: Duration,
     pub(crate) limits: Limits,
     pub(crate) tls: Option<TlsSource>,
 }
@@ -87,7 +83,7 @@ pub struct ServerBuilder {
 impl Default for ServerBuilder {
     fn default() -> Self {
         Self {
-            listen: DEFAULT_LISTEN.to_owned(),
+            listen: None,
             hostname: None,
             header_changes: Vec::new(),
             trans: Vec::new(),
@@ -95,7 +91,6 @@ impl Default for ServerBuilder {
             registrations: Vec::new(),
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             stream_buffer: DEFAULT_STREAM_BUFFER,
-            shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
             limits: Limits::default(),
             tls: None,
         }
@@ -104,9 +99,10 @@ impl Default for ServerBuilder {
 
 impl ServerBuilder {
     /// The address to listen on, `host:port`; port 0 picks a free port (read it back
-    /// with [`BoundServer::local_addr`]). Default: `127.0.0.1:8000`.
+    /// with [`BoundServer::local_addr`]). Default: `127.0.0.1:8000`. A running server
+    /// cannot move: [`ReloadHandle::reload`] refuses a builder naming another address.
     pub fn listen(mut self, addr: impl Into<String>) -> Self {
-        self.listen = addr.into();
+        self.listen = Some(addr.into());
         self
     }
 
@@ -201,13 +197,6 @@ impl ServerBuilder {
         self
     }
 
-    /// How long a shutdown waits for requests in flight before cutting them.
-    /// Default: 10 seconds.
-    pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
-        self.shutdown_deadline = deadline;
-        self
-    }
-
     fn register(mut self, path: &str, slot: Slot, handler: impl Handler) -> Self {
         self.registrations
             .push((path.to_owned(), slot, SharedHandler::new(handler)));
@@ -222,25 +211,25 @@ impl ServerBuilder {
     /// [`Error::DuplicateHandler`] and [`Error::InvalidHeader`].
     pub fn build(self) -> Result<Server, Error> {
         let parts = self.into_parts()?;
+        let listen = parts.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let shared = Shared {
             site: ArcSwap::from_pointee(parts.site),
-            http: parts.limits.http_builder(),
-            connection_slots: Arc::new(Semaphore::new(parts.limits.max_connections)),
-            limits: parts.limits,
-            tls: parts.tls,
+            connection_slots: ConnectionSlots::new(parts.transport.limits.max_connections),
+            transport: ArcSwap::from_pointee(parts.transport),
+            listen: listen.clone(),
             stats: Stats::default(),
             tasks: TaskTracker::new(),
             cut: CancellationToken::new(),
         };
         Ok(Server {
             shared: Arc::new(shared),
-            listen: parts.listen,
+            listen,
             draining: CancellationToken::new(),
-            shutdown_deadline: parts.shutdown_deadline,
         })
     }
 
-    /// Checks the settings: the reloadable [`Site`] and the rest.
+    /// Checks the settings: the handlers' [`Site`], the connections' [`Transport`], the
+    /// address. TLS files are read here.
     pub(crate) fn into_parts(self) -> Result<BuiltParts, Error> {
         let site = Site {
             map: build_map(self.registrations)?,
@@ -251,12 +240,11 @@ impl ServerBuilder {
             max_body_size: self.max_body_size,
             stream_buffer: self.stream_buffer,
         };
+        let tls = self.tls.as_ref().map(TlsSource::acceptor).transpose()?;
         Ok(BuiltParts {
             site,
             listen: self.listen,
-            shutdown_deadline: self.shutdown_deadline,
-            limits: self.limits,
-            tls: self.tls.as_ref().map(TlsSource::acceptor).transpose()?,
+            transport: Transport::new(self.limits, tls),
         })
     }
 }
@@ -264,10 +252,8 @@ impl ServerBuilder {
 /// A checked [`ServerBuilder`], taken apart.
 pub(crate) struct BuiltParts {
     pub(crate) site: Site,
-    listen: String,
-    shutdown_deadline: Duration,
-    limits: Limits,
-    tls: Option<TlsAcceptor>,
+    pub(crate) listen: Option<String>,
+    pub(crate) transport: Transport,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -350,12 +336,12 @@ fn build_headers(changes: Vec<HeaderChange>) -> Result<HeaderMap, Error> {
 pub(crate) struct Shared {
     /// The current handlers; swapped by [`ReloadHandle::reload`].
     pub(crate) site: ArcSwap<Site>,
-    pub(crate) http: auto::Builder<TokioExecutor>,
-    pub(crate) limits: Limits,
-    /// Set when the server speaks HTTPS.
-    pub(crate) tls: Option<TlsAcceptor>,
-    /// One permit per open connection, up to `max_connections`.
-    connection_slots: Arc<Semaphore>,
+    /// What new connections are served with; swapped by [`ReloadHandle::reload`].
+    pub(crate) transport: ArcSwap<Transport>,
+    /// One slot per open connection, up to `max_connections`.
+    pub(crate) connection_slots: ConnectionSlots,
+    /// The listen address as configured, which a reload may not change.
+    pub(crate) listen: String,
     pub(crate) stats: Stats,
     /// Connection tasks and Post tasks, awaited on shutdown.
     pub(crate) tasks: TaskTracker,
@@ -377,7 +363,6 @@ pub struct Server {
     shared: Arc<Shared>,
     listen: String,
     draining: CancellationToken,
-    shutdown_deadline: Duration,
 }
 
 impl Server {
@@ -425,7 +410,6 @@ impl Server {
             local_addr,
             shared: self.shared,
             draining: self.draining,
-            shutdown_deadline: self.shutdown_deadline,
         })
     }
 
@@ -446,7 +430,6 @@ pub struct BoundServer {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
     draining: CancellationToken,
-    shutdown_deadline: Duration,
 }
 
 impl BoundServer {
@@ -502,7 +485,6 @@ impl BoundServer {
             local_addr,
             shared,
             draining,
-            shutdown_deadline,
         } = self;
         tracing::info!(%local_addr, "listening");
         let mut next_id = 0;
@@ -526,6 +508,7 @@ impl BoundServer {
                         remote_addr,
                         local_addr,
                         tls: None,
+                        transport: shared.transport.load_full(),
                     };
                     let serve = connection::accept(
                         Arc::clone(&shared),
@@ -543,28 +526,26 @@ impl BoundServer {
             }
         }
         drop(listener);
-        drain(&shared, shutdown_deadline).await;
+        let deadline = shared.transport.load().limits.shutdown_deadline;
+        drain(&shared, deadline).await;
     }
 }
 
 /// Waits for room under `max_connections`; `None` once shutdown began. While the
 /// server is full it does not accept, so new clients wait in the listen backlog.
-async fn connection_slot(
-    shared: &Shared,
-    draining: &CancellationToken,
-) -> Option<OwnedSemaphorePermit> {
-    let slots = Arc::clone(&shared.connection_slots);
-    if let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
+async fn connection_slot(shared: &Shared, draining: &CancellationToken) -> Option<ConnectionSlot> {
+    let slots = &shared.connection_slots;
+    if let Some(slot) = slots.try_acquire() {
         return Some(slot);
     }
     tracing::warn!(
-        max_connections = shared.limits.max_connections,
+        max_connections = slots.max(),
         "connection limit reached; new connections wait"
     );
     tokio::select! {
         biased;
         () = draining.cancelled() => None,
-        slot = slots.acquire_owned() => slot.ok(),
+        slot = slots.acquire() => slot,
     }
 }
 

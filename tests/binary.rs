@@ -14,12 +14,20 @@ struct Running {
 }
 
 impl Running {
+    /// Starts it on a free port of 127.0.0.1.
     fn start(args: &[&str]) -> Self {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        Self::launch(&all, Stdio::null())
+    }
+
+    /// Starts it with exactly `args`, its log going to `stderr`; the address must be
+    /// on 127.0.0.1.
+    fn launch(args: &[&str], stderr: Stdio) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
-            .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start poco-httpd");
         let mut line = String::new();
@@ -35,6 +43,14 @@ impl Running {
             .to_string();
         assert!(url.contains("://127.0.0.1:"), "{line}");
         Self { child, url }
+    }
+
+    /// Sends SIGHUP: reload the configuration.
+    fn hangup(&self) {
+        Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
     }
 
     /// Sends SIGTERM and returns the exit status (bounded wait).
@@ -583,4 +599,228 @@ async fn tls_and_limits_from_the_config_file() {
     assert!(!refused.status.success());
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(message.contains("tls-key.pem"), "{message}");
+}
+
+/// A self-signed certificate for `localhost`, as PEM: (certificate, key).
+fn localhost_certificate() -> (String, String) {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    (generated.cert.pem(), generated.signing_key.serialize_pem())
+}
+
+/// A client trusting only the certificate `pem`, sending `localhost` to `addr`; a new
+/// one per request, so every request makes its own handshake.
+fn trusting(pem: &str, addr: std::net::SocketAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
+        .resolve("localhost", addr)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sighup_reloads_renewed_certificate_files_for_new_handshakes() {
+    let (first_cert, first_key) = localhost_certificate();
+    let cert = write_config("renew-cert.pem", &first_cert);
+    let key = write_config("renew-key.pem", &first_key);
+    let config = write_config(
+        "renew.toml",
+        &format!(
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"\n[[location]]\npath = \"/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let addr: std::net::SocketAddr = server.url.trim_start_matches("https://").parse().unwrap();
+    let url = format!("https://localhost:{}/hello.txt", addr.port());
+    let answer = trusting(&first_cert, addr).get(&url).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+
+    let (second_cert, second_key) = localhost_certificate();
+    std::fs::write(&cert, &second_cert).unwrap();
+    std::fs::write(&key, &second_key).unwrap();
+    server.hangup();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while trusting(&second_cert, addr).get(&url).send().await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "a new handshake presents the renewed certificate after SIGHUP"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let old = trusting(&first_cert, addr).get(&url).send().await;
+    assert!(old.is_err(), "the old certificate is no longer presented");
+    // Not `terminate`: it blocks this runtime, whose tasks hold the clients' idle
+    // HTTP/2 connections, which a graceful shutdown would wait for.
+    drop(server);
+}
+
+/// Sends a GET of `/hello.txt` with a header of `padding` bytes on `stream` and reads
+/// the answer's status line (the body is `hello.txt`'s, read whole).
+async fn raw_get(stream: &mut tokio::net::TcpStream, padding: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!(
+        "GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
+        "a".repeat(padding)
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let mut block = [0u8; 4096];
+    loop {
+        let read = stream.read(&mut block).await.unwrap();
+        assert!(read > 0, "the connection stays open");
+        received.extend_from_slice(&block[..read]);
+        let text = String::from_utf8_lossy(&received);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length: "))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            if body.len() >= length {
+                return head.lines().next().unwrap_or_default().to_owned();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn sighup_applies_new_limits_to_new_connections_only() {
+    let site = format!("[[location]]\npath = \"/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n");
+    let config = write_config("limits-reload.toml", &site);
+    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut before = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert_eq!(raw_get(&mut before, 20_000).await, "HTTP/1.1 200 OK");
+
+    std::fs::write(
+        &config,
+        format!("[limits]\nmax_header_size = 8192\nmax_body_size = 10\n{site}"),
+    )
+    .unwrap();
+    server.hangup();
+    let client = reqwest::Client::new();
+    let post = || {
+        client
+            .post(format!("{}/hello.txt", server.url))
+            .body("x".repeat(100))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while post().send().await.unwrap().status() != 413 {
+        assert!(
+            Instant::now() < deadline,
+            "max_body_size applies after SIGHUP"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut after = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert_eq!(
+        raw_get(&mut after, 20_000).await,
+        "HTTP/1.1 431 Request Header Fields Too Large",
+        "a new connection gets the new max_header_size"
+    );
+    assert_eq!(
+        raw_get(&mut before, 20_000).await,
+        "HTTP/1.1 200 OK",
+        "an open connection keeps the limits it was accepted with"
+    );
+    assert!(server.terminate().success());
+}
+
+/// Waits (bounded) until the file `log` contains `text`.
+fn wait_for_text(log: &std::path::Path, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logged = std::fs::read_to_string(log).unwrap_or_default();
+        if logged.contains(text) {
+            return logged;
+        }
+        assert!(Instant::now() < deadline, "{text:?} in the log: {logged}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn sighup_refuses_a_new_listen_address_or_tls_switch_and_keeps_serving() {
+    let site = "[[location]]\npath = \"/\"\nredirect = { to = \"/first\" }\n";
+    let config = write_config(
+        "listen-reload.toml",
+        &format!("listen = \"127.0.0.1:0\"\n{site}"),
+    );
+    let log = config.with_file_name("listen-reload.log");
+    let server = Running::launch(
+        &["--config", config.to_str().unwrap()],
+        std::fs::File::create(&log).unwrap().into(),
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let location = || async {
+        let answer = client.get(&server.url).send().await.unwrap();
+        answer.headers()["location"].to_str().unwrap().to_owned()
+    };
+    assert_eq!(location().await, "/first");
+
+    let moved =
+        "listen = \"127.0.0.1:1\"\n[[location]]\npath = \"/\"\nredirect = { to = \"/second\" }\n";
+    std::fs::write(&config, moved).unwrap();
+    server.hangup();
+    let logged = wait_for_text(&log, "new configuration refused");
+    assert!(
+        logged.contains("listen-reload.toml: `listen` cannot change"),
+        "{logged}"
+    );
+    assert_eq!(location().await, "/first", "the old configuration stays");
+
+    let (cert_pem, key_pem) = localhost_certificate();
+    let cert = write_config("switch-cert.pem", &cert_pem);
+    let key = write_config("switch-key.pem", &key_pem);
+    let with_tls = format!(
+        "listen = \"127.0.0.1:0\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n{}",
+        cert.display(),
+        key.display(),
+        site.replace("/first", "/third")
+    );
+    std::fs::write(&config, with_tls).unwrap();
+    server.hangup();
+    let logged = wait_for_text(&log, "`tls`");
+    assert!(logged.contains("turning TLS on"), "{logged}");
+    assert_eq!(location().await, "/first", "still plain HTTP, old handlers");
+    assert!(server.terminate().success());
+}
+
+#[tokio::test]
+async fn the_default_command_hides_dot_files_and_a_config_may_serve_them() {
+    let dir = std::env::temp_dir().join(format!("poco-httpd-dotfiles-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    std::fs::write(dir.join(".env"), "SECRET=1").unwrap();
+    std::fs::write(dir.join(".git/config"), "[core]").unwrap();
+    std::fs::write(dir.join("page.txt"), "page").unwrap();
+    let config = write_config(
+        "hidden.toml",
+        &format!(
+            "[[location]]\npath = \"/\"\nstatic = {{ root = \"{}\", hidden = true }}\n",
+            dir.display()
+        ),
+    );
+    let default = Running::start(&["--root", dir.to_str().unwrap()]);
+    let open = Running::start(&["--config", config.to_str().unwrap()]);
+    let client = reqwest::Client::new();
+    let get = |url: String| client.get(url).send();
+    for path in ["/.env", "/.git/config"] {
+        let refused = get(format!("{}{path}", default.url)).await.unwrap();
+        assert_eq!(refused.status(), 404, "{path}");
+        let served = get(format!("{}{path}", open.url)).await.unwrap();
+        assert_eq!(served.status(), 200, "{path} with hidden = true");
+    }
+    let listing = get(format!("{}/", default.url)).await.unwrap();
+    let html = listing.text().await.unwrap();
+    assert!(
+        html.contains("page.txt") && !html.contains(".env"),
+        "{html}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -209,3 +209,46 @@ async fn a_redirect_carries_the_request_uri_and_host_as_sent() {
     assert!(bad_host.starts_with("HTTP/1.1 400"), "{bad_host}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_access_log_shows_the_target_as_sent_over_http1_and_http2() {
+    let dir = std::env::temp_dir().join(format!("poco-httpd-target-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("access.log");
+    let _ = std::fs::remove_file(&path);
+    let rewrite = |req: Request, _res: Response| {
+        if let Some(rest) = req.path().strip_prefix("/old/") {
+            let _ = req.set_uri(format!("/new/{rest}"));
+        }
+        Outcome::Ok
+    };
+    let server = common::start(
+        Server::builder()
+            .trans(rewrite)
+            .content("/", whoami)
+            .post("/", AccessLog::file(&path).unwrap()),
+    )
+    .await;
+    common::client()
+        .get(server.url("/old/a%20b?q=1"))
+        .send()
+        .await
+        .unwrap();
+    let h1 = log_lines(&path, 1).await;
+    assert!(
+        h1[0].contains("\"GET /old/a%20b?q=1 HTTP/1.1\" 200 "),
+        "{h1:?}"
+    );
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let answer = h2.get(server.url("/old/c?q=2")).send().await.unwrap();
+    assert_eq!(answer.version(), reqwest::Version::HTTP_2);
+    let lines = log_lines(&path, 2).await;
+    assert!(
+        lines[1].contains("\"GET /old/c?q=2 HTTP/2.0\" 200 "),
+        "{lines:?}"
+    );
+    server.stop().await;
+}

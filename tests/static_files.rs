@@ -266,3 +266,96 @@ async fn a_directory_without_its_slash_is_redirected_under_the_mount_prefix() {
     assert_eq!(file.text().await.unwrap(), "inside");
     server.stop().await;
 }
+
+/// A root holding what a working directory does: `.env`, `.git/config`, a dot file in a
+/// subdirectory, an ACME challenge under `.well-known/` (with a dot file beside it),
+/// `visible.txt`, `alias.txt` (a symlink inside the root) and `escape.txt` (a symlink
+/// out of it).
+fn working_directory(name: &str) -> std::path::PathBuf {
+    let root = root_with_escape(name);
+    for dir in [".git", "sub", ".well-known/acme-challenge"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for (file, text) in [
+        (".env", "SECRET=1"),
+        (".git/config", "[core]"),
+        ("sub/.htpasswd", "alice:x"),
+        (".well-known/acme-challenge/token", "challenge"),
+        (".well-known/.hidden", "hidden"),
+        ("visible.txt", "visible"),
+    ] {
+        std::fs::write(root.join(file), text).unwrap();
+    }
+    let alias = root.join("alias.txt");
+    let _ = std::fs::remove_file(&alias);
+    std::os::unix::fs::symlink(root.join("visible.txt"), &alias).unwrap();
+    root
+}
+
+#[tokio::test]
+async fn hidden_files_are_refused_unless_allowed_but_well_known_is_served() {
+    let root = working_directory("hidden");
+    let strict = common::start(Server::builder().content("/", StaticFiles::new("/", &root))).await;
+    let open = common::start(
+        Server::builder().content("/", StaticFiles::new("/", &root).hidden_files(true)),
+    )
+    .await;
+    let status = |server: &common::TestServer, path: &str| {
+        let url = server.url(path);
+        async move { common::client().get(url).send().await.unwrap().status() }
+    };
+    for path in [
+        "/.env",
+        "/%2eenv",
+        "/.git/config",
+        "/.git/",
+        "/sub/.htpasswd",
+        "/sub/../.env",
+        "/.well-known/.hidden",
+    ] {
+        assert_eq!(status(&strict, path).await, 404, "{path}");
+    }
+    assert_eq!(
+        status(&strict, "/.well-known/acme-challenge/token").await,
+        200
+    );
+    assert_eq!(status(&strict, "/visible.txt").await, 200);
+    for path in [
+        "/.env",
+        "/.git/config",
+        "/sub/.htpasswd",
+        "/.well-known/.hidden",
+    ] {
+        assert_eq!(status(&open, path).await, 200, "{path}");
+    }
+    strict.stop().await;
+    open.stop().await;
+}
+
+#[tokio::test]
+async fn the_listing_shows_only_what_would_be_served() {
+    let root = working_directory("listing-policy");
+    let listed = |files: StaticFiles| async move {
+        let server =
+            common::start(Server::builder().content("/", files.directory_listing(true))).await;
+        let html = get_with(&server, "/", &[]).await.text().await.unwrap();
+        server.stop().await;
+        html
+    };
+    let strict = listed(StaticFiles::new("/", &root)).await;
+    for shown in ["visible.txt", "alias.txt", ".well-known/", "sub/"] {
+        assert!(strict.contains(&format!(">{shown}<")), "{shown}: {strict}");
+    }
+    for left_out in [".env", ".git", "escape.txt"] {
+        assert!(!strict.contains(left_out), "{left_out}: {strict}");
+    }
+    let open = listed(
+        StaticFiles::new("/", &root)
+            .hidden_files(true)
+            .follow_symlinks_out(true),
+    )
+    .await;
+    for shown in [".env", ".git/", "escape.txt"] {
+        assert!(open.contains(&format!(">{shown}<")), "{shown}: {open}");
+    }
+}

@@ -137,3 +137,99 @@ async fn session_cookies_are_secure_on_tls_only() {
     secure.stop().await;
     plain.stop().await;
 }
+
+/// A client trusting only `certificate`; a new one makes a new handshake.
+fn trusting(certificate: &Certificate, server: &common::TestServer) -> reqwest::Client {
+    client(certificate, server).build().unwrap()
+}
+
+#[tokio::test]
+async fn reload_certificate_presents_the_new_one_to_new_handshakes() {
+    let (first, second) = (certificate("renew-first"), certificate("renew-second"));
+    let server = start(&first, Server::builder().content("/", tls_facts)).await;
+    let url = https(&server, "/");
+    assert_eq!(
+        trusting(&first, &server)
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(trusting(&second, &server).get(&url).send().await.is_err());
+
+    server
+        .reload
+        .reload_certificate(&second.cert, &second.key)
+        .unwrap();
+    assert_eq!(
+        trusting(&second, &server)
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(trusting(&first, &server).get(&url).send().await.is_err());
+
+    let refused = server
+        .reload
+        .reload_certificate(&second.cert, "/no/such/key.pem");
+    assert!(
+        matches!(&refused, Err(Error::Tls { file, .. }) if file == "/no/such/key.pem"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        trusting(&second, &server)
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_reload_may_not_turn_tls_on_or_off_or_move_the_server() {
+    let certificate = certificate("restart");
+    let server = start(&certificate, Server::builder().content("/", tls_facts)).await;
+    let plain = server
+        .reload
+        .reload(Server::builder().content("/", tls_facts));
+    assert!(
+        matches!(plain, Err(Error::NeedsRestart { setting: "tls", .. })),
+        "{plain:?}"
+    );
+    let moved = server.reload.reload(
+        Server::builder()
+            .listen("127.0.0.1:1")
+            .tls(&certificate.cert, &certificate.key)
+            .content("/", tls_facts),
+    );
+    let message = moved
+        .as_ref()
+        .map_err(ToString::to_string)
+        .expect_err("refused");
+    assert!(message.contains("`listen`"), "{message}");
+    let answer = trusting(&certificate, &server)
+        .get(https(&server, "/"))
+        .send()
+        .await;
+    assert_eq!(answer.unwrap().status(), 200, "still serving HTTPS");
+    server.stop().await;
+    let plain = common::start(Server::builder().content("/", tls_facts)).await;
+    let on = plain
+        .reload
+        .reload_certificate(&certificate.cert, &certificate.key);
+    assert!(
+        matches!(on, Err(Error::NeedsRestart { setting: "tls", .. })),
+        "{on:?}"
+    );
+    let answer = common::client().get(plain.url("/")).send().await.unwrap();
+    assert_eq!(answer.text().await.unwrap(), "plain");
+    plain.stop().await;
+}

@@ -1,16 +1,19 @@
 //! [`AccessLog`]: a Post handler writing one line per request in the Common or
-//! Combined Log Format, plus the time taken, to stdout or a file.
+//! Combined Log Format, plus the time taken, to stdout or a file. The request line
+//! shows the target as the client sent it, in origin form (`/path?query`) for HTTP/1.1
+//! and HTTP/2 alike, whatever a Trans handler rewrote it to.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cookie::time::OffsetDateTime;
+use http::Version;
 use http::header::{CONTENT_LENGTH, REFERER, USER_AGENT};
 
-use crate::exchange::lock;
 use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 
 /// Which fields a log line has.
@@ -104,7 +107,7 @@ impl AccessLog {
             user,
             clf_time(OffsetDateTime::now_utc()),
             request.method(),
-            request.original_uri(),
+            target(request),
             request.version(),
             response.status().as_u16(),
             bytes,
@@ -136,6 +139,29 @@ impl Handler for AccessLog {
         self.write(&self.line(&request, &response));
         HandlerFuture::ready(Outcome::Ok)
     }
+}
+
+/// The request target as the client sent it. For HTTP/1 that is the request line's
+/// (origin form, or absolute form if the client used it). HTTP/2 sends the path in
+/// `:path` and the host in `:authority`, which hyper joins into an absolute URI; the
+/// path and query alone are what the client put in `:path`, so both protocols log
+/// `/path?query`. A CONNECT request's target is its authority.
+fn target(request: &Request) -> Cow<'_, str> {
+    let uri = request.original_uri();
+    if request.version() < Version::HTTP_2 {
+        return Cow::Owned(uri.to_string());
+    }
+    match (uri.path_and_query(), uri.authority()) {
+        (Some(path), _) => Cow::Borrowed(path.as_str()),
+        (None, Some(authority)) => Cow::Borrowed(authority.as_str()),
+        (None, None) => Cow::Owned(uri.to_string()),
+    }
+}
+
+/// The log file, even if a thread panicked while writing to it: a line is written
+/// whole or not at all, so there is no state to distrust.
+fn lock(file: &Mutex<File>) -> MutexGuard<'_, File> {
+    file.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn open_append(path: &Path) -> io::Result<File> {

@@ -107,7 +107,7 @@ pub(crate) fn respond(
     let connection = Connection::new(Arc::clone(&active.conn().info));
     // hyper knows a declared `Content-Length` (HTTP/1 and HTTP/2) as the body's size.
     let declared_body = http_body::Body::size_hint(&body).lower();
-    let body = IncomingBody::new(body, shared.limits.body_read_timeout);
+    let body = IncomingBody::new(body, connection.limits().body_read_timeout);
     let exchange = Exchange::new(
         head,
         Some(body),
@@ -150,7 +150,7 @@ fn refuse(exchange: &Exchange, refused_path: Option<PathError>, declared_body: u
     let status = if let Some(error) = refused_path {
         tracing::debug!(%error, uri = %head.uri, "refused request path");
         StatusCode::BAD_REQUEST
-    } else if head_size(head) > exchange.server.limits.max_header_size {
+    } else if head_size(head) > exchange.connection.limits().max_header_size {
         close = true;
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
     } else if let Some(problem) = host_problem(head.version, &head.headers) {
@@ -180,7 +180,7 @@ async fn finish_front(
     pending: Pending,
     phase: &'static str,
 ) {
-    let limit = exchange.server.limits.handler_timeout;
+    let limit = exchange.connection.limits().handler_timeout;
     // From the request's arrival, which saves reading the clock again.
     let deadline = tokio::time::Instant::from_std(exchange.received) + limit;
     let rest = drive(front, exchange, pending, phase);

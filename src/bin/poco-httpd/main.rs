@@ -47,9 +47,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGHUP: re-read the configuration and swap in its handlers without dropping a
-/// connection (which also reopens the access logs, for log rotation). A bad new
-/// configuration is refused with a message; the old one stays, logs reopened.
+/// SIGHUP: re-read the configuration and swap it in without dropping a connection:
+/// handlers for requests from now on, limits and TLS certificate for connections from
+/// now on; new access logs are opened, for log rotation. A bad new configuration, or
+/// one that needs a restart (`listen`, TLS on or off), is refused with a message naming
+/// the key; the old one stays, its logs reopened.
 async fn reload_on_sighup(
     mut hangups: Signal,
     cli: Cli,
@@ -58,7 +60,12 @@ async fn reload_on_sighup(
 ) {
     while hangups.recv().await.is_some() {
         let reloaded = Settings::load(&cli).and_then(|settings| {
-            reload.reload(settings.builder()?)?;
+            // What the library refuses (a new `listen`, TLS switched) names the key;
+            // the file is named here.
+            let source = cli.config.as_ref().map(|file| file.display().to_string());
+            reload
+                .reload(settings.builder()?)
+                .with_context(|| source.unwrap_or_else(|| "the command line".to_owned()))?;
             Ok(settings.access_logs())
         });
         match reloaded {

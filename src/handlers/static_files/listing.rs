@@ -1,10 +1,11 @@
 //! The optional HTML listing of a directory without an `index.html`: names escaped
-//! for HTML and percent-encoded in links, hidden (dot) files left out, and a bound on
-//! how many entries one page shows.
+//! for HTML and percent-encoded in links, only the entries a request would be served
+//! ([`Shown`]: no hidden files, no symlinks out of the root, unless allowed), and a
+//! bound on how many entries one page shows.
 
 use std::fmt::Write as _;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -19,6 +20,34 @@ const LINK_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// Which entries a listing shows: those a request for them would be served, by the
+/// same rules as `StaticFiles` serving.
+#[derive(Debug)]
+pub(super) struct Shown<'a> {
+    /// Hidden (dot) files are served.
+    pub(super) hidden: bool,
+    /// The listed directory is the top of the root (where `.well-known` is served).
+    pub(super) top: bool,
+    /// The resolved root symlinks must stay inside; `None` when they may lead out.
+    pub(super) inside: Option<&'a Path>,
+}
+
+impl Shown<'_> {
+    /// Whether the entry `name`, at `path`, would be served.
+    async fn shows(&self, name: &str, path: PathBuf, is_symlink: bool) -> bool {
+        if !self.hidden && super::is_hidden(name, self.top) {
+            return false;
+        }
+        match self.inside {
+            // Only a symlink can lead out: the listed directory itself is inside.
+            Some(root) if is_symlink => tokio::fs::canonicalize(path)
+                .await
+                .is_ok_and(|real| real.starts_with(root)),
+            _ => true,
+        }
+    }
+}
+
 struct Entry {
     name: String,
     is_dir: bool,
@@ -27,8 +56,8 @@ struct Entry {
 }
 
 /// The listing page of `dir`, shown at the (normalized, `/`-terminated) `url_path`.
-pub(super) async fn page(dir: &Path, url_path: &str, is_top: bool) -> io::Result<String> {
-    let (mut entries, more) = read(dir).await?;
+pub(super) async fn page(dir: &Path, url_path: &str, shown: &Shown<'_>) -> io::Result<String> {
+    let (mut entries, more) = read(dir, shown).await?;
     entries.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
     let title = escape(url_path);
     let mut html = format!(
@@ -36,7 +65,7 @@ pub(super) async fn page(dir: &Path, url_path: &str, is_top: bool) -> io::Result
          </head>\n<body><h1>Index of {title}</h1>\n<table>\n\
          <tr><th>Name</th><th>Size</th><th>Modified</th></tr>\n"
     );
-    if !is_top {
+    if !shown.top {
         html.push_str("<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");
     }
     for entry in &entries {
@@ -50,12 +79,13 @@ pub(super) async fn page(dir: &Path, url_path: &str, is_top: bool) -> io::Result
     Ok(html)
 }
 
-async fn read(dir: &Path) -> io::Result<(Vec<Entry>, usize)> {
+async fn read(dir: &Path, shown: &Shown<'_>) -> io::Result<(Vec<Entry>, usize)> {
     let mut reading = tokio::fs::read_dir(dir).await?;
     let (mut entries, mut more) = (Vec::new(), 0);
     while let Some(item) = reading.next_entry().await? {
         let name = item.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        let is_symlink = item.file_type().await.is_ok_and(|t| t.is_symlink());
+        if !shown.shows(&name, item.path(), is_symlink).await {
             continue;
         }
         if entries.len() == MAX_ENTRIES {
@@ -128,7 +158,12 @@ mod tests {
         std::fs::create_dir_all(dir.join("sub dir")).unwrap();
         std::fs::write(dir.join("<b>&x.txt"), "12345").unwrap();
         std::fs::write(dir.join(".hidden"), "").unwrap();
-        let html = page(&dir, "/files/", false).await.unwrap();
+        let shown = Shown {
+            hidden: false,
+            top: false,
+            inside: None,
+        };
+        let html = page(&dir, "/files/", &shown).await.unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(html.contains("<title>Index of /files/</title>"), "{html}");
         assert!(html.contains("<a href=\"../\">"), "{html}");

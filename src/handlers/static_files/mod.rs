@@ -2,8 +2,15 @@
 //! directory. tower-http's `ServeDir` (through the tower bridge) does the serving —
 //! content types, `Last-Modified`, `ETag`, conditional requests, precompressed
 //! siblings, `index.html`; this module adds what it lacks: a root that symlinks cannot
-//! lead out of, `If-Range`, several ranges as `multipart/byteranges` (`ranges`,
-//! `sections`), and an optional directory listing (`listing`).
+//! lead out of, hidden (dot) files refused, `If-Range`, several ranges as
+//! `multipart/byteranges` (`ranges`, `sections`), and an optional directory listing
+//! (`listing`) that shows exactly the entries a request would be served.
+//!
+//! Hidden files: a path with a segment starting with `.` below the mount point —
+//! `.env`, `.git/config`, `.htpasswd` — is answered 404 unless
+//! [`StaticFiles::hidden_files`] allows them. One exception, as nginx configurations
+//! commonly make it: `.well-known` directly under the root (RFC 8615; ACME's
+//! `/.well-known/acme-challenge/`) is served; dot files inside it are still hidden.
 
 mod listing;
 mod ranges;
@@ -29,6 +36,9 @@ use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 /// Serves the files under `root` for the directory it is mounted at. A directory
 /// asked for without its trailing slash (`/static/css`, or the mount point itself
 /// when also registered at `/static`) is answered `301` to the path with the slash.
+/// Hidden (dot) files and directories are refused with 404, except `.well-known` at
+/// the top of the root; symlinks leading out of the root are refused too (both can be
+/// allowed).
 ///
 /// ```
 /// use poco_httpd::Server;
@@ -49,6 +59,7 @@ struct Inner {
     /// The root with symlinks resolved, once, for the containment check.
     real_root: Option<PathBuf>,
     follow_symlinks_out: bool,
+    hidden_files: bool,
     listing: bool,
     files: TowerService<ServeDir>,
 }
@@ -68,6 +79,7 @@ impl StaticFiles {
                 real_root: root.canonicalize().ok(),
                 root,
                 follow_symlinks_out: false,
+                hidden_files: false,
                 listing: false,
                 files: TowerService::new(prefix, files),
             }),
@@ -81,8 +93,19 @@ impl StaticFiles {
         self
     }
 
+    /// Also serve hidden files and directories — names starting with `.`, such as
+    /// `.env` or `.git/` — and list them. Default: refused with 404 and left out of
+    /// listings, except `.well-known` directly under the root (for ACME and other
+    /// RFC 8615 URIs), which is always served.
+    pub fn hidden_files(mut self, allow: bool) -> Self {
+        Arc::make_mut(&mut self.inner).hidden_files = allow;
+        self
+    }
+
     /// Answer a request for a directory without an `index.html` with an HTML listing
-    /// of it (hidden files left out). Default: 404.
+    /// of it. It shows only what would be served: no hidden files (unless
+    /// [`StaticFiles::hidden_files`]), no symlinks leading out of the root (unless
+    /// [`StaticFiles::follow_symlinks_out`]). Default: 404.
     pub fn directory_listing(mut self, on: bool) -> Self {
         Arc::make_mut(&mut self.inner).listing = on;
         self
@@ -93,6 +116,10 @@ impl Inner {
     /// The file a (normalized) request path names, if it exists inside the root.
     fn resolve(&self, path: &str) -> Option<PathBuf> {
         let relative = path.strip_prefix(&self.prefix)?.trim_start_matches('/');
+        if !self.hidden_files && has_hidden_segment(relative) {
+            tracing::debug!(%path, "refused: a hidden file");
+            return None;
+        }
         let candidate = self.root.join(relative);
         if self.follow_symlinks_out {
             return Some(candidate);
@@ -118,7 +145,14 @@ impl Inner {
         let reads = matches!(*request.method(), Method::GET | Method::HEAD);
         if self.listing && reads && path.ends_with('/') && lists(&file).await {
             let is_top = path.len() <= self.prefix.len() + 1;
-            return match listing::page(&file, path, is_top).await {
+            let shown = listing::Shown {
+                hidden: self.hidden_files,
+                top: is_top,
+                inside: (!self.follow_symlinks_out)
+                    .then_some(self.real_root.as_deref())
+                    .flatten(),
+            };
+            return match listing::page(&file, path, &shown).await {
                 Ok(page) => {
                     response.set_content_type("text/html; charset=utf-8");
                     response.set_body(page);
@@ -180,9 +214,27 @@ fn add_slash(request: &Request, response: &Response) {
         None => format!("{}/", uri.path()),
     };
     response.set_status(StatusCode::MOVED_PERMANENTLY);
-    if response.try_set_header(LOCATION, location.as_str()).is_err() {
+    if response
+        .try_set_header(LOCATION, location.as_str())
+        .is_err()
+    {
         response.set_status(StatusCode::NOT_FOUND);
     }
+}
+
+/// Whether a name is hidden: it starts with `.`, and is not `.well-known` at the top
+/// of the root (`top`).
+fn is_hidden(name: &str, top: bool) -> bool {
+    name.starts_with('.') && !(top && name == ".well-known")
+}
+
+/// Whether a (normalized) path relative to the root names or passes through a hidden
+/// file or directory.
+fn has_hidden_segment(relative: &str) -> bool {
+    relative
+        .split('/')
+        .enumerate()
+        .any(|(depth, name)| is_hidden(name, depth == 0))
 }
 
 /// Whether `file` is a directory the listing should show (no `index.html` in it).
@@ -324,6 +376,28 @@ mod tests {
         assert!(check("Wed, 21 Oct 2015 07:28:00 GMT"));
         assert!(!check("Wed, 21 Oct 2015 07:28:01 GMT"));
         assert!(!check("not a date"));
+    }
+
+    #[test]
+    fn dot_segments_are_hidden_but_a_top_well_known() {
+        for hidden in [
+            ".env",
+            ".git/config",
+            "sub/.htpasswd",
+            ".well-known/.x",
+            "a/.well-known/b",
+        ] {
+            assert!(has_hidden_segment(hidden), "{hidden}");
+        }
+        for shown in [
+            "",
+            "index.html",
+            "a.b/c",
+            "a/b.",
+            ".well-known/acme-challenge/t",
+        ] {
+            assert!(!has_hidden_segment(shown), "{shown}");
+        }
     }
 
     #[test]

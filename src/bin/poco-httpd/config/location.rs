@@ -54,6 +54,10 @@ struct RawStatic {
     /// List directories without an `index.html`.
     #[serde(default)]
     listing: bool,
+    /// Serve (and list) dot files such as `.env` and `.git/`; `.well-known` at the
+    /// top of the root is served either way.
+    #[serde(default)]
+    hidden: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,6 +254,7 @@ fn static_files(raw: RawStatic, path: &str, text: &ConfigText<'_>) -> anyhow::Re
     }
     let files = StaticFiles::new(path, root)
         .follow_symlinks_out(raw.follow_symlinks)
+        .hidden_files(raw.hidden)
         .directory_listing(raw.listing);
     Ok(Content::Static(files))
 }
