@@ -19,13 +19,14 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::body::ResponseBody;
-use crate::exchange::{ERROR_PAGE_TYPE, error_page, lock};
+use crate::exchange::{ERROR_PAGE_TYPE, error_page};
+use crate::sync::lock;
 use crate::failure::Failure;
 use crate::flush::{FlushTracker, FlushedIo};
 use crate::limits::Limits;
 use crate::pipeline;
 use crate::refusal_io::{RefusalIo, Refusals, encode_response};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::site::SiteCache;
 use crate::stats::Stats;
 use crate::timed_io::TimedIo;

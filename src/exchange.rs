@@ -7,7 +7,7 @@
 //! short-held mutexes that are never held across an `.await` or while user code runs.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use cookie::Cookie;
@@ -19,15 +19,11 @@ use crate::connection::Connection;
 use crate::failure::Failure;
 use crate::handler::SharedHandler;
 use crate::incoming::IncomingBody;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::site::Site;
-use crate::wait::WaitGate;
+use crate::sync::lock;
 
-/// Locks `mutex`, ignoring poisoning: no user code ever runs while one of our locks is
-/// held, so a poisoned lock cannot hold half-updated state.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use crate::wait::WaitGate;
 
 /// The parts of the request fixed once its head has been read.
 #[derive(Debug)]

@@ -22,7 +22,7 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::connection::ConnState;
-use crate::exchange::lock;
+use crate::sync::lock;
 use crate::failure::{Failure, FailureKind};
 use crate::pipeline::{Delivery, Tail};
 use crate::stream::StreamChannel;

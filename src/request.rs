@@ -15,7 +15,8 @@ use smallvec::SmallVec;
 
 use crate::Response;
 use crate::connection::Connection;
-use crate::exchange::{Added, Exchange, lock};
+use crate::exchange::{Added, Exchange};
+use crate::sync::lock;
 use crate::failure::{Failure, FailureKind};
 use crate::handler::{Handler, SharedHandler};
 use crate::incoming::is_timeout;

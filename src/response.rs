@@ -17,7 +17,8 @@ use tokio_util::io::ReaderStream;
 
 use crate::Outcome;
 use crate::body::Source;
-use crate::exchange::{Exchange, lock};
+use crate::exchange::Exchange;
+use crate::sync::lock;
 use crate::failure::Failure;
 use crate::stream::{StreamChannel, StreamError};
 

@@ -20,7 +20,9 @@ use crate::handler::{Handler, SharedHandler};
 use crate::limits::Limits;
 use crate::map::DirectoryMap;
 use crate::path::is_normalized;
-use crate::site::{ReloadHandle, Site};
+use crate::reload::ReloadHandle;
+use crate::shared::Shared;
+use crate::site::Site;
 use crate::tls::TlsSource;
 use crate::transport::{ConnectionSlot, ConnectionSlots, Transport};
 use crate::{Error, ShutdownHandle, Stats};
@@ -330,31 +332,6 @@ fn build_headers(changes: Vec<HeaderChange>) -> Result<HeaderMap, Error> {
         }
     }
     Ok(headers)
-}
-
-/// What every connection and request of one server shares.
-pub(crate) struct Shared {
-    /// The current handlers; swapped by [`ReloadHandle::reload`].
-    pub(crate) site: ArcSwap<Site>,
-    /// What new connections are served with; swapped by [`ReloadHandle::reload`].
-    pub(crate) transport: ArcSwap<Transport>,
-    /// One slot per open connection, up to `max_connections`.
-    pub(crate) connection_slots: ConnectionSlots,
-    /// The listen address as configured, which a reload may not change.
-    pub(crate) listen: String,
-    pub(crate) stats: Stats,
-    /// Connection tasks and Post tasks, awaited on shutdown.
-    pub(crate) tasks: TaskTracker,
-    /// Cancelled when the shutdown deadline passes: whatever still runs is cut.
-    pub(crate) cut: CancellationToken,
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared")
-            .field("stats", &self.stats)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A built server, not yet listening.

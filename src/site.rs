@@ -1,14 +1,13 @@
 //! [`Site`]: what the handler configuration determines — the directory map, the Trans
-//! list, default headers and per-request limits — and [`ReloadHandle`], which swaps
-//! in a new one, with new limits and TLS certificate for new connections
-//! (`transport.rs`), while the server runs.
+//! list, default headers and per-request limits — and [`SiteCache`], one connection's
+//! view of the current one, which `ReloadHandle` (`reload.rs`) swaps while the server
+//! runs.
 //!
 //! Each request takes the current site when it starts and keeps it to the end, so a
 //! reload never changes the handlers of a request in flight and drops no connection.
 
 use std::cell::RefCell;
 use std::ops::Deref;
-use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -19,10 +18,7 @@ use http::header::Entry;
 use crate::connection::Connection;
 use crate::handler::SharedHandler;
 use crate::map::DirectoryMap;
-use crate::server::{BuiltParts, Shared};
-use crate::tls::TlsSource;
-use crate::transport::Transport;
-use crate::{Error, ServerBuilder};
+use crate::shared::Shared;
 
 /// The handlers and settings one configuration of a server describes.
 #[derive(Debug)]
@@ -84,125 +80,5 @@ impl SiteCache {
     /// The site a request starting now runs with.
     pub(crate) fn current(&self) -> Arc<Site> {
         Arc::clone(self.0.borrow_mut().load())
-    }
-}
-
-/// Replaces a running server's configuration — for example on SIGHUP — without
-/// dropping a connection.
-///
-/// - Handlers, default headers, `max_body_size` and `stream_buffer` apply to requests
-///   that start after the reload. Requests in flight finish with the handlers they
-///   started with; an idle keep-alive connection lets go of the old handlers (and
-///   what they hold, such as an open log file) at its next request or when it closes.
-/// - Limits (timeouts, header bounds, `max_concurrent_streams`) and the TLS
-///   certificate apply to connections accepted after the reload; open connections
-///   keep theirs. `max_connections` and `shutdown_deadline` apply at once.
-/// - The listen address cannot change, nor can TLS be turned on or off: both need a
-///   restart, and a reload asking for either is refused.
-///
-/// ```no_run
-/// use poco_httpd::{Outcome, Request, Response, Server};
-///
-/// fn hello(_req: Request, res: Response) -> Outcome {
-///     res.set_body("hello");
-///     Outcome::Ok
-/// }
-///
-/// # async fn demo() -> Result<(), poco_httpd::Error> {
-/// let app = || Server::builder().tls("cert.pem", "key.pem").content("/", hello);
-/// let server = app().build()?.bind().await?;
-/// let reload = server.reload_handle();
-/// tokio::spawn(server.run());
-/// // Later, say after the certificate was renewed: re-read everything…
-/// reload.reload(app())?;
-/// // …or only the certificate and key.
-/// reload.reload_certificate("cert.pem", "key.pem")?;
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, Clone)]
-pub struct ReloadHandle {
-    pub(crate) shared: Arc<Shared>,
-}
-
-impl ReloadHandle {
-    /// Builds everything `builder` describes and, if it is valid, makes it the
-    /// server's; otherwise the server keeps its current configuration. The builder
-    /// describes the whole server: limits it does not set return to their defaults.
-    ///
-    /// # Errors
-    /// As [`ServerBuilder::build`] (which reads the TLS files); [`Error::NeedsRestart`]
-    /// when the builder names another listen address (one it does not name is not
-    /// compared), or would turn TLS on or off.
-    pub fn reload(&self, builder: ServerBuilder) -> Result<(), Error> {
-        let parts = builder.into_parts()?;
-        self.check_live(&parts)?;
-        let BuiltParts {
-            site, transport, ..
-        } = parts;
-        let max_connections = transport.limits.max_connections;
-        self.shared.transport.store(Arc::new(transport));
-        self.shared.connection_slots.resize(max_connections);
-        self.shared.site.store(Arc::new(site));
-        tracing::info!("configuration reloaded");
-        Ok(())
-    }
-
-    /// Replaces the certificate chain and key of a server that speaks HTTPS with those
-    /// in the PEM files `cert` and `key`, for handshakes from now on (open connections
-    /// keep the one they were made with). This is how a renewed certificate takes
-    /// effect without a restart. The new config is built as
-    /// [`ServerBuilder::tls`] builds it, replacing one given to
-    /// [`ServerBuilder::tls_config`].
-    ///
-    /// # Errors
-    /// [`Error::Tls`] naming the file at fault (the old certificate stays);
-    /// [`Error::NeedsRestart`] when the server speaks plain HTTP.
-    pub fn reload_certificate(
-        &self,
-        cert: impl AsRef<Path>,
-        key: impl AsRef<Path>,
-    ) -> Result<(), Error> {
-        if self.shared.transport.load().tls.is_none() {
-            return Err(tls_switch(true));
-        }
-        let files = TlsSource::Files(cert.as_ref().to_owned(), key.as_ref().to_owned());
-        let acceptor = files.acceptor()?;
-        // `rcu`, so a reload running at the same time keeps its limits.
-        self.shared
-            .transport
-            .rcu(|current| Transport::new(current.limits.clone(), Some(acceptor.clone())));
-        tracing::info!("TLS certificate reloaded");
-        Ok(())
-    }
-
-    /// Refuses what only a restart can change.
-    fn check_live(&self, parts: &BuiltParts) -> Result<(), Error> {
-        if let Some(listen) = &parts.listen
-            && *listen != self.shared.listen
-        {
-            return Err(Error::NeedsRestart {
-                setting: "listen",
-                change: format!("from {:?} to {listen:?}", self.shared.listen),
-            });
-        }
-        let tls_now = self.shared.transport.load().tls.is_some();
-        if parts.transport.tls.is_some() != tls_now {
-            return Err(tls_switch(!tls_now));
-        }
-        Ok(())
-    }
-}
-
-/// The refusal to turn TLS on (`on`) or off while the server runs.
-fn tls_switch(on: bool) -> Error {
-    let change = if on {
-        "turning TLS on"
-    } else {
-        "turning TLS off"
-    };
-    Error::NeedsRestart {
-        setting: "tls",
-        change: change.to_owned(),
     }
 }

@@ -17,7 +17,7 @@ use std::task::Waker;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::exchange::lock;
+use crate::sync::lock;
 
 /// Why a block could not be sent on a streaming response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -15,7 +15,7 @@ use hyper_util::server::conn::auto;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use crate::exchange::lock;
+use crate::sync::lock;
 use crate::limits::Limits;
 
 /// What a connection is served with, fixed when it is accepted.

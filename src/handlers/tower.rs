@@ -12,7 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyDataStream;
 use tower::ServiceExt;
 
-use crate::exchange::lock;
+use crate::sync::lock;
 use crate::incoming::IncomingBody;
 use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 

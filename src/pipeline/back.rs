@@ -20,7 +20,7 @@ use crate::exchange::{Added, Exchange, RequestHead};
 use crate::failure::{Failure, FailureKind};
 use crate::handler::SharedHandler;
 use crate::map::Entry;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// How an exchange ended for the client.
 #[derive(Debug)]

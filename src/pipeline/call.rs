@@ -13,7 +13,8 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use http::StatusCode;
 
-use crate::exchange::{Exchange, lock};
+use crate::exchange::Exchange;
+use crate::sync::lock;
 use crate::handler::{HandlerFuture, SharedHandler};
 use crate::wait::Mark;
 use crate::{Outcome, Request, Response};

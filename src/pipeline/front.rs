@@ -12,7 +12,8 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderValue, StatusCode};
 
 use super::call::{Called, Machine, Step, call_next, call_now};
-use crate::exchange::{Added, ERROR_PAGE_TYPE, Exchange, error_page, lock};
+use crate::exchange::{Added, ERROR_PAGE_TYPE, Exchange, error_page};
+use crate::sync::lock;
 use crate::handler::SharedHandler;
 use crate::path::normalize_path;
 

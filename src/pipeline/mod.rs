@@ -27,12 +27,13 @@ pub(crate) use back::{Delivery, Tail, report_aborted_head};
 
 use crate::body::{ResponseBody, Source};
 use crate::connection::{ActiveRequest, Connection};
-use crate::exchange::{Added, Exchange, RequestHead, lock};
+use crate::exchange::{Added, Exchange, RequestHead};
+use crate::sync::lock;
 use crate::failure::{Failure, FailureKind};
 use crate::host::host_problem;
 use crate::incoming::IncomingBody;
 use crate::path::{PathError, normalize};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::site::Site;
 use crate::stats::InFlightRequest;
 use crate::stream::StreamChannel;

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::SessionId;
 use super::store::{Record, SessionStore, StoreFuture};
-use crate::exchange::lock;
+use crate::sync::lock;
 
 const DEFAULT_MAX_SESSIONS: usize = 100_000;
 /// Expired sessions are swept once every this many saves.

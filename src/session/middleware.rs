@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::SessionId;
 use super::store::{Record, SessionStore, StoreError};
-use crate::exchange::lock;
+use crate::sync::lock;
 use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 
 /// When the `Secure` cookie attribute is set.

@@ -22,7 +22,8 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 pub use self::negotiate::{Coding, is_compressible};
 use crate::body::Source;
-use crate::exchange::{ResponseState, lock};
+use crate::exchange::ResponseState;
+use crate::sync::lock;
 use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 
 /// Whole bodies above this are compressed as a stream, a block at a time, rather

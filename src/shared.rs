@@ -1,0 +1,38 @@
+//! [`Shared`]: the state every connection and request of one server shares — the
+//! current site and transport, the connection slots, the statistics, the task
+//! tracker and the cut token.
+
+use std::fmt;
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::site::Site;
+use crate::stats::Stats;
+use crate::transport::{ConnectionSlots, Transport};
+
+/// What every connection and request of one server shares.
+pub(crate) struct Shared {
+    /// The current handlers; swapped by [`ReloadHandle::reload`].
+    pub(crate) site: ArcSwap<Site>,
+    /// What new connections are served with; swapped by [`ReloadHandle::reload`].
+    pub(crate) transport: ArcSwap<Transport>,
+    /// One slot per open connection, up to `max_connections`.
+    pub(crate) connection_slots: ConnectionSlots,
+    /// The listen address as configured, which a reload may not change.
+    pub(crate) listen: String,
+    pub(crate) stats: Stats,
+    /// Connection tasks and Post tasks, awaited on shutdown.
+    pub(crate) tasks: TaskTracker,
+    /// Cancelled when the shutdown deadline passes: whatever still runs is cut.
+    pub(crate) cut: CancellationToken,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
