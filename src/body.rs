@@ -13,9 +13,9 @@ use futures_util::Stream;
 use futures_util::stream::BoxStream;
 use http_body::{Body, Frame, SizeHint};
 
-use crate::connection::ActiveRequest;
 use crate::failure::{Failure, FailureKind};
-use crate::flush::AfterFlush;
+use crate::pipeline::ActiveRequest;
+use crate::pipeline::AfterFlush;
 use crate::pipeline::{Delivery, Tail};
 use crate::stream::{StreamChannel, Taken};
 

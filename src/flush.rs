@@ -12,6 +12,9 @@
 //! With HTTP/2 the socket is shared by many streams and flow control may hold a
 //! stream's last frame back, so there the flush after the end of the body is the
 //! closest point the connection can observe.
+//!
+//! This module knows sockets only: what waits is any [`Flushable`], and who hears of
+//! flushes is any [`FlushObserver`] (the pipeline's connection state).
 
 use std::io;
 use std::pin::Pin;
@@ -21,46 +24,66 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::connection::ConnState;
-use crate::sync::lock;
 use crate::failure::{Failure, FailureKind};
-use crate::pipeline::{Delivery, Tail};
-use crate::stream::StreamChannel;
+use crate::sync::lock;
 
-/// What waits for the next flush.
-#[derive(Debug)]
-pub(crate) enum AfterFlush {
-    /// A response whose body has ended: its Post handlers run after the flush.
-    Tail(Tail),
-    /// A block of a streaming response: its Stream handler is called again.
-    Block(Arc<StreamChannel>),
+/// What waits in a [`FlushTracker`] for the next flush: told when the bytes before it
+/// reached the socket, or that they never will.
+pub(crate) trait Flushable {
+    /// Everything written before it has been flushed.
+    fn flushed(self);
+
+    /// The socket failed (or closed) first, for `cause`.
+    fn failed(self, cause: &Failure);
 }
 
-impl AfterFlush {
-    fn flushed(self) {
-        match self {
-            Self::Tail(tail) => tail.deliver(Delivery::Flushed),
-            Self::Block(channel) => channel.poke(),
+/// What [`FlushedIo`] tells the connection it serves.
+pub(crate) trait FlushObserver {
+    /// A flush succeeded: everything written so far is on the socket.
+    fn flushed(&self);
+
+    /// A write or flush failed with `error`.
+    fn write_failed(&self, error: &io::Error);
+
+    /// The socket is gone.
+    fn closed(&self);
+}
+
+/// Responses and blocks of one connection handed to hyper but not yet flushed.
+#[derive(Debug)]
+pub(crate) struct FlushTracker<I> {
+    /// Lets the flush path skip the lock when nothing waits, the common case.
+    armed: AtomicBool,
+    waiting: Mutex<Waiting<I>>,
+}
+
+impl<I> Default for FlushTracker<I> {
+    fn default() -> Self {
+        Self {
+            armed: AtomicBool::new(false),
+            waiting: Mutex::new(Waiting::default()),
         }
     }
 }
 
-/// Responses and blocks of one connection handed to hyper but not yet flushed.
-#[derive(Debug, Default)]
-pub(crate) struct FlushTracker {
-    /// Lets the flush path skip the lock when nothing waits, the common case.
-    armed: AtomicBool,
-    waiting: Mutex<Waiting>,
-}
-
 /// The queue, in order: `first`, then `more`. One response at a time (HTTP/1 without
 /// pipelining) fits the slot, so the common case neither allocates nor keeps memory.
-#[derive(Debug, Default)]
-struct Waiting {
-    first: Option<AfterFlush>,
-    more: Vec<AfterFlush>,
+#[derive(Debug)]
+struct Waiting<I> {
+    first: Option<I>,
+    more: Vec<I>,
     /// The socket is gone: nothing queued now would ever be flushed.
     closed: bool,
+}
+
+impl<I> Default for Waiting<I> {
+    fn default() -> Self {
+        Self {
+            first: None,
+            more: Vec::new(),
+            closed: false,
+        }
+    }
 }
 
 /// Why items queued on a closed connection fail.
@@ -69,20 +92,20 @@ fn closed() -> Failure {
     Failure::new(FailureKind::ClientGone, message)
 }
 
-impl Waiting {
-    fn into_items(self) -> impl Iterator<Item = AfterFlush> {
+impl<I> Waiting<I> {
+    fn into_items(self) -> impl Iterator<Item = I> {
         self.first.into_iter().chain(self.more)
     }
 }
 
-impl FlushTracker {
+impl<I: Flushable> FlushTracker<I> {
     /// Queues `item` until the next successful flush; on a closed connection (an
     /// HTTP/2 stream can outlive its socket) it fails at once instead.
-    pub(crate) fn after_next_flush(&self, item: AfterFlush) {
+    pub(crate) fn after_next_flush(&self, item: I) {
         let mut waiting = lock(&self.waiting);
         if waiting.closed {
             drop(waiting);
-            return fail(item, &closed());
+            return item.failed(&closed());
         }
         if waiting.first.is_none() {
             waiting.first = Some(item);
@@ -94,7 +117,7 @@ impl FlushTracker {
     }
 
     /// Everything queued so far, taken under one lock.
-    fn take_waiting(&self) -> Waiting {
+    fn take_waiting(&self) -> Waiting<I> {
         if !self.armed.swap(false, Ordering::AcqRel) {
             return Waiting::default();
         }
@@ -109,68 +132,61 @@ impl FlushTracker {
         )
     }
 
-    fn flushed(&self) {
+    /// Everything written so far has been flushed: what waits is delivered.
+    pub(crate) fn flushed(&self) {
         let Waiting { first, more, .. } = self.take_waiting();
         // The slot alone is the common case: no iterator over the (empty) rest.
         if let Some(item) = first {
             item.flushed();
         }
         if !more.is_empty() {
-            more.into_iter().for_each(AfterFlush::flushed);
+            more.into_iter().for_each(I::flushed);
         }
     }
 
-    fn failed(&self, cause: &Failure) {
+    /// A write failed: what waits fails with `cause`.
+    pub(crate) fn failed(&self, cause: &Failure) {
         for item in self.take_waiting().into_items() {
-            fail(item, cause);
+            item.failed(cause);
         }
     }
 
     /// The socket is gone: what waits fails, and so does what is queued later.
-    fn close(&self) {
+    pub(crate) fn close(&self) {
         lock(&self.waiting).closed = true;
         self.armed.store(true, Ordering::Release);
         self.failed(&closed());
     }
 }
 
-fn fail(item: AfterFlush, cause: &Failure) {
-    match item {
-        AfterFlush::Tail(tail) => tail.deliver(Delivery::Failed(cause.clone())),
-        AfterFlush::Block(channel) => channel.abandon(),
-    }
-}
-
-/// A socket that tells its connection's [`FlushTracker`] about flushes and failures.
+/// A socket that tells its connection (a [`FlushObserver`]) about flushes and
+/// failures.
 #[derive(Debug)]
-pub(crate) struct FlushedIo<T> {
+pub(crate) struct FlushedIo<T, O: FlushObserver> {
     inner: T,
-    tracker: Arc<ConnState>,
+    observer: Arc<O>,
 }
 
-impl<T> FlushedIo<T> {
-    pub(crate) fn new(inner: T, tracker: Arc<ConnState>) -> Self {
-        Self { inner, tracker }
+impl<T, O: FlushObserver> FlushedIo<T, O> {
+    pub(crate) fn new(inner: T, observer: Arc<O>) -> Self {
+        Self { inner, observer }
     }
 
     fn observe<R>(&self, result: io::Result<R>) -> io::Result<R> {
         if let Err(error) = &result {
-            // The error itself goes back to hyper; the handlers get its kind and text.
-            let cause = Failure::of_write(io::Error::new(error.kind(), error.to_string()));
-            self.tracker.flush.failed(&cause);
-            let _ = self.tracker.write_failure.set(cause);
+            self.observer.write_failed(error);
         }
         result
     }
 }
 
-impl<T> Drop for FlushedIo<T> {
+impl<T, O: FlushObserver> Drop for FlushedIo<T, O> {
     fn drop(&mut self) {
-        self.tracker.flush.close();
+        self.observer.closed();
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for FlushedIo<T> {
+impl<T: AsyncRead + Unpin, O: FlushObserver> AsyncRead for FlushedIo<T, O> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -180,7 +196,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for FlushedIo<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for FlushedIo<T> {
+impl<T: AsyncWrite + Unpin, O: FlushObserver> AsyncWrite for FlushedIo<T, O> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -206,8 +222,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for FlushedIo<T> {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let result = ready!(Pin::new(&mut self.inner).poll_flush(cx));
         if result.is_ok() {
-            self.tracker.note_flushed();
-            self.tracker.flush.flushed();
+            self.observer.flushed();
         }
         Poll::Ready(self.observe(result))
     }

@@ -16,11 +16,11 @@ use smallvec::SmallVec;
 use crate::Response;
 use crate::connection::Connection;
 use crate::exchange::{Added, Exchange};
-use crate::sync::lock;
 use crate::failure::{Failure, FailureKind};
 use crate::handler::{Handler, SharedHandler};
 use crate::incoming::is_timeout;
 use crate::response::header_pair;
+use crate::sync::lock;
 
 /// The request of one exchange, as every phase sees it.
 ///

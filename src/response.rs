@@ -18,9 +18,9 @@ use tokio_util::io::ReaderStream;
 use crate::Outcome;
 use crate::body::Source;
 use crate::exchange::Exchange;
-use crate::sync::lock;
 use crate::failure::Failure;
 use crate::stream::{StreamChannel, StreamError};
+use crate::sync::lock;
 
 /// The response of one exchange, as every phase sees it.
 ///

@@ -15,12 +15,13 @@ use tokio_util::task::TaskTracker;
 
 use arc_swap::ArcSwap;
 
-use crate::connection::{self, ConnectionInfo};
+use crate::connection::ConnectionInfo;
 use crate::handler::{Handler, SharedHandler};
 use crate::limits::Limits;
 use crate::map::DirectoryMap;
 use crate::path::is_normalized;
 use crate::reload::ReloadHandle;
+use crate::serve;
 use crate::shared::Shared;
 use crate::site::Site;
 use crate::tls::TlsSource;
@@ -487,7 +488,7 @@ impl BoundServer {
                         tls: None,
                         transport: shared.transport.load_full(),
                     };
-                    let serve = connection::accept(
+                    let serve = serve::accept(
                         Arc::clone(&shared),
                         stream,
                         info,

@@ -2,7 +2,8 @@
 //! connection's I/O — a write that stalls (the client stopped reading) fails after
 //! `write_timeout`, and a connection with no request in progress is reported idle
 //! after `keep_alive_timeout`, for `connection::serve` to close it gracefully (with
-//! a GOAWAY on HTTP/2).
+//! a GOAWAY on HTTP/2). It knows sockets and clocks only; what "a request in
+//! progress" means is the [`IdleWatch`] implementor's business.
 
 use std::future::Future;
 use std::io;
@@ -14,13 +15,21 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::connection::ConnState;
+/// What [`TimedIo`] asks of the connection it serves: whether work is in progress,
+/// and where to report idleness.
+pub(crate) trait IdleWatch {
+    /// Whether a request is in progress, so a waiting read is not idleness.
+    fn is_busy(&self) -> bool;
+
+    /// The connection has been idle for the keep-alive timeout.
+    fn signal_idle(&self);
+}
 
 /// A socket whose stalled writes time out and whose idleness is reported.
 #[derive(Debug)]
-pub(crate) struct TimedIo<T> {
+pub(crate) struct TimedIo<T, W> {
     inner: T,
-    conn: Arc<ConnState>,
+    conn: Arc<W>,
     /// Runs while a write waits for the client.
     write_stall: Watch,
     /// Runs while the connection waits with no request in progress.
@@ -88,10 +97,10 @@ impl Watch {
     }
 }
 
-impl<T> TimedIo<T> {
+impl<T, W: IdleWatch> TimedIo<T, W> {
     pub(crate) fn new(
         inner: T,
-        conn: Arc<ConnState>,
+        conn: Arc<W>,
         write_timeout: Duration,
         idle_timeout: Duration,
     ) -> Self {
@@ -123,7 +132,7 @@ impl<T> TimedIo<T> {
 
     /// A read is waiting: with no request in progress, that is idleness.
     fn read_waiting(&mut self, cx: &mut Context<'_>) {
-        if self.conn.active_requests() > 0 {
+        if self.conn.is_busy() {
             self.idle.ended();
         } else if self.idle.holds(cx) {
             self.conn.signal_idle();
@@ -131,7 +140,7 @@ impl<T> TimedIo<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
+impl<T: AsyncRead + Unpin, W: IdleWatch> AsyncRead for TimedIo<T, W> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -151,7 +160,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
+impl<T: AsyncWrite + Unpin, W: IdleWatch> AsyncWrite for TimedIo<T, W> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -15,8 +15,8 @@ use hyper_util::server::conn::auto;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use crate::sync::lock;
 use crate::limits::Limits;
+use crate::sync::lock;
 
 /// What a connection is served with, fixed when it is accepted.
 pub(crate) struct Transport {

@@ -12,8 +12,8 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyDataStream;
 use tower::ServiceExt;
 
-use crate::sync::lock;
 use crate::incoming::IncomingBody;
+use crate::sync::lock;
 use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 
 /// Mounts a `tower::Service` at a directory: the service sees the request with the

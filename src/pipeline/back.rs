@@ -14,8 +14,9 @@ use std::sync::atomic::Ordering;
 
 use http::{Method, Uri, Version};
 
+use super::ConnState;
 use super::call::{Called, Machine, Progress, Step, call_next, call_now, drive};
-use crate::connection::{ConnState, Connection};
+use crate::connection::Connection;
 use crate::exchange::{Added, Exchange, RequestHead};
 use crate::failure::{Failure, FailureKind};
 use crate::handler::SharedHandler;

@@ -14,8 +14,8 @@ use futures_util::FutureExt;
 use http::StatusCode;
 
 use crate::exchange::Exchange;
-use crate::sync::lock;
 use crate::handler::{HandlerFuture, SharedHandler};
+use crate::sync::lock;
 use crate::wait::Mark;
 use crate::{Outcome, Request, Response};
 

@@ -13,9 +13,9 @@ use http::{HeaderValue, StatusCode};
 
 use super::call::{Called, Machine, Step, call_next, call_now};
 use crate::exchange::{Added, ERROR_PAGE_TYPE, Exchange, error_page};
-use crate::sync::lock;
 use crate::handler::SharedHandler;
 use crate::path::normalize_path;
+use crate::sync::lock;
 
 /// In order: the machine only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -9,6 +9,7 @@
 
 mod back;
 mod call;
+mod conn;
 mod front;
 
 use std::borrow::Cow;
@@ -24,11 +25,11 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use hyper::body::Incoming;
 
 pub(crate) use back::{Delivery, Tail, report_aborted_head};
+pub(crate) use conn::{ActiveRequest, AfterFlush, ConnState};
 
 use crate::body::{ResponseBody, Source};
-use crate::connection::{ActiveRequest, Connection};
+use crate::connection::Connection;
 use crate::exchange::{Added, Exchange, RequestHead};
-use crate::sync::lock;
 use crate::failure::{Failure, FailureKind};
 use crate::host::host_problem;
 use crate::incoming::IncomingBody;
@@ -37,6 +38,7 @@ use crate::shared::Shared;
 use crate::site::Site;
 use crate::stats::InFlightRequest;
 use crate::stream::StreamChannel;
+use crate::sync::lock;
 use call::{Machine, Pending, Progress, Step, call, drive};
 use front::Front;
 
