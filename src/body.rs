@@ -1,6 +1,9 @@
-//! The body hyper sends for a pipeline's response, which also tells the connection's
-//! flush tracker when the last byte (and, for streams, each block) has been handed
-//! over.
+//! [`Body`]: a response body as handlers set, take and wrap it — whole bytes, a
+//! `Stream` of blocks (from an `AsyncRead`, a file or an `http_body::Body`), or the
+//! blocks pushed with [`Response::send`](crate::Response::send).
+//!
+//! A leaf of the model: it knows the stream channel behind pushed bodies, nothing of
+//! connections or the pipeline, which turns a `Body` into what hyper writes.
 
 use std::fmt;
 use std::io;
@@ -8,234 +11,245 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use futures_util::Stream;
+use bytes::{Buf, Bytes};
 use futures_util::stream::BoxStream;
-use http_body::{Body, Frame, SizeHint};
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use http_body_util::BodyDataStream;
+use tokio::io::AsyncRead;
+use tokio_util::io::ReaderStream;
 
-use crate::failure::{Failure, FailureKind};
-use crate::pipeline::ActiveRequest;
-use crate::pipeline::AfterFlush;
-use crate::pipeline::{Delivery, Tail};
 use crate::stream::{StreamChannel, Taken};
 
-/// Where a response's bytes come from.
-pub(crate) enum Source {
-    /// A complete body, written at once.
-    Full(Option<Bytes>),
-    /// Blocks sent through [`Response::send`](crate::Response::send).
-    Channel(Arc<StreamChannel>),
-    /// A `Stream` of blocks: from the handler, an `AsyncRead` or a file.
+/// A response body; see the module docs.
+///
+/// A compression or transformation handler takes the body out with
+/// [`Response::take_body`](crate::Response::take_body), looks at it, and sets a
+/// wrapped one with [`Response::set_body`](crate::Response::set_body):
+///
+/// ```
+/// use futures_util::StreamExt;
+/// use poco_httpd::{Body, Bytes, Outcome, Request, Response};
+///
+/// // Upper-cases whatever the Content handler answered, whole or streamed.
+/// let shout = |req: Request, _res: Response| {
+///     req.before_send(|_req: Request, res: Response| {
+///         let body = res.take_body();
+///         let loud = body.into_stream().map(|block| {
+///             block.map(|block| Bytes::from(block.to_ascii_uppercase()))
+///         });
+///         res.set_body(Body::from_stream(loud));
+///         Outcome::Ok
+///     });
+///     Outcome::Ok
+/// };
+/// # fn assert_handler(_: impl poco_httpd::Handler) {}
+/// # assert_handler(shout);
+/// ```
+pub struct Body {
+    kind: Kind,
+}
+
+/// Where a body's bytes come from.
+pub(crate) enum Kind {
+    /// Complete, written at once.
+    Full(Bytes),
+    /// Blocks pushed through `Response::send` and `write`.
+    Pushed(Arc<StreamChannel>),
+    /// A `Stream` of blocks: from a handler, an `AsyncRead`, a file, another body.
     Stream(BoxStream<'static, io::Result<Bytes>>),
 }
 
-impl fmt::Debug for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Full(data) => write!(f, "Full({} bytes)", data.as_ref().map_or(0, Bytes::len)),
-            Self::Channel(_) => f.write_str("Channel"),
-            Self::Stream(_) => f.write_str("Stream"),
-        }
+impl Body {
+    /// A body with nothing in it.
+    pub fn empty() -> Self {
+        Self::full(Bytes::new())
     }
-}
 
-/// A response body carrying the request's [`Tail`], if it has one.
-#[derive(Debug)]
-pub(crate) struct ResponseBody {
-    source: Source,
-    tail: Option<Tail>,
-    /// Keeps the connection counted as busy until hyper is done with the body; also
-    /// the way to the connection's flush tracker.
-    active: ActiveRequest,
-    /// The `Content-Length` a handler declared for a streaming body.
-    declared: Option<u64>,
-    /// Bytes handed to hyper so far.
-    written: u64,
-    /// No byte of the body will be written (`HEAD`, `204`, `304`, empty), so hyper
-    /// may never poll it; see [`ResponseBody::handed_over`] for when its tail then
-    /// waits for the flush.
-    nothing_to_write: bool,
-    /// An HTTP/2 stream's body, which hyper takes in the stream's own task.
-    http2: bool,
-    /// The body failed on our side (its producer broke, or it ran past its declared
-    /// length), not the client's: the cut is reported as such.
-    broken: bool,
-}
-
-impl ResponseBody {
-    /// `on_wire` is false when no body bytes will be written (`HEAD`, `204`, `304`);
-    /// hyper may then never poll the body, so the tail waits for the flush from
-    /// [`ResponseBody::handed_over`].
-    pub(crate) fn new(
-        source: Source,
-        tail: Option<Tail>,
-        active: ActiveRequest,
-        on_wire: bool,
-        declared: Option<u64>,
-        http2: bool,
-    ) -> Self {
-        let source = match source {
-            Source::Full(Some(data)) if data.is_empty() => Source::Full(None),
-            source => source,
-        };
-        let nothing_to_write = !on_wire || matches!(source, Source::Full(None));
+    /// A body streamed from `stream`, pulled only as fast as the client reads. An
+    /// `Err` item cuts the response (the connection is closed).
+    pub fn from_stream<S>(stream: S) -> Self
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + 'static,
+    {
         Self {
-            source,
-            tail,
-            active,
-            declared,
-            written: 0,
-            nothing_to_write,
-            http2,
-            broken: false,
+            kind: Kind::Stream(stream.boxed()),
         }
     }
 
-    /// hyper has taken the response. With HTTP/1 it writes the head before its
-    /// next flush, so a body with nothing to write waits for that flush from here.
-    /// With HTTP/2 the head is queued by the stream's task while the connection's
-    /// task flushes on its own; such a body waits from when hyper drops it (after
-    /// queueing the head) or polls it to its end. Calling this again does nothing.
-    pub(crate) fn handed_over(&mut self) {
-        if self.nothing_to_write && !self.http2 {
-            self.finish();
+    /// A body streamed from an `AsyncRead`, pulled only as fast as the client reads.
+    pub fn from_reader<R>(reader: R) -> Self
+    where
+        R: AsyncRead + Send + 'static,
+    {
+        Self::from_stream(ReaderStream::new(Box::pin(reader)))
+    }
+
+    /// A body streamed from any `http_body::Body` — an upstream's response, a tower
+    /// service's answer. Its data frames are sent; trailers are dropped; an error
+    /// cuts the response.
+    pub fn from_http_body<B>(body: B) -> Self
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let blocks = BodyDataStream::new(body)
+            .map_ok(|mut data| data.copy_to_bytes(data.remaining()))
+            .map_err(io::Error::other);
+        Self::from_stream(blocks)
+    }
+
+    pub(crate) fn full(bytes: Bytes) -> Self {
+        Self {
+            kind: Kind::Full(bytes),
         }
     }
 
-    /// The last byte has been handed to hyper: deliver at the next flush.
-    fn finish(&mut self) {
-        if let Some(tail) = self.tail.take() {
-            self.active
-                .conn()
-                .flush
-                .after_next_flush(AfterFlush::Tail(tail));
+    pub(crate) fn pushed(channel: Arc<StreamChannel>) -> Self {
+        Self {
+            kind: Kind::Pushed(channel),
         }
     }
 
-    /// Holds a streaming body to its declared `Content-Length`: running past it is an
-    /// error (hyper then closes the connection rather than send a corrupt stream);
-    /// reaching it exactly ends the body, as hyper will not ask for more.
-    fn check_length(&mut self, block: io::Result<Bytes>) -> io::Result<Bytes> {
-        let block = block?;
-        self.written += block.len() as u64;
-        let Some(declared) = self.declared else {
-            return Ok(block);
-        };
-        let more_queued = match &self.source {
-            Source::Channel(channel) => channel.buffered() > 0,
-            _ => false,
-        };
-        if self.written > declared || (self.written == declared && more_queued) {
-            return Err(io::Error::other(
-                "the stream ran past its declared Content-Length",
-            ));
-        }
-        if self.written == declared {
-            if let Source::Channel(channel) = &self.source {
-                channel.close();
-            }
-            self.finish();
-        }
-        Ok(block)
+    pub(crate) fn into_kind(self) -> Kind {
+        self.kind
     }
 
-    fn poll_source(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
-        match &mut self.source {
-            Source::Full(data) => Poll::Ready(data.take().map(Ok)),
-            Source::Channel(channel) => match channel.take(cx.waker()) {
-                Taken::Pending => Poll::Pending,
-                Taken::Block(block) => {
-                    // The Stream handler is owed a call once this block is flushed.
-                    let channel = Arc::clone(channel);
-                    self.active
-                        .conn()
-                        .flush
-                        .after_next_flush(AfterFlush::Block(channel));
-                    Poll::Ready(Some(Ok(block)))
-                }
-                Taken::End => Poll::Ready(None),
-                Taken::Broken => Poll::Ready(Some(Err(io::Error::other(
-                    "the stream's producer failed; the response is cut",
-                )))),
-            },
-            Source::Stream(stream) => Pin::new(stream).poll_next(cx),
+    /// The bytes of a whole body; `None` for a streamed or pushed one.
+    pub fn as_bytes(&self) -> Option<&Bytes> {
+        match &self.kind {
+            Kind::Full(bytes) => Some(bytes),
+            Kind::Pushed(_) | Kind::Stream(_) => None,
+        }
+    }
+
+    /// Reports whether the body is fed by [`Response::send`](crate::Response::send) /
+    /// [`write`](crate::Response::write) (a streaming response, Server-Sent Events),
+    /// whose blocks should reach the client as they are sent.
+    pub fn is_pushed(&self) -> bool {
+        matches!(self.kind, Kind::Pushed(_))
+    }
+
+    /// Reports whether the body is whole and empty.
+    pub fn is_empty(&self) -> bool {
+        self.as_bytes().is_some_and(Bytes::is_empty)
+    }
+
+    /// The body as a stream of blocks, to wrap. A whole body is one block; a pushed
+    /// body yields its blocks as they are sent (the producer's `send`/`write` keep
+    /// working, and the Stream handler is then called again as each block is taken
+    /// rather than after it was flushed).
+    pub fn into_stream(self) -> BoxStream<'static, io::Result<Bytes>> {
+        match self.kind {
+            Kind::Full(bytes) if bytes.is_empty() => futures_util::stream::empty().boxed(),
+            Kind::Full(bytes) => futures_util::stream::once(async { Ok(bytes) }).boxed(),
+            Kind::Pushed(channel) => PushedBlocks(channel).boxed(),
+            Kind::Stream(stream) => stream,
         }
     }
 }
 
-impl ResponseBody {
-    /// Why the body was dropped before its end: its own fault, a write error the
-    /// socket reported, or else the client leaving.
-    fn cut_cause(&self) -> Failure {
-        if self.broken {
-            let message = "the response body failed, so the response was cut";
-            return Failure::new(FailureKind::StreamBroken, message);
-        }
-        match self.active.conn().write_failure.get() {
-            Some(failure) => failure.clone(),
-            None => {
-                let message = "the client went away before the whole response was sent";
-                Failure::new(FailureKind::ClientGone, message)
-            }
+impl Default for Body {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Self {
+        Self::full(bytes)
+    }
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Self {
+        Self::full(text.into())
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(text: &'static str) -> Self {
+        Self::full(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::full(bytes.into())
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(bytes: &'static [u8]) -> Self {
+        Self::full(Bytes::from_static(bytes))
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Full(bytes) => write!(f, "Body::Full({} bytes)", bytes.len()),
+            Kind::Pushed(_) => f.write_str("Body::Pushed"),
+            Kind::Stream(_) => f.write_str("Body::Stream"),
         }
     }
 }
 
-impl Body for ResponseBody {
-    type Data = Bytes;
-    type Error = io::Error;
+/// A pushed body's blocks as a `Stream`, for a handler that wraps it.
+struct PushedBlocks(Arc<StreamChannel>);
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        let polled = match self.poll_source(cx) {
-            Poll::Ready(Some(block)) if !matches!(self.source, Source::Full(_)) => {
-                Poll::Ready(Some(self.check_length(block)))
+impl Stream for PushedBlocks {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.0.take(cx.waker()) {
+            Taken::Pending => Poll::Pending,
+            Taken::Block(block) => {
+                // The Stream handler is owed a call for the block, as after a flush.
+                self.0.poke();
+                Poll::Ready(Some(Ok(block)))
             }
-            polled => polled,
-        };
-        match &polled {
-            Poll::Ready(Some(Ok(block))) => self.active.conn().stats.sent(block.len()),
-            Poll::Ready(Some(Err(_))) => self.broken = true,
-            _ => {}
-        }
-        match &polled {
-            Poll::Ready(None) => self.finish(),
-            Poll::Ready(Some(Ok(_))) if self.is_end_stream() => self.finish(),
-            _ => {}
-        }
-        polled.map(|block| block.map(|result| result.map(Frame::data)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        matches!(self.source, Source::Full(None))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.source {
-            Source::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
-            Source::Channel(_) | Source::Stream(_) => SizeHint::default(),
+            Taken::End => Poll::Ready(None),
+            Taken::Broken => Poll::Ready(Some(Err(io::Error::other(
+                "the stream's producer failed; the response is cut",
+            )))),
         }
     }
 }
 
-impl Drop for ResponseBody {
-    /// The response is done with, sent or abandoned: it is no longer in flight, and a
-    /// tail still held reports how the exchange ended.
-    fn drop(&mut self) {
-        self.active.conn().stats.request_done();
-        if let Source::Channel(channel) = &self.source
-            && !channel.is_finished()
-        {
-            channel.abandon();
-        }
-        if self.nothing_to_write {
-            // Not a failure: the head went (or goes) out without a body.
-            return self.finish();
-        }
-        if let Some(tail) = self.tail.take() {
-            tail.deliver(Delivery::Failed(self.cut_cause()));
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn collected(body: Body) -> Vec<u8> {
+        let blocks: Vec<_> = body.into_stream().try_collect().await.expect("no error");
+        blocks.concat()
+    }
+
+    #[tokio::test]
+    async fn every_kind_of_body_reads_back_as_a_stream() {
+        assert_eq!(collected(Body::from("whole")).await, b"whole");
+        assert_eq!(collected(Body::empty()).await, b"");
+        let reader: &'static [u8] = b"from a reader";
+        assert_eq!(collected(Body::from_reader(reader)).await, b"from a reader");
+        let http = http_body_util::Full::new(Bytes::from_static(b"from http_body"));
+        assert_eq!(
+            collected(Body::from_http_body(http)).await,
+            b"from http_body"
+        );
+        let channel = Arc::new(StreamChannel::new(1024));
+        channel.send(Bytes::from_static(b"pushed")).expect("room");
+        channel.close();
+        let pushed = Body::pushed(channel);
+        assert!(pushed.is_pushed() && pushed.as_bytes().is_none());
+        assert_eq!(collected(pushed).await, b"pushed");
+    }
+
+    #[test]
+    fn only_a_whole_body_has_bytes() {
+        assert_eq!(Body::from("ab").as_bytes().map(Bytes::len), Some(2));
+        assert!(Body::empty().is_empty());
+        let stream = Body::from_stream(futures_util::stream::empty());
+        assert!(stream.as_bytes().is_none() && !stream.is_empty() && !stream.is_pushed());
     }
 }

@@ -14,13 +14,14 @@ use cookie::Cookie;
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use smallvec::SmallVec;
 
-use crate::body::Source;
+use crate::body::Body;
 use crate::connection::Connection;
 use crate::failure::Failure;
 use crate::handler::SharedHandler;
 use crate::incoming::IncomingBody;
 use crate::shared::Shared;
 use crate::site::Site;
+use crate::stream::StreamChannel;
 use crate::sync::lock;
 
 use crate::wait::WaitGate;
@@ -70,10 +71,11 @@ pub(crate) struct ResponseState {
     /// back into `headers` when a Post handler first looks at them, so that
     /// handlers which never do cost no second map.
     kept_headers: KeptHeaders,
-    pub(crate) body: Bytes,
+    pub(crate) body: Body,
     pub(crate) cookies: Vec<Cookie<'static>>,
-    /// A streaming source replacing `body`: a channel or a `Stream`.
-    pub(crate) stream: Option<Source>,
+    /// The channel `Response::send` feeds, once streaming was turned on; kept while
+    /// the body is taken out and wrapped.
+    pub(crate) channel: Option<Arc<StreamChannel>>,
     /// Set when a handler misused the API in a way only a 500 can answer.
     pub(crate) misuse: Option<String>,
     pub(crate) sent: bool,
@@ -274,7 +276,7 @@ impl Exchange {
         let mut response = lock(&self.response);
         *response = ResponseState::default();
         response.status = status;
-        response.body = error_page(status);
+        response.body = Body::full(error_page(status));
         response.headers.insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static(ERROR_PAGE_TYPE),

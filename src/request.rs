@@ -2,23 +2,21 @@
 //! rewrite) the request.
 
 use std::fmt;
-use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use cookie::Cookie;
+use futures_util::StreamExt;
 use http::header::{AsHeaderName, HOST, HeaderName};
 use http::{HeaderMap, HeaderValue, Method, Uri, Version};
-use http_body::Body as _;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use smallvec::SmallVec;
 
 use crate::Response;
 use crate::connection::Connection;
 use crate::exchange::{Added, Exchange};
-use crate::failure::{Failure, FailureKind};
+use crate::failure::Failure;
 use crate::handler::{Handler, SharedHandler};
-use crate::incoming::is_timeout;
+use crate::request_body::RequestBody;
 use crate::response::header_pair;
 use crate::sync::lock;
 
@@ -296,21 +294,25 @@ impl Request {
     /// # Errors
     /// See [`BodyError`].
     pub async fn body_with_limit(&self, limit: usize) -> Result<Bytes, BodyError> {
-        let incoming = lock(&self.exchange.request).body.take();
-        let Some(incoming) = incoming else {
-            return Err(BodyError::AlreadyRead);
-        };
-        if incoming.size_hint().lower() > limit as u64 {
-            return Err(BodyError::TooLarge { limit });
-        }
-        match Limited::new(incoming, limit).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(error) if error.is::<LengthLimitError>() => Err(BodyError::TooLarge { limit }),
-            Err(error) => {
-                let timed_out = error.downcast_ref::<io::Error>().is_some_and(is_timeout);
-                Err(self.body_failed(&*error, timed_out))
-            }
-        }
+        self.take_body()?.with_limit(limit).bytes().await
+    }
+
+    /// Takes the request body out as a stream of blocks (an `http_body::Body` and a
+    /// `Stream`), with the server's body size limit and read timeout still applied:
+    /// the way to hand it on — to a proxied upstream, a decoder, a file — without
+    /// holding it whole. Later calls, and [`Request::body`], get
+    /// [`BodyError::AlreadyRead`].
+    ///
+    /// # Errors
+    /// [`BodyError::AlreadyRead`] when an earlier handler took the body.
+    pub fn take_body(&self) -> Result<RequestBody, BodyError> {
+        let mut request = lock(&self.exchange.request);
+        let incoming = request.body.take().ok_or(BodyError::AlreadyRead)?;
+        let read = request.body_read;
+        drop(request);
+        let limit = self.exchange.site.max_body_size;
+        let exchange = Arc::clone(&self.exchange);
+        Ok(RequestBody::new(Some(incoming), read, limit, exchange))
     }
 
     /// Reads the next block of the request body as it arrives, for uploads too large to
@@ -344,48 +346,15 @@ impl Request {
     /// # assert_handler(count_bytes);
     /// ```
     pub async fn body_chunk(&self) -> Result<Option<Bytes>, BodyError> {
-        let limit = self.exchange.site.max_body_size;
-        let incoming = lock(&self.exchange.request).body.take();
-        let Some(mut incoming) = incoming else {
+        let Ok(mut body) = self.take_body() else {
             return Ok(None);
         };
-        loop {
-            let data = match incoming.frame().await {
-                None => return Ok(None),
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => data,
-                    Err(_trailers) => continue,
-                },
-                Some(Err(error)) => return Err(self.body_failed(&error, is_timeout(&error))),
-            };
-            let mut request = lock(&self.exchange.request);
-            request.body_read += data.len() as u64;
-            if request.body_read > limit as u64 {
-                return Err(BodyError::TooLarge { limit });
-            }
-            request.body = Some(incoming);
-            return Ok(Some(data));
-        }
-    }
-
-    /// A failed body read fails the exchange: the Error handler runs once the current
-    /// handler returns.
-    fn body_failed(&self, error: &dyn std::error::Error, timed_out: bool) -> BodyError {
-        let cause = format!("reading the request body failed: {error}");
-        let (kind, io_kind, message) = if timed_out {
-            let message = "the request body stopped arriving";
-            (FailureKind::BodyTimeout, io::ErrorKind::TimedOut, message)
-        } else {
-            let message = "reading the request body failed";
-            (FailureKind::BodyRead, io::ErrorKind::Other, message)
-        };
-        let io = Arc::new(io::Error::new(io_kind, error.to_string()));
-        self.exchange.fail(Failure::new(kind, message).with_io(io));
-        if timed_out {
-            BodyError::TimedOut(cause)
-        } else {
-            BodyError::Aborted(cause)
-        }
+        let block = body.next().await.transpose()?;
+        let (incoming, read) = body.into_parts();
+        let mut request = lock(&self.exchange.request);
+        request.body = incoming;
+        request.body_read = read;
+        Ok(block)
     }
 
     /// When the server started working on this request (after reading its head).

@@ -11,12 +11,11 @@ use cookie::Cookie;
 use http::header::{AsHeaderName, CONTENT_TYPE, HeaderName};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use tokio::io::AsyncRead;
-use tokio_util::io::ReaderStream;
 
 use crate::Outcome;
-use crate::body::Source;
+use crate::body::Body;
 use crate::exchange::Exchange;
 use crate::failure::Failure;
 use crate::stream::{StreamChannel, StreamError};
@@ -34,11 +33,6 @@ pub struct Response {
 impl Response {
     pub(crate) fn new(exchange: Arc<Exchange>) -> Self {
         Self { exchange }
-    }
-
-    /// The shared state, for built-in handlers.
-    pub(crate) fn exchange(&self) -> &Exchange {
-        &self.exchange
     }
 
     /// The status code; `200 OK` until a handler changes it. Once the exchange failed
@@ -142,6 +136,20 @@ impl Response {
         Ok(())
     }
 
+    /// Adds every header of `headers`, keeping the values already set: how a bridge
+    /// or a proxy hands on an answer's headers.
+    pub fn extend_headers(&self, headers: HeaderMap) {
+        let mut response = lock(&self.exchange.response);
+        let mut name = None;
+        for (next, value) in headers {
+            // `into_iter` names a header once, before all of its values.
+            name = next.or(name);
+            if let Some(name) = &name {
+                response.header_map().append(name, value);
+            }
+        }
+    }
+
     /// Removes a header, returning its first value if it had one.
     pub fn remove_header(&self, name: impl AsHeaderName) -> Option<HeaderValue> {
         lock(&self.exchange.response).header_map().remove(name)
@@ -173,7 +181,7 @@ impl Response {
     /// # fn assert_handler(_: impl poco_httpd::Handler) {}
     /// # assert_handler(hello);
     /// ```
-    pub fn ok(&self, body: impl Into<Bytes>) -> Outcome {
+    pub fn ok(&self, body: impl Into<Body>) -> Outcome {
         self.set_body(body);
         Outcome::Ok
     }
@@ -205,7 +213,8 @@ impl Response {
     pub(crate) fn answer_text(&self, status: StatusCode, body: Bytes) {
         let mut response = lock(&self.exchange.response);
         response.status = status;
-        response.body = body;
+        response.body = Body::full(body);
+        response.channel = None;
         let headers = response.header_map();
         if !headers.contains_key(CONTENT_TYPE) {
             let plain = HeaderValue::from_static("text/plain; charset=utf-8");
@@ -213,15 +222,34 @@ impl Response {
         }
     }
 
-    /// Sets the body, from a `String`, a `&'static str`, a `Vec<u8>`, [`Bytes`]...
-    /// `Content-Length` is set from it when the response is sent.
-    pub fn set_body(&self, body: impl Into<Bytes>) {
-        lock(&self.exchange.response).body = body.into();
+    /// Sets the body: a `String`, a `&'static str`, a `Vec<u8>`, [`Bytes`] — whose
+    /// size becomes the `Content-Length` — or any [`Body`], streamed.
+    ///
+    /// A whole body replaces a streaming one: the response stops streaming, and
+    /// [`Response::send`] then fails with [`StreamError::NotStreaming`]. A streamed
+    /// body (say, a pushed one that [`Response::take_body`] took out and a handler
+    /// wrapped) keeps `send` and `close` working.
+    pub fn set_body(&self, body: impl Into<Body>) {
+        let body = body.into();
+        let mut response = lock(&self.exchange.response);
+        if body.as_bytes().is_some() {
+            response.channel = None;
+        }
+        response.body = body;
     }
 
-    /// A clone of the body set so far (cheap: [`Bytes`] is reference-counted).
+    /// Takes the body out, leaving an empty one: to look at it and set a wrapped one
+    /// (see [`Body`]), before the head goes out. A pushed body's producer keeps
+    /// sending into it.
+    pub fn take_body(&self) -> Body {
+        std::mem::take(&mut lock(&self.exchange.response).body)
+    }
+
+    /// A clone of a whole body set so far (cheap: [`Bytes`] is reference-counted);
+    /// empty while the body streams.
     pub fn body(&self) -> Bytes {
-        lock(&self.exchange.response).body.clone()
+        let response = lock(&self.exchange.response);
+        response.body.as_bytes().cloned().unwrap_or_default()
     }
 
     /// Adds a cookie; each one becomes a `Set-Cookie` header when the response is sent.
@@ -302,10 +330,14 @@ impl Response {
     pub fn set_streaming(&self, on: bool) {
         let limit = self.exchange.site.stream_buffer;
         let mut response = lock(&self.exchange.response);
-        if response.sent {
+        if response.sent || on == response.channel.is_some() {
             return;
         }
-        response.stream = on.then(|| Source::Channel(Arc::new(StreamChannel::new(limit))));
+        response.channel = on.then(|| Arc::new(StreamChannel::new(limit)));
+        response.body = match &response.channel {
+            Some(channel) => Body::pushed(Arc::clone(channel)),
+            None => Body::empty(),
+        };
     }
 
     /// Turns the response into a Server-Sent Events stream: `Content-Type:
@@ -327,7 +359,8 @@ impl Response {
     /// Reports whether the response streams (by [`Response::set_streaming`] or one of
     /// the `set_body_*` sources).
     pub fn is_streaming(&self) -> bool {
-        lock(&self.exchange.response).stream.is_some()
+        let response = lock(&self.exchange.response);
+        response.channel.is_some() || response.body.as_bytes().is_none()
     }
 
     /// Queues one block of a streaming response. Never waits: beyond the server's
@@ -389,7 +422,7 @@ impl Response {
     where
         S: Stream<Item = io::Result<Bytes>> + Send + 'static,
     {
-        lock(&self.exchange.response).stream = Some(Source::Stream(stream.boxed()));
+        self.set_body(Body::from_stream(stream));
     }
 
     /// Streams the body from an `AsyncRead`, pulled only as fast as the client reads.
@@ -397,7 +430,7 @@ impl Response {
     where
         R: AsyncRead + Send + 'static,
     {
-        self.set_body_stream(ReaderStream::new(Box::pin(reader)));
+        self.set_body(Body::from_reader(reader));
     }
 
     /// Streams the body from a file, with its length as `Content-Length`.
@@ -415,19 +448,14 @@ impl Response {
     }
 
     fn channel(&self) -> Result<Arc<StreamChannel>, StreamError> {
-        match &lock(&self.exchange.response).stream {
-            Some(Source::Channel(channel)) => Ok(Arc::clone(channel)),
-            _ => Err(StreamError::NotStreaming),
-        }
+        let channel = lock(&self.exchange.response).channel.clone();
+        channel.ok_or(StreamError::NotStreaming)
     }
 
     /// The stream channel, once the head has gone out.
     fn sent_channel(&self) -> Option<Arc<StreamChannel>> {
         let response = lock(&self.exchange.response);
-        match &response.stream {
-            Some(Source::Channel(channel)) if response.sent => Some(Arc::clone(channel)),
-            _ => None,
-        }
+        response.channel.clone().filter(|_| response.sent)
     }
 }
 
@@ -478,7 +506,7 @@ impl fmt::Debug for Response {
         f.debug_struct("Response")
             .field("status", &response.status)
             .field("headers", response.header_map())
-            .field("body_len", &response.body.len())
+            .field("body", &response.body)
             .field("is_error", &self.exchange.is_failed())
             .finish_non_exhaustive()
     }

@@ -15,10 +15,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::body::ResponseBody;
 use crate::connection::ConnectionInfo;
 use crate::flush::FlushedIo;
-use crate::pipeline::{self, ActiveRequest, ConnState};
+use crate::pipeline::{self, ActiveRequest, ConnState, WireBody};
 use crate::refusal_io::RefusalIo;
 use crate::shared::Shared;
 use crate::site::SiteCache;
@@ -163,7 +162,7 @@ struct ConnService {
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for ConnService {
-    type Response = http::Response<ResponseBody>;
+    type Response = http::Response<WireBody>;
     type Error = Infallible;
     type Future = pipeline::Responding;
 

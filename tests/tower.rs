@@ -11,7 +11,7 @@ use poco_httpd::{Outcome, Request, Response, Server};
 #[tokio::test]
 async fn a_mounted_service_sees_the_path_relative_to_its_directory() {
     let echo = tower::service_fn(|request: poco_httpd::http::Request<_>| async move {
-        let _: &poco_httpd::handlers::RequestBody = request.body();
+        let _: &poco_httpd::RequestBody = request.body();
         let text = format!("{} {}", request.method(), request.uri());
         Ok::<_, Infallible>(poco_httpd::http::Response::new(Full::new(
             bytes::Bytes::from(text),

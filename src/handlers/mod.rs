@@ -28,4 +28,4 @@ pub use self::redirect::Redirect;
 pub use self::rewrite::Rewrite;
 pub use self::static_files::{Ranges, StaticFiles};
 pub use self::status::ServerStatus;
-pub use self::tower::{RequestBody, TowerService};
+pub use self::tower::TowerService;

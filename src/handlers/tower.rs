@@ -2,19 +2,12 @@
 //! `http::Request` as the Content handler of a directory.
 
 use std::fmt;
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_util::TryStreamExt;
-use http_body::{Body, Frame, SizeHint};
-use http_body_util::BodyDataStream;
+use http_body::Body as HttpBody;
 use tower::ServiceExt;
 
-use crate::incoming::IncomingBody;
-use crate::sync::lock;
-use crate::{Handler, HandlerFuture, Outcome, Request, Response};
+use crate::{Handler, HandlerFuture, Outcome, Request, RequestBody, Response};
 
 /// Mounts a `tower::Service` at a directory: the service sees the request with the
 /// directory's prefix taken off its (normalized) path, so a service mounted at
@@ -94,7 +87,7 @@ where
         + 'static,
     S::Future: Send + 'static,
     S::Error: fmt::Display,
-    B: Body<Data = Bytes> + Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     fn call(&self, request: Request, response: Response) -> HandlerFuture {
@@ -116,8 +109,9 @@ where
 /// The `http::Request` handed to the service: method, version, headers, extensions
 /// and body of the exchange, with the inner URI.
 fn forward(request: &Request, uri: http::Uri) -> http::Request<RequestBody> {
-    let body = lock(&request.exchange().request).body.take();
-    let mut forwarded = http::Request::new(RequestBody(body));
+    // A body an earlier handler took is gone: the service sees an empty one.
+    let body = request.take_body().unwrap_or_else(|_| RequestBody::empty());
+    let mut forwarded = http::Request::new(body);
     *forwarded.method_mut() = request.method().clone();
     *forwarded.version_mut() = request.version();
     *forwarded.headers_mut() = request.headers();
@@ -128,48 +122,13 @@ fn forward(request: &Request, uri: http::Uri) -> http::Request<RequestBody> {
 /// Copies the service's answer (status, headers, body) into `response`.
 pub(crate) fn copy_answer<B>(answer: http::Response<B>, response: &Response)
 where
-    B: Body<Data = Bytes> + Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let (parts, body) = answer.into_parts();
     response.set_status(parts.status);
-    let mut exchange = lock(&response.exchange().response);
-    for (name, value) in &parts.headers {
-        exchange.headers.append(name, value.clone());
-    }
-    drop(exchange);
-    let blocks = BodyDataStream::new(body).map_err(io::Error::other);
-    response.set_body_stream(blocks);
-}
-
-/// The request body a mounted service reads: the client's, unless an earlier
-/// handler already took it (then empty).
-#[derive(Debug)]
-pub struct RequestBody(Option<IncomingBody>);
-
-impl Body for RequestBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        match &mut self.0 {
-            Some(incoming) => Pin::new(incoming).poll_frame(cx),
-            None => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.as_ref().is_none_or(Body::is_end_stream)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.0
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
-    }
+    response.extend_headers(parts.headers);
+    response.set_body(crate::Body::from_http_body(body));
 }
 
 impl<S> fmt::Debug for TowerService<S> {

@@ -12,6 +12,7 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderValue, StatusCode};
 
 use super::call::{Called, Machine, Step, call_next, call_now};
+use crate::body::Body;
 use crate::exchange::{Added, ERROR_PAGE_TYPE, Exchange, error_page};
 use crate::handler::SharedHandler;
 use crate::path::normalize_path;
@@ -228,8 +229,8 @@ fn deny(exchange: &Exchange) {
         drop(response);
         return exchange.answer_error(StatusCode::FORBIDDEN);
     }
-    if response.body.is_empty() && response.stream.is_none() {
-        response.body = error_page(status);
+    if response.body.is_empty() {
+        response.body = Body::full(error_page(status));
         let headers = response.header_map();
         if !headers.contains_key(CONTENT_TYPE) {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(ERROR_PAGE_TYPE));

@@ -11,6 +11,7 @@ mod back;
 mod call;
 mod conn;
 mod front;
+mod wire_body;
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -19,15 +20,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use hyper::body::Incoming;
 
 pub(crate) use back::{Delivery, Tail, report_aborted_head};
 pub(crate) use conn::{ActiveRequest, AfterFlush, ConnState};
+use wire_body::Framing;
+pub(crate) use wire_body::WireBody;
 
-use crate::body::{ResponseBody, Source};
+use crate::body::Body;
 use crate::connection::Connection;
 use crate::exchange::{Added, Exchange, RequestHead};
 use crate::failure::{Failure, FailureKind};
@@ -49,12 +51,12 @@ use front::Front;
     reason = "the ready response is the common case; boxing it would cost an allocation"
 )]
 pub(crate) enum Responding {
-    Ready(Option<http::Response<ResponseBody>>),
-    Later(Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>),
+    Ready(Option<http::Response<WireBody>>),
+    Later(Pin<Box<dyn Future<Output = http::Response<WireBody>> + Send>>),
 }
 
 impl Future for Responding {
-    type Output = Result<http::Response<ResponseBody>, Infallible>;
+    type Output = Result<http::Response<WireBody>, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut response = match &mut *self {
@@ -227,7 +229,7 @@ fn send(
     front: &Front,
     active: ActiveRequest,
     answered: std::time::Instant,
-) -> http::Response<ResponseBody> {
+) -> http::Response<WireBody> {
     let tail = in_flight.0.take();
     let tail = tail.map(|tail| tail.knowing(front.back_entries()));
     let tail = tail.and_then(|mut tail| tail.has_work().then_some(tail));
@@ -253,17 +255,15 @@ fn send(
     }
     let status = state.status;
     exchange.server.stats.answered(status, answered);
-    let source = match state.stream.take() {
-        // The channel stays reachable from the Response for `send` and `close`.
-        Some(Source::Channel(channel)) => {
-            state.stream = Some(Source::Channel(Arc::clone(&channel)));
-            Source::Channel(channel)
-        }
-        Some(source) => source,
-        None => Source::Full(Some(state.body.clone())),
+    // A whole body stays readable by the Post handlers; a stream goes to hyper. The
+    // channel stays reachable from the Response for `send` and `close`.
+    let body = match state.body.as_bytes() {
+        Some(bytes) => Body::full(bytes.clone()),
+        None => std::mem::take(&mut state.body),
     };
+    let pushed = state.channel.clone();
     drop(state);
-    if let Source::Channel(channel) = &source {
+    if let Some(channel) = &pushed {
         start_stream_handler(exchange, Arc::clone(channel));
     }
     let on_wire = exchange.head.method != Method::HEAD
@@ -286,20 +286,25 @@ fn send(
     };
     // A stream is held to a `Content-Length` a handler declared; a whole body's own
     // size overrules one that disagrees.
-    let declared = match &source {
-        Source::Full(body) => {
+    let declared = match body.as_bytes() {
+        Some(bytes) => {
             if on_wire {
-                overrule_length(exchange, &mut headers, body.as_ref().map_or(0, Bytes::len));
+                overrule_length(exchange, &mut headers, bytes.len());
             }
             None
         }
-        _ => declared_length(&headers),
+        None => declared_length(&headers),
     };
     if exchange.added.has(Added::HEADERS) && exchange.head.version < http::Version::HTTP_2 {
         close_if_asked(exchange, &mut headers);
     }
     let http2 = exchange.head.version == http::Version::HTTP_2;
-    let body = ResponseBody::new(source, tail, active, on_wire, declared, http2);
+    let framing = Framing {
+        on_wire,
+        declared,
+        http2,
+    };
+    let body = WireBody::new(body, tail, active, framing).abandoning(pushed);
     let mut response = http::Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;

@@ -11,20 +11,14 @@
 mod encode;
 mod negotiate;
 
-use bytes::Bytes;
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
 use http::header::{
     ACCEPT_ENCODING, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
     ETAG, VARY,
 };
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderValue, Method, StatusCode};
 
 pub use self::negotiate::{Coding, is_compressible};
-use crate::body::Source;
-use crate::exchange::ResponseState;
-use crate::sync::lock;
-use crate::{Handler, HandlerFuture, Outcome, Request, Response};
+use crate::{Body, Handler, HandlerFuture, Outcome, Request, Response};
 
 /// Whole bodies above this are compressed as a stream, a block at a time, rather
 /// than in one go on the runtime's thread.
@@ -90,138 +84,99 @@ impl Handler for Compression {
     }
 }
 
-/// What is to be compressed, taken out of the response.
-enum Plan {
-    /// A whole body small enough to compress at once.
-    Whole(Coding, Bytes),
-    /// Only the headers change: a `HEAD` answer, or a stream now wrapped.
-    Done,
-}
-
 async fn compress(
     request: Request,
     response: Response,
     coding: Option<Coding>,
     min_size: usize,
 ) -> Outcome {
-    let head_only = *request.method() == Method::HEAD;
-    let plan = {
-        let mut state = lock(&response.exchange().response);
-        plan(&mut state, coding, min_size, head_only)
-    };
-    if let Some(Plan::Whole(coding, body)) = plan {
-        match encode::bytes(coding, body).await {
-            Ok(compressed) => {
-                let mut state = lock(&response.exchange().response);
-                state.body = compressed;
-                mark_encoded(&mut state.headers, coding);
-            }
-            Err(error) => tracing::error!(%error, "compressing a response failed; sent as is"),
-        }
+    if !eligible(&response) {
+        return Outcome::Ok;
     }
+    add_vary(&response);
+    let Some(coding) = coding else {
+        return Outcome::Ok;
+    };
+    let head_only = *request.method() == Method::HEAD;
+    let declared = (response.header(CONTENT_LENGTH))
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    let body = response.take_body();
+    let body = match body.as_bytes() {
+        // Pushed blocks must reach the client as they are sent.
+        None if body.is_pushed() => body,
+        None if declared.is_some_and(|length| length < min_size) => body,
+        None => encoded_stream(&response, coding, body),
+        Some(bytes) if declared.unwrap_or(0).max(bytes.len()) < min_size => body,
+        Some(_) if head_only => {
+            mark_encoded(&response, coding);
+            body
+        }
+        Some(bytes) if bytes.len() > WHOLE_AT_ONCE => encoded_stream(&response, coding, body),
+        Some(bytes) => match encode::bytes(coding, bytes.clone()).await {
+            Ok(compressed) => {
+                mark_encoded(&response, coding);
+                Body::from(compressed)
+            }
+            Err(error) => {
+                tracing::error!(%error, "compressing a response failed; sent as is");
+                body
+            }
+        },
+    };
+    response.set_body(body);
     Outcome::Ok
 }
 
-/// Decides, with the response locked, and applies what needs no waiting.
-fn plan(
-    state: &mut ResponseState,
-    coding: Option<Coding>,
-    min_size: usize,
-    head_only: bool,
-) -> Option<Plan> {
-    if !eligible(state.status, &state.headers) {
-        return None;
-    }
-    add_vary(&mut state.headers);
-    let coding = coding?;
-    let declared = state
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    match state.stream.take() {
-        Some(Source::Channel(channel)) => {
-            state.stream = Some(Source::Channel(channel));
-            None
-        }
-        Some(Source::Stream(body)) if declared.is_some_and(|length| length < min_size) => {
-            state.stream = Some(Source::Stream(body));
-            None
-        }
-        Some(Source::Stream(body)) => Some(wrap(state, coding, body)),
-        Some(Source::Full(_)) | None => {
-            let size = declared.unwrap_or(0).max(state.body.len());
-            if size < min_size {
-                None
-            } else if head_only {
-                mark_encoded(&mut state.headers, coding);
-                Some(Plan::Done)
-            } else if state.body.len() > WHOLE_AT_ONCE {
-                let body = std::mem::take(&mut state.body);
-                Some(wrap(
-                    state,
-                    coding,
-                    futures_util::stream::once(std::future::ready(Ok(body))).boxed(),
-                ))
-            } else {
-                Some(Plan::Whole(coding, state.body.clone()))
-            }
-        }
-    }
+/// `body` encoded as it streams, a block at a time.
+fn encoded_stream(response: &Response, coding: Coding, body: Body) -> Body {
+    mark_encoded(response, coding);
+    Body::from_stream(encode::stream(coding, body.into_stream()))
 }
 
-fn wrap(
-    state: &mut ResponseState,
-    coding: Coding,
-    body: BoxStream<'static, std::io::Result<Bytes>>,
-) -> Plan {
-    state.stream = Some(Source::Stream(encode::stream(coding, body)));
-    mark_encoded(&mut state.headers, coding);
-    Plan::Done
-}
-
-fn eligible(status: StatusCode, headers: &HeaderMap) -> bool {
+fn eligible(response: &Response) -> bool {
+    let status = response.status();
     let status_ok = !(status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::PARTIAL_CONTENT
         || status == StatusCode::NOT_MODIFIED);
-    let no_transform = headers
-        .get_all(CACHE_CONTROL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',')
-                .any(|d| d.trim().eq_ignore_ascii_case("no-transform"))
-        });
-    let compressible = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(is_compressible);
-    status_ok && compressible && !no_transform && !headers.contains_key(CONTENT_ENCODING)
+    let compressible = (response.header(CONTENT_TYPE))
+        .is_some_and(|value| value.to_str().is_ok_and(is_compressible));
+    if !status_ok || !compressible || response.header(CONTENT_ENCODING).is_some() {
+        return false;
+    }
+    let headers = response.headers();
+    let mut cache_control = headers.get_all(CACHE_CONTROL).iter();
+    !cache_control.any(|value| has_token(value, "no-transform"))
+}
+
+/// Whether a comma-separated header value lists `token` (in any case).
+fn has_token(value: &HeaderValue, token: &str) -> bool {
+    let listed = value.to_str().unwrap_or_default().split(',');
+    listed
+        .map(str::trim)
+        .any(|listed| listed.eq_ignore_ascii_case(token))
 }
 
 /// The answer depends on `Accept-Encoding`: caches must know.
-fn add_vary(headers: &mut HeaderMap) {
-    let present = headers
-        .get_all(VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|name| name.trim().eq_ignore_ascii_case("accept-encoding") || name.trim() == "*");
+fn add_vary(response: &Response) {
+    let headers = response.headers();
+    let mut vary = headers.get_all(VARY).iter();
+    let present = vary.any(|value| has_token(value, "accept-encoding") || has_token(value, "*"));
     if !present {
-        headers.append(VARY, HeaderValue::from_static("accept-encoding"));
+        response.append_header(VARY, HeaderValue::from_static("accept-encoding"));
     }
 }
 
 /// The headers of an encoded body: its length is no longer known in advance, ranges
 /// of it are not offered, and a strong validator of the plain bytes becomes weak.
-fn mark_encoded(headers: &mut HeaderMap, coding: Coding) {
-    headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
-    headers.remove(CONTENT_LENGTH);
-    headers.remove(ACCEPT_RANGES);
-    if let Some(tag) = headers.get(ETAG)
+fn mark_encoded(response: &Response, coding: Coding) {
+    response.set_header(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+    response.remove_header(CONTENT_LENGTH);
+    response.remove_header(ACCEPT_RANGES);
+    if let Some(tag) = response.header(ETAG)
         && tag.as_bytes().starts_with(b"\"")
         && let Ok(weak) = HeaderValue::from_bytes(&[b"W/", tag.as_bytes()].concat())
     {
-        headers.insert(ETAG, weak);
+        response.set_header(ETAG, weak);
     }
 }
