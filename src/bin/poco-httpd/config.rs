@@ -28,6 +28,7 @@ mod status;
 #[path = "config/tls.rs"]
 mod tls;
 
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,7 @@ use clap::Parser;
 use poco_httpd::handlers::{AccessLog, Compression};
 use poco_httpd::{Server, ServerBuilder};
 use serde::Deserialize;
+use toml::Spanned;
 
 use self::headers::{Headers, RawHeaders};
 use self::limits::{Limits, RawLimits};
@@ -67,7 +69,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    listen: Option<String>,
+    listen: Option<Spanned<String>>,
     hostname: Option<String>,
     #[serde(default)]
     headers: RawHeaders,
@@ -164,6 +166,9 @@ impl Settings {
             (None, root) => Self::serving(root.as_deref().unwrap_or(Path::new(".")))?,
         };
         if let Some(listen) = &cli.listen {
+            if let Err(expected) = check_listen(listen) {
+                bail!("--listen {listen:?}: {expected}");
+            }
             settings.listen.clone_from(listen);
         }
         Ok(settings)
@@ -206,7 +211,11 @@ impl Settings {
             .map(|session| Session::check(session, &text))
             .transpose()?;
         let settings = Self {
-            listen: raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            listen: raw
+                .listen
+                .map(|listen| checked_listen(listen, &text))
+                .transpose()?
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             hostname: raw.hostname,
             headers: Headers::check(raw.headers, &text)?,
             locations,
@@ -265,6 +274,30 @@ impl Settings {
             .iter()
             .filter_map(|l| l.access_log().cloned())
             .collect()
+    }
+}
+
+/// `listen`, checked to be an address the server can resolve when it binds.
+fn checked_listen(listen: Spanned<String>, text: &ConfigText<'_>) -> anyhow::Result<String> {
+    if let Err(expected) = check_listen(listen.get_ref()) {
+        bail!(
+            "{}: key `listen`: {:?}: {expected}",
+            text.at(listen.span()),
+            listen.get_ref()
+        );
+    }
+    Ok(listen.into_inner())
+}
+
+/// A listen address as the resolver takes it: an IP address and port, or `HOST:PORT`
+/// with a host name, resolved when the server binds.
+fn check_listen(addr: &str) -> Result<(), &'static str> {
+    if addr.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err("expected HOST:PORT, such as 127.0.0.1:8000, [::1]:8000 or localhost:8000"),
     }
 }
 
@@ -369,6 +402,28 @@ mod tests {
         let error = error_of("# compression\n[compression]\nmin_size = \"big\"\n");
         assert!(
             error.starts_with("site.toml:3: key `min_size`: "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_listen_address_needs_a_host_and_a_port() {
+        for good in ["127.0.0.1:0", "[::1]:8000", "localhost:8000"] {
+            assert_eq!(check_listen(good), Ok(()), "{good}");
+        }
+        for bad in ["8000", ":8000", "localhost", "127.0.0.1:99999", ""] {
+            let error = error_of(&format!("# site\nlisten = {bad:?}\n"));
+            assert!(
+                error.starts_with(&format!(
+                    "site.toml:2: key `listen`: {bad:?}: expected HOST:PORT"
+                )),
+                "{error}"
+            );
+        }
+        let cli = Cli::try_parse_from(["poco-httpd", "--listen", "8000"]).expect("flags");
+        let error = Settings::load(&cli).expect_err("refused").to_string();
+        assert!(
+            error.starts_with("--listen \"8000\": expected HOST:PORT"),
             "{error}"
         );
     }
