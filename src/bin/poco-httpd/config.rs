@@ -1,9 +1,15 @@
 //! The ready-made server's configuration: command-line flags and the TOML file, read
-//! in two stages — the raw serde structs below, then a validated [`Settings`] that
-//! builds the server. Every error names the file, the line and the key.
+//! in two stages — the raw serde structs (`Raw*`), then the validated [`Settings`],
+//! which hold only checked values and built handlers. Everything that can fail
+//! (opening a file, compiling a pattern, parsing a URL) happens while the file is read,
+//! and every error names the file, the line and the key; building the server from
+//! `Settings` cannot fail.
 //!
-//! The tables with rules of their own have their own modules: `[[location]]` blocks
-//! (`location`), `[limits]` (`limits`) and `[headers]` (`headers`).
+//! Each table has its own module: `[[location]]` blocks (`location`), `[[rewrite]]`
+//! (`rewrites`), `[status]` (`status`), `[session]` (`session`), `[tls]` (`tls`),
+//! `[limits]` (`limits`) and `[headers]` (`headers`). This file keeps the top level:
+//! the flags, the file as a whole, `[compression]`, and turning a position in the
+//! file into its line.
 
 // Explicit paths: the fuzz target includes this file with `#[path]`, which resolves
 // nested modules from this file's directory; these resolve the same from both.
@@ -13,22 +19,33 @@ mod headers;
 mod limits;
 #[path = "config/location.rs"]
 mod location;
+#[path = "config/rewrites.rs"]
+mod rewrites;
+#[path = "config/session.rs"]
+mod session;
+#[path = "config/status.rs"]
+mod status;
+#[path = "config/tls.rs"]
+mod tls;
 
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use poco_httpd::handlers::{AccessLog, Compression, Rewrite, ServerStatus};
-use poco_httpd::session::{MemoryStore, OnStoreFailure, RedisStore, Sessions};
+use poco_httpd::handlers::{AccessLog, Compression};
 use poco_httpd::{Server, ServerBuilder};
 use serde::Deserialize;
 use toml::Spanned;
 
 use self::headers::{Headers, RawHeaders};
-use self::limits::{Limits, RawLimits, in_range};
-use self::location::{Location, RawLocation, check_path, keys_of, overlap};
+use self::limits::{Limits, RawLimits};
+use self::location::{Location, RawLocation};
+use self::rewrites::{RawRewrite, Rewrites};
+use self::session::{RawSession, Session};
+use self::status::{RawStatus, Status};
+use self::tls::{RawTls, Tls};
 
 /// A web server built on poco-httpd's handler phases.
 #[derive(Debug, Clone, Parser)]
@@ -48,10 +65,11 @@ pub(crate) struct Cli {
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 
+/// The config file as written: the first stage.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    listen: Option<String>,
+    listen: Option<Spanned<String>>,
     hostname: Option<String>,
     #[serde(default)]
     headers: RawHeaders,
@@ -68,14 +86,6 @@ struct RawConfig {
     tls: Option<RawTls>,
     #[serde(default)]
     limits: RawLimits,
-}
-
-/// `[tls]`: serve HTTPS with this certificate chain and key (PEM files).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTls {
-    cert: Spanned<PathBuf>,
-    key: Spanned<PathBuf>,
 }
 
 /// `[compression]`: zstd, brotli or gzip for compressible responses, on by default.
@@ -95,66 +105,13 @@ impl Default for RawCompression {
     }
 }
 
-/// `[status]`: the live status page.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawStatus {
-    enabled: bool,
-    path: Spanned<String>,
-    allow_remote: bool,
-}
-
-impl Default for RawStatus {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            path: Spanned::new(0..0, "/server-status".to_owned()),
-            allow_remote: false,
-        }
+impl RawCompression {
+    /// The Pre handler it describes, if on.
+    fn handler(&self) -> Option<Compression> {
+        self.enabled
+            .then(|| Compression::new().min_size(self.min_size))
     }
 }
-
-/// The checked `[status]` table, when the page is on.
-#[derive(Debug)]
-struct Status {
-    path: String,
-    allow_remote: bool,
-}
-
-/// `[[rewrite]]`: a Trans handler rewriting paths matching `from` to `to`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRewrite {
-    from: Spanned<String>,
-    to: String,
-    #[serde(default)]
-    last: bool,
-}
-
-/// `[session]`: sessions matched by cookie for every request under `path`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSession {
-    #[serde(default = "root_path")]
-    path: Spanned<String>,
-    /// Absent: sessions in memory.
-    redis_url: Option<Spanned<String>>,
-    key_prefix: Option<String>,
-    cookie_name: Option<String>,
-    cookie_domain: Option<String>,
-    idle_timeout_secs: Option<Spanned<u64>>,
-    absolute_timeout_secs: Option<Spanned<u64>>,
-    store_timeout_ms: Option<Spanned<u64>>,
-    /// `"unavailable"` (503) or `"continue"` (go on without a session).
-    on_store_failure: Option<Spanned<String>>,
-}
-
-fn root_path() -> Spanned<String> {
-    Spanned::new(0..0, "/".to_owned())
-}
-
-/// A year: the longest a session may last, idle or not.
-const YEAR_SECS: u64 = 365 * 24 * 60 * 60;
 
 /// A config file's name and text, to turn a value's span into `file:line`, and its
 /// directory, against which relative paths in it are read.
@@ -185,19 +142,19 @@ impl<'a> ConfigText<'a> {
     }
 }
 
-/// The validated settings the server is built from.
+/// The validated settings the server is built from: the second stage. Only checked
+/// values and ready handlers; nothing left to parse or open.
 #[derive(Debug)]
 pub(crate) struct Settings {
     listen: String,
     hostname: Option<String>,
     headers: Headers,
     locations: Vec<Location>,
-    rewrites: Vec<Rewrite>,
+    rewrites: Rewrites,
     status: Option<Status>,
-    compression: RawCompression,
-    session: Option<RawSession>,
-    /// Certificate and key files, checked to exist.
-    tls: Option<(PathBuf, PathBuf)>,
+    compression: Option<Compression>,
+    session: Option<Session>,
+    tls: Option<Tls>,
     limits: Limits,
 }
 
@@ -209,6 +166,9 @@ impl Settings {
             (None, root) => Self::serving(root.as_deref().unwrap_or(Path::new(".")))?,
         };
         if let Some(listen) = &cli.listen {
+            if let Err(expected) = check_listen(listen) {
+                bail!("--listen {listen:?}: {expected}");
+            }
             settings.listen.clone_from(listen);
         }
         Ok(settings)
@@ -224,12 +184,9 @@ impl Settings {
             hostname: None,
             headers: Headers::default(),
             locations: vec![Location::serving(root.to_owned())],
-            rewrites: Vec::new(),
-            status: Some(Status {
-                path: RawStatus::default().path.into_inner(),
-                allow_remote: false,
-            }),
-            compression: RawCompression::default(),
+            rewrites: Rewrites::default(),
+            status: Some(Status::by_default()),
+            compression: RawCompression::default().handler(),
             session: None,
             tls: None,
             limits: Limits::default(),
@@ -244,26 +201,29 @@ impl Settings {
 
     /// Parses and validates a config file's text; `file` names it in errors.
     pub(crate) fn parse(file: &Path, text: &str) -> anyhow::Result<Self> {
-        let raw: RawConfig = toml::from_str(text).map_err(|error| {
-            let line = error.span().map_or(0, |span| line_of(text, span.start));
-            anyhow::anyhow!("{}:{line}: {}", file.display(), error.message())
-        })?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|error| serde_error(file, text, &error))?;
         let text = ConfigText::new(file, text);
         let locations = location::check_all(raw.location, &text)?;
-        let status = check_status(raw.status, &locations, &text)?;
-        if let Some(session) = &raw.session {
-            check_session(session, &text)?;
-        }
+        let status = Status::check(raw.status, &locations, &text)?;
+        let session = raw
+            .session
+            .map(|session| Session::check(session, &text))
+            .transpose()?;
         let settings = Self {
-            listen: raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            listen: raw
+                .listen
+                .map(|listen| checked_listen(listen, &text))
+                .transpose()?
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             hostname: raw.hostname,
             headers: Headers::check(raw.headers, &text)?,
             locations,
-            rewrites: rewrites(raw.rewrite, &text)?,
+            rewrites: Rewrites::check(raw.rewrite, &text)?,
             status,
-            compression: raw.compression,
-            session: raw.session,
-            tls: raw.tls.map(|tls| tls_files(&tls, &text)).transpose()?,
+            compression: raw.compression.handler(),
+            session,
+            tls: raw.tls.map(|tls| Tls::check(&tls, &text)).transpose()?,
             limits: Limits::check(raw.limits, &text)?,
         };
         // Last, so a mistake on a line is reported first.
@@ -282,40 +242,30 @@ impl Settings {
     }
 
     /// The server these settings describe.
-    pub(crate) fn builder(&self) -> anyhow::Result<ServerBuilder> {
+    pub(crate) fn builder(&self) -> ServerBuilder {
         let mut builder = Server::builder().listen(self.listen.as_str());
         builder = self.limits.apply(builder);
-        if let Some((cert, key)) = &self.tls {
-            builder = builder.tls(cert, key);
+        if let Some(tls) = &self.tls {
+            builder = tls.apply(builder);
         }
-        for rewrite in &self.rewrites {
-            builder = builder.trans(rewrite.clone());
-        }
-        if self.compression.enabled {
+        builder = self.rewrites.apply(builder);
+        if let Some(compression) = &self.compression {
             // First of the Pre handlers of `/`, so it covers every answer.
-            let compression = Compression::new().min_size(self.compression.min_size);
-            builder = builder.pre("/", compression);
+            builder = builder.pre("/", compression.clone());
         }
         if let Some(status) = &self.status {
-            let page = ServerStatus::new().allow_remote(status.allow_remote);
-            for key in keys_of(&status.path) {
-                builder = builder.content(&key, page.clone());
-            }
+            builder = status.register(builder);
         }
         if let Some(session) = &self.session {
-            let sessions = sessions(session)?;
-            for key in keys_of(session.path.get_ref()) {
-                builder = builder.pre(&key, sessions.clone());
-            }
+            builder = session.register(builder);
         }
         if let Some(hostname) = &self.hostname {
             builder = builder.hostname(hostname.as_str());
         }
         builder = self.headers.apply(builder);
-        for location in &self.locations {
-            builder = location.register(builder);
-        }
-        Ok(builder)
+        self.locations
+            .iter()
+            .fold(builder, |builder, location| location.register(builder))
     }
 
     /// The access logs of every location, to reopen on SIGHUP.
@@ -327,141 +277,61 @@ impl Settings {
     }
 }
 
-/// `[status]`: its path is checked as a location's, and must not be the path of a
-/// location that answers requests too.
-fn check_status(
-    raw: RawStatus,
-    locations: &[Location],
-    text: &ConfigText<'_>,
-) -> anyhow::Result<Option<Status>> {
-    if !raw.enabled {
-        return Ok(None);
-    }
-    let path = check_path(&raw.path, "[status]", text)?;
-    let taken = locations
-        .iter()
-        .find(|l| l.has_content() && overlap(l.path(), &path));
-    if let Some(location) = taken {
+/// `listen`, checked to be an address the server can resolve when it binds.
+fn checked_listen(listen: Spanned<String>, text: &ConfigText<'_>) -> anyhow::Result<String> {
+    if let Err(expected) = check_listen(listen.get_ref()) {
         bail!(
-            "{}: key `path` of [status]: location {:?} of line {} already answers {path:?}; move the status page or set `enabled = false`",
-            text.at(raw.path.span()),
-            location.path(),
-            location.line()
+            "{}: key `listen`: {:?}: {expected}",
+            text.at(listen.span()),
+            listen.get_ref()
         );
     }
-    Ok(Some(Status {
-        path,
-        allow_remote: raw.allow_remote,
-    }))
+    Ok(listen.into_inner())
 }
 
-/// `[session]`: its path, timeouts and failure policy.
-fn check_session(raw: &RawSession, text: &ConfigText<'_>) -> anyhow::Result<()> {
-    check_path(&raw.path, "[session]", text)?;
-    if let Some(url) = &raw.redis_url {
-        // Parsing only: a Redis that is down is the store's failure policy's business.
-        RedisStore::new(url.get_ref())
-            .with_context(|| format!("{}: key `redis_url` of [session]", text.at(url.span())))?;
+/// A listen address as the resolver takes it: an IP address and port, or `HOST:PORT`
+/// with a host name, resolved when the server binds.
+fn check_listen(addr: &str) -> Result<(), &'static str> {
+    if addr.parse::<SocketAddr>().is_ok() {
+        return Ok(());
     }
-    let seconds = [
-        ("idle_timeout_secs", &raw.idle_timeout_secs),
-        ("absolute_timeout_secs", &raw.absolute_timeout_secs),
-    ];
-    for (key, value) in seconds {
-        if let Some(value) = value {
-            in_range(value, &(1..=YEAR_SECS), "seconds", key, "[session]", text)?;
-        }
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err("expected HOST:PORT, such as 127.0.0.1:8000, [::1]:8000 or localhost:8000"),
     }
-    if let Some(value) = &raw.store_timeout_ms {
-        let range = 1..=60_000;
-        in_range(
-            value,
-            &range,
-            "milliseconds",
-            "store_timeout_ms",
-            "[session]",
-            text,
-        )?;
-    }
-    if let Some(policy) = &raw.on_store_failure
-        && !matches!(policy.get_ref().as_str(), "unavailable" | "continue")
-    {
-        bail!(
-            "{}: key `on_store_failure` of [session]: expected \"unavailable\" or \"continue\"",
-            text.at(policy.span())
-        );
-    }
-    Ok(())
 }
 
-fn rewrites(raw: Vec<RawRewrite>, text: &ConfigText<'_>) -> anyhow::Result<Vec<Rewrite>> {
-    let mut rewrites = Vec::with_capacity(raw.len());
-    for rule in raw {
-        let rewrite = Rewrite::new(rule.from.get_ref(), rule.to).map_err(|error| {
-            anyhow::anyhow!(
-                "{}: key `from` of [[rewrite]]: {error}",
-                text.at(rule.from.span())
-            )
-        })?;
-        rewrites.push(if rule.last { rewrite.last() } else { rewrite });
-    }
-    Ok(rewrites)
-}
-
-/// `[tls]`: the certificate and key files, which must exist.
-fn tls_files(raw: &RawTls, text: &ConfigText<'_>) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let file = |key: &str, path: &Spanned<PathBuf>| {
-        let file = text.relative(path.get_ref());
-        if !file.is_file() {
-            bail!(
-                "{}: key `{key}` of [tls]: {} is not a file",
-                text.at(path.span()),
-                file.display()
-            );
-        }
-        Ok(file)
+/// A TOML or serde error (a wrong type, an unknown key or value) as `file:line:`, then
+/// the key the value belongs to when the line says `key = value`, then serde's message
+/// (which lists the accepted values or keys).
+fn serde_error(file: &Path, text: &str, error: &toml::de::Error) -> anyhow::Error {
+    let Some(span) = error.span() else {
+        return anyhow::anyhow!("{}:0: {}", file.display(), error.message());
     };
-    Ok((file("cert", &raw.cert)?, file("key", &raw.key)?))
+    let line = line_of(text, span.start);
+    match key_before(text, span.start) {
+        Some(key) => anyhow::anyhow!(
+            "{}:{line}: key `{key}`: {}",
+            file.display(),
+            error.message()
+        ),
+        None => anyhow::anyhow!("{}:{line}: {}", file.display(), error.message()),
+    }
 }
 
-/// The session middleware `[session]` describes.
-fn sessions(raw: &RawSession) -> anyhow::Result<Sessions> {
-    let mut sessions = match &raw.redis_url {
-        Some(url) => {
-            let mut store =
-                RedisStore::new(url.get_ref()).context("key `redis_url` of [session]")?;
-            if let Some(prefix) = &raw.key_prefix {
-                store = store.key_prefix(prefix.as_str());
-            }
-            Sessions::new(store)
-        }
-        None => Sessions::new(MemoryStore::new()),
-    };
-    if let Some(name) = &raw.cookie_name {
-        sessions = sessions.cookie_name(name.as_str());
+/// The key a value starting at byte `offset` is assigned to: the bare or quoted key
+/// before the `=` that precedes it on its line.
+fn key_before(text: &str, offset: usize) -> Option<&str> {
+    let before = text.get(..offset)?.trim_end_matches([' ', '\t']);
+    let before = before.strip_suffix('=')?.trim_end_matches([' ', '\t']);
+    if let Some(quoted) = before.strip_suffix('"') {
+        let start = quoted.rfind(['"', '\n'])?;
+        return quoted[start..].strip_prefix('"');
     }
-    if let Some(domain) = &raw.cookie_domain {
-        sessions = sessions.cookie_domain(domain.as_str());
-    }
-    sessions = sessions.cookie_path(raw.path.get_ref().as_str());
-    let secs = |value: &Spanned<u64>| Duration::from_secs(*value.get_ref());
-    if let Some(idle) = &raw.idle_timeout_secs {
-        sessions = sessions.idle_timeout(secs(idle));
-    }
-    if let Some(absolute) = &raw.absolute_timeout_secs {
-        sessions = sessions.absolute_timeout(secs(absolute));
-    }
-    if let Some(ms) = &raw.store_timeout_ms {
-        sessions = sessions.store_timeout(Duration::from_millis(*ms.get_ref()));
-    }
-    if raw
-        .on_store_failure
-        .as_ref()
-        .is_some_and(|p| p.get_ref() == "continue")
-    {
-        sessions = sessions.on_store_failure(OnStoreFailure::ContinueWithout);
-    }
-    Ok(sessions)
+    let start = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .map_or(0, |at| at + 1);
+    Some(&before[start..]).filter(|key| !key.is_empty())
 }
 
 /// The 1-based line of byte `offset` in `text`.
@@ -526,77 +396,48 @@ mod tests {
     }
 
     #[test]
-    fn wrong_types_are_refused_with_file_and_line() {
+    fn wrong_types_are_refused_with_file_line_and_key() {
         let error = error_of("listen = 8000\n");
-        assert!(error.starts_with("site.toml:1:"), "{error}");
-    }
-
-    #[test]
-    fn a_missing_static_root_names_its_key() {
-        let error = error_of("[[location]]\npath = \"/\"\nstatic = { root = \"/no/such/dir\" }\n");
-        assert!(error.starts_with("site.toml:3:"), "{error}");
+        assert!(error.starts_with("site.toml:1: key `listen`: "), "{error}");
+        let error = error_of("# compression\n[compression]\nmin_size = \"big\"\n");
         assert!(
-            error.contains("`root`") && error.contains("/no/such/dir"),
+            error.starts_with("site.toml:3: key `min_size`: "),
             "{error}"
         );
     }
 
     #[test]
-    fn a_location_needs_one_handler() {
-        let error = error_of("[[location]]\npath = \"/x\"\n");
-        assert!(
-            error.starts_with("site.toml:2:") && error.contains("\"/x\""),
-            "{error}"
-        );
-    }
-
-    /// A location that makes a config servable, for tests about other tables.
-    const SERVES: &str = "[[location]]\npath = \"/\"\nredirect = { to = \"/x\" }\n";
-
-    #[test]
-    fn session_settings_are_read_and_checked() {
-        let text = format!(
-            "[session]\npath = \"/app/\"\ncookie_name = \"sid\"\nidle_timeout_secs = 60\n{SERVES}"
-        );
-        let settings = Settings::parse(Path::new("site.toml"), &text).expect("valid");
-        let session = settings.session.as_ref().expect("a [session] table");
-        assert_eq!(
-            (
-                session.path.get_ref().as_str(),
-                session.cookie_name.as_deref()
-            ),
-            ("/app/", Some("sid"))
-        );
-        let error = error_of(&format!(
-            "[session]\non_store_failure = \"shrug\"\n{SERVES}"
-        ));
-        assert!(
-            error.starts_with("site.toml:2:") && error.contains("`on_store_failure`"),
-            "{error}"
-        );
-        for key in [
-            "idle_timeout_secs",
-            "absolute_timeout_secs",
-            "store_timeout_ms",
-        ] {
-            for value in ["0", "9223372036854775807"] {
-                let error = error_of(&format!("{SERVES}[session]\n{key} = {value}\n"));
-                assert!(
-                    error.starts_with(&format!("site.toml:5: key `{key}` of [session]")),
-                    "{error}"
-                );
-            }
+    fn a_listen_address_needs_a_host_and_a_port() {
+        for good in ["127.0.0.1:0", "[::1]:8000", "localhost:8000"] {
+            assert_eq!(check_listen(good), Ok(()), "{good}");
         }
-        let error = error_of(&format!("{SERVES}[session]\nredis_url = \"http://x\"\n"));
+        for bad in ["8000", ":8000", "localhost", "127.0.0.1:99999", ""] {
+            let error = error_of(&format!("# site\nlisten = {bad:?}\n"));
+            assert!(
+                error.starts_with(&format!(
+                    "site.toml:2: key `listen`: {bad:?}: expected HOST:PORT"
+                )),
+                "{error}"
+            );
+        }
+        let cli = Cli::try_parse_from(["poco-httpd", "--listen", "8000"]).expect("flags");
+        let error = Settings::load(&cli).expect_err("refused").to_string();
         assert!(
-            error.starts_with("site.toml:5: key `redis_url` of [session]"),
+            error.starts_with("--listen \"8000\": expected HOST:PORT"),
             "{error}"
         );
-        let error = error_of(&format!("{SERVES}[session]\npath = \"app\"\n"));
-        assert!(
-            error.starts_with("site.toml:5: key `path` of [session]"),
-            "{error}"
-        );
+    }
+
+    #[test]
+    fn the_key_of_a_value_is_found_before_its_equals_sign() {
+        let text = "a = 1\nb_c-d=2\nt = { x = 3, \"y z\" = 4 }\n[ 5 ]\n";
+        let key_of = |value: &str| key_before(text, text.find(value).expect("in the text"));
+        assert_eq!(key_of("1"), Some("a"));
+        assert_eq!(key_of("2"), Some("b_c-d"));
+        assert_eq!(key_of("3"), Some("x"));
+        assert_eq!(key_of("4"), Some("y z"));
+        assert_eq!(key_of("5"), None);
+        assert_eq!(key_of("a"), None);
     }
 
     #[test]
@@ -613,18 +454,6 @@ mod tests {
     }
 
     #[test]
-    fn the_status_page_cannot_take_a_served_path() {
-        let error = error_of(&format!("{SERVES}[status]\npath = \"/\"\n"));
-        assert!(
-            error.starts_with("site.toml:5: key `path` of [status]")
-                && error.contains("location \"/\" of line 2"),
-            "{error}"
-        );
-        let off = format!("{SERVES}[status]\nenabled = false\npath = \"/\"\n");
-        assert!(Settings::parse(Path::new("site.toml"), &off).is_ok());
-    }
-
-    #[test]
     fn root_and_config_together_are_refused() {
         let both = Cli::try_parse_from(["poco-httpd", "--root", ".", "--config", "site.toml"]);
         let error = both.expect_err("refused").to_string();
@@ -636,91 +465,6 @@ mod tests {
         assert_eq!(
             root_only.root, None,
             "the default is applied by Settings::load"
-        );
-    }
-
-    /// `[session] path = "/app"` covers `/app`, `/app/` and below, not `/apple`: a
-    /// Content handler reports whether the request has a session.
-    #[tokio::test]
-    async fn a_session_path_covers_its_directory() {
-        use poco_httpd::session::Session;
-        use poco_httpd::{Outcome, Request, Response};
-
-        let text = "[session]\npath = \"/app\"\n[[location]]\npath = \"/elsewhere\"\nredirect = { to = \"/\" }\n";
-        let settings = Settings::parse(Path::new("site.toml"), text).expect("valid");
-        let probe = |req: Request, res: Response| {
-            res.set_body(if Session::of(&req).is_some() {
-                "yes"
-            } else {
-                "no"
-            });
-            Outcome::Ok
-        };
-        let builder = settings.builder().expect("a builder");
-        let server = builder
-            .listen("127.0.0.1:0")
-            .content("/", probe)
-            .build()
-            .expect("valid");
-        let server = server.bind().await.expect("bind loopback");
-        let base = format!("http://{}", server.local_addr());
-        let shutdown = server.shutdown_handle();
-        let running = tokio::spawn(server.run());
-        let client = reqwest::Client::new();
-        for (path, expected) in [
-            ("/app", "yes"),
-            ("/app/", "yes"),
-            ("/app/x/y", "yes"),
-            ("/apple", "no"),
-            ("/", "no"),
-        ] {
-            let answer = client
-                .get(format!("{base}{path}"))
-                .send()
-                .await
-                .expect("an answer");
-            assert_eq!(answer.text().await.expect("a body"), expected, "{path}");
-        }
-        shutdown.shutdown();
-        running.await.expect("the server stops");
-    }
-
-    #[test]
-    fn a_missing_htpasswd_file_names_its_key() {
-        let error = error_of(
-            "[[location]]\npath = \"/admin/\"\nbasic_auth = { htpasswd = \"/no/such/htpasswd\" }\n",
-        );
-        assert!(
-            error.starts_with("site.toml:3:") && error.contains("`htpasswd`"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn an_access_log_format_must_be_known() {
-        let error = error_of("[[location]]\npath = \"/\"\naccess_log = { format = \"fancy\" }\n");
-        assert!(
-            error.starts_with("site.toml:3:") && error.contains("`format`"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn a_bad_rewrite_pattern_names_its_key() {
-        let error = error_of("[[rewrite]]\nfrom = \"^/(unclosed\"\nto = \"/x\"\n");
-        assert!(
-            error.starts_with("site.toml:2:") && error.contains("`from`"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn a_redirect_status_must_be_a_redirect() {
-        let error =
-            error_of("[[location]]\npath = \"/x\"\nredirect = { to = \"/y\", status = 200 }\n");
-        assert!(
-            error.starts_with("site.toml:3:") && error.contains("`status`"),
-            "{error}"
         );
     }
 }

@@ -33,7 +33,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(&cli)?;
-    let server = settings.builder()?.build()?.bind().await?;
+    let server = settings.builder().build()?.bind().await?;
     // Signal handlers are installed before the address is announced, so a signal
     // sent by whoever read it can never hit the default action (exit) instead.
     let terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
@@ -64,7 +64,7 @@ async fn reload_on_sighup(
             // the file is named here.
             let source = cli.config.as_ref().map(|file| file.display().to_string());
             reload
-                .reload(settings.builder()?)
+                .reload(settings.builder())
                 .with_context(|| source.unwrap_or_else(|| "the command line".to_owned()))?;
             Ok(settings.access_logs())
         });

@@ -40,8 +40,26 @@ struct RawBasicAuth {
 struct RawAccessLog {
     /// Absent: standard output.
     file: Option<Spanned<PathBuf>>,
-    /// `"common"` (default) or `"combined"`.
-    format: Option<Spanned<String>>,
+    #[serde(default)]
+    format: Format,
+}
+
+/// An access log's `format`; serde refuses any other value, listing these.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Format {
+    #[default]
+    Common,
+    Combined,
+}
+
+impl From<Format> for LogFormat {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Common => Self::Common,
+            Format::Combined => Self::Combined,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -340,19 +358,7 @@ fn access_log(raw: RawAccessLog, what: &str, text: &ConfigText<'_>) -> anyhow::R
         }
         None => AccessLog::stdout(),
     };
-    let format = match raw
-        .format
-        .as_ref()
-        .map(|f| (f.get_ref().as_str(), f.span()))
-    {
-        None | Some(("common", _)) => LogFormat::Common,
-        Some(("combined", _)) => LogFormat::Combined,
-        Some((_, span)) => bail!(
-            "{}: key `format` of {what}: expected \"common\" or \"combined\"",
-            text.at(span)
-        ),
-    };
-    Ok(log.format(format))
+    Ok(log.format(raw.format.into()))
 }
 
 #[cfg(test)]
@@ -456,5 +462,56 @@ mod tests {
             htpasswd.display().to_string()
         ));
         assert!(error.starts_with("site.toml:3: key `realm`"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_static_root_names_its_key() {
+        let error = outcome("[[location]]\npath = \"/\"\nstatic = { root = \"/no/such/dir\" }\n");
+        assert!(
+            error.starts_with("site.toml:3: key `root`") && error.contains("/no/such/dir"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_location_needs_one_handler() {
+        let error = outcome("[[location]]\npath = \"/x\"\n");
+        assert!(
+            error.starts_with("site.toml:2:") && error.contains("\"/x\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_redirect_status_must_be_a_redirect() {
+        let error =
+            outcome("[[location]]\npath = \"/x\"\nredirect = { to = \"/y\", status = 200 }\n");
+        assert!(error.starts_with("site.toml:3: key `status`"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_htpasswd_file_names_its_key() {
+        let error = outcome(
+            "[[location]]\npath = \"/admin/\"\nbasic_auth = { htpasswd = \"/no/such/htpasswd\" }\n",
+        );
+        assert!(error.starts_with("site.toml:3: key `htpasswd`"), "{error}");
+    }
+
+    /// Refused by serde, before the log file is opened, with the formats it knows.
+    #[test]
+    fn an_access_log_format_must_be_known() {
+        let text = "[[location]]\npath = \"/\"\naccess_log = { format = \"fancy\" }\n";
+        let error = super::super::Settings::parse(Path::new("site.toml"), text)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            error.starts_with("site.toml:3: key `format`")
+                && error.contains("`common`")
+                && error.contains("`combined`"),
+            "{error}"
+        );
+        let combined =
+            outcome("[[location]]\npath = \"/\"\naccess_log = { format = \"combined\" }\n");
+        assert_eq!(combined, "ok");
     }
 }
