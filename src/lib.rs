@@ -136,3 +136,9 @@ mod send_sync_checks {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The guide for users of the Perl module (`docs/from-perl.md`), its examples
+/// compiled as documentation tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/from-perl.md")]
+pub struct FromPerlDoctests;
