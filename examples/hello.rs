@@ -2,7 +2,7 @@
 //!
 //! Run with `cargo run --example hello [ADDR:PORT]` (default `127.0.0.1:8000`).
 
-use poco_httpd::{Outcome, Request, Response, Server};
+use poco_httpd::{Request, Response, Server};
 
 #[tokio::main]
 async fn main() -> Result<(), poco_httpd::Error> {
@@ -12,8 +12,7 @@ async fn main() -> Result<(), poco_httpd::Error> {
     let server = Server::builder()
         .listen(listen)
         .content("/", |req: Request, res: Response| {
-            res.set_body(format!("Hi, you fetched {}", req.path()));
-            Outcome::Ok
+            res.ok(format!("Hi, you fetched {}", req.path()))
         })
         .build()?
         .bind()

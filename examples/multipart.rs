@@ -43,10 +43,7 @@ async fn main() -> Result<(), poco_httpd::Error> {
             Outcome::Ok
         })
         .stream_at("/push", next_frame)
-        .content("/", |_req: Request, res: Response| {
-            res.set_body("try /push\n");
-            Outcome::Ok
-        })
+        .content("/", "try /push\n")
         .build()?
         .bind()
         .await?;

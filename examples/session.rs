@@ -20,8 +20,7 @@ fn counter(req: Request, res: Response) -> Outcome {
     let visits = session.get::<u64>("visits").unwrap_or(0) + 1;
     let _ = session.insert("visits", visits);
     let who = user.as_deref().unwrap_or("stranger");
-    res.set_body(format!("hello {who}, visit {visits}\n"));
-    Outcome::Ok
+    res.ok(format!("hello {who}, visit {visits}\n"))
 }
 
 fn login(req: Request, res: Response) -> Outcome {
@@ -36,16 +35,14 @@ fn login(req: Request, res: Response) -> Outcome {
     // A new id on login: an id planted before is worthless afterwards.
     session.regenerate();
     let _ = session.insert("user", &user);
-    res.set_body(format!("logged in as {user}\n"));
-    Outcome::Ok
+    res.ok(format!("logged in as {user}\n"))
 }
 
 fn logout(req: Request, res: Response) -> Outcome {
     if let Some(session) = Session::of(&req) {
         session.destroy();
     }
-    res.set_body("logged out\n");
-    Outcome::Ok
+    res.ok("logged out\n")
 }
 
 #[tokio::main]

@@ -6,10 +6,10 @@
 //! `/foo/`, then — after the response has been flushed — the Post handlers.
 //! Close a connection mid-request to see the Error handler.
 
-use poco_httpd::{Outcome, Request, Response, Server};
+use poco_httpd::{Handler, Outcome, Request, Response, Server};
 
 /// A handler that prints which phase and path it belongs to.
-fn announce(phase: &'static str, key: &'static str) -> impl poco_httpd::Handler {
+fn announce(phase: &'static str, key: &'static str) -> impl Handler {
     move |req: Request, _res: Response| {
         println!("{phase:<8} {key:<18} {}", req.path());
         Outcome::Ok
@@ -31,13 +31,11 @@ async fn main() -> Result<(), poco_httpd::Error> {
         .pre("/foo/bar/baz.txt", announce("Pre", "/foo/bar/baz.txt"))
         .content("/", |req: Request, res: Response| {
             println!("{:<8} {:<18} {}", "Content", "/", req.path());
-            res.set_body("top handler\n");
-            Outcome::Ok
+            res.ok("top handler\n")
         })
         .content("/foo/", |req: Request, res: Response| {
             println!("{:<8} {:<18} {}", "Content", "/foo/", req.path());
-            res.set_body(format!("the /foo/ handler answers {}\n", req.path()));
-            Outcome::Ok
+            res.ok(format!("the /foo/ handler answers {}\n", req.path()))
         })
         .post("/", announce("Post", "/"))
         .post("/foo/", announce("Post", "/foo/"))

@@ -42,10 +42,7 @@ async fn main() -> Result<(), poco_httpd::Error> {
     let server = Server::builder()
         .listen(listen)
         .content("/clock", clock)
-        .content("/", |_req: Request, res: Response| {
-            res.set_body("try /clock\n");
-            Outcome::Ok
-        })
+        .content("/", "try /clock\n")
         .build()?
         .bind()
         .await?;

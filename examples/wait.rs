@@ -27,10 +27,7 @@ async fn main() -> Result<(), poco_httpd::Error> {
     let server = Server::builder()
         .listen(listen)
         .content("/slow", slow)
-        .content("/", |_req: Request, res: Response| {
-            res.set_body("fast\n");
-            Outcome::Ok
-        })
+        .content("/", "fast\n")
         .build()?
         .bind()
         .await?;

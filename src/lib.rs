@@ -14,14 +14,13 @@
 //! - the deepest **Error** handler runs instead when the socket fails mid-exchange.
 //!
 //! ```no_run
-//! use poco_httpd::{Outcome, Request, Response, Server};
+//! use poco_httpd::{Request, Response, Server};
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), poco_httpd::Error> {
 //!     Server::builder()
 //!         .content("/", |req: Request, res: Response| {
-//!             res.set_body(format!("Hi, you fetched {}", req.uri()));
-//!             Outcome::Ok
+//!             res.ok(format!("Hi, you fetched {}", req.uri()))
 //!         })
 //!         .build()?
 //!         .run()
@@ -139,3 +138,9 @@ mod send_sync_checks {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The guide for users of the Perl module (`docs/from-perl.md`), its examples
+/// compiled as documentation tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/from-perl.md")]
+pub struct FromPerlDoctests;
