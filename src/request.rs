@@ -241,16 +241,20 @@ impl Request {
         }
     }
 
-    /// The absolute URL of the request: scheme, [`Request::host`], then the path and
-    /// query of [`Request::uri`].
+    /// The absolute URL of the request: scheme (`https` on a TLS connection, else
+    /// `http`), [`Request::host`], then the path and query of [`Request::uri`].
     pub fn url(&self) -> String {
         let uri = self.uri();
         if uri.scheme().is_some() && uri.authority().is_some() {
-            // Already absolute: a Trans handler rewrote it to another host.
+            // Already absolute: HTTP/2, absolute-form, or a Trans handler's rewrite.
             return uri.to_string();
         }
+        let scheme = match self.connection().tls() {
+            Some(_) => "https",
+            None => "http",
+        };
         let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        format!("http://{}{}", self.host(), path_and_query)
+        format!("{scheme}://{}{}", self.host(), path_and_query)
     }
 
     /// The `Last-Event-ID` a reconnecting Server-Sent Events client sends.

@@ -233,3 +233,19 @@ async fn a_reload_may_not_turn_tls_on_or_off_or_move_the_server() {
     assert_eq!(answer.text().await.unwrap(), "plain");
     plain.stop().await;
 }
+
+#[tokio::test]
+async fn the_url_of_a_request_over_tls_says_https_on_http1_and_http2() {
+    let certificate = certificate("url");
+    let url = |req: Request, res: Response| res.ok(req.url());
+    let server = start(&certificate, Server::builder().content("/", url)).await;
+    let expected = https(&server, "/p?q=1");
+    let h1 = client(&certificate, &server).http1_only().build().unwrap();
+    let answer = h1.get(&expected).send().await.unwrap();
+    assert_eq!(answer.text().await.unwrap(), expected);
+    let h2 = client(&certificate, &server).build().unwrap();
+    let answer = h2.get(&expected).send().await.unwrap();
+    assert_eq!(answer.version(), reqwest::Version::HTTP_2);
+    assert_eq!(answer.text().await.unwrap(), expected);
+    server.stop().await;
+}
