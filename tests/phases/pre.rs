@@ -1,0 +1,147 @@
+//! Pre handlers: stacked from the root to the file, and what they may change for
+//! the rest of the request (its Content handler, typed extensions).
+
+use poco_httpd::{Outcome, Request, Response, Server};
+
+use crate::common::{self, Events};
+
+#[tokio::test]
+async fn pre_handlers_stack_from_the_root_to_the_file_in_fifo_order() {
+    let events = Events::default();
+    // Registered deepest first, to show the order comes from the path, not from
+    // registration; the two handlers of `/foo/bar/` keep their registration order.
+    let server = common::start(
+        Server::builder()
+            .pre("/foo/bar/baz/honk.txt", events.record("honk.txt"))
+            .pre("/foo/bar/baz/", events.record("/foo/bar/baz/"))
+            .pre("/foo/bar/", events.record("/foo/bar/ first"))
+            .pre("/foo/", events.record("/foo/"))
+            .pre("/foo/bar/", events.record("/foo/bar/ second"))
+            .pre("/", events.record("/"))
+            // Unrelated keys: a sibling directory, a file named like a directory on
+            // the path, a directory named like the file, another file.
+            .pre("/other/", events.record("unrelated /other/"))
+            .pre("/foo/baz/", events.record("unrelated /foo/baz/"))
+            .pre("/foo", events.record("unrelated /foo"))
+            .pre("/foo/bar/baz", events.record("unrelated /foo/bar/baz"))
+            .pre(
+                "/foo/bar/baz/honk.txt/",
+                events.record("unrelated honk.txt/"),
+            )
+            .pre("/foo/bar/baz/honk", events.record("unrelated honk"))
+            .content("/", events.answer("content")),
+    )
+    .await;
+    let answer = server.get(&common::client(), "/foo/bar/baz/honk.txt").await;
+    assert_eq!(answer, (200, "content".into()));
+    assert_eq!(
+        events.all(),
+        [
+            "/",
+            "/foo/",
+            "/foo/bar/ first",
+            "/foo/bar/ second",
+            "/foo/bar/baz/",
+            "honk.txt",
+            "content"
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn pre_set_content_handler_replaces_content_for_that_request_only() {
+    let events = Events::default();
+    let swap = {
+        let events = events.clone();
+        move |req: Request, _res: Response| {
+            if req.header("x-swap").is_some() {
+                req.set_content_handler(events.answer("replacement"));
+            }
+            Outcome::Ok
+        }
+    };
+    let server = common::start(
+        Server::builder()
+            .pre("/s/", swap)
+            .content("/", events.answer("root"))
+            .content("/s/", events.answer("mapped")),
+    )
+    .await;
+    let client = common::client();
+    let swapped = client
+        .get(server.url("/s/x"))
+        .header("x-swap", "1")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(swapped.text().await.expect("body"), "replacement");
+    // The next request, on the same keep-alive connection, gets the mapped one again.
+    assert_eq!(server.get(&client, "/s/x").await, (200, "mapped".into()));
+    assert_eq!(events.all(), ["replacement", "mapped"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_last_set_content_handler_wins() {
+    let swap_to = |text: &'static str| {
+        move |req: Request, _res: Response| {
+            req.set_content_handler(common::answer(text));
+            Outcome::Ok
+        }
+    };
+    let server = common::start(
+        Server::builder()
+            .pre("/", swap_to("from /"))
+            .pre("/s/", swap_to("from /s/"))
+            .content("/", common::answer("mapped")),
+    )
+    .await;
+    let client = common::client();
+    assert_eq!(server.get(&client, "/s/x").await, (200, "from /s/".into()));
+    assert_eq!(server.get(&client, "/t").await, (200, "from /".into()));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn typed_extensions_pass_from_pre_to_content_and_post() {
+    #[derive(Clone, Debug, PartialEq)]
+    struct User(String);
+    #[derive(Clone, Debug, PartialEq)]
+    struct Hits(u32);
+
+    let events = Events::default();
+    let server = common::start(
+        Server::builder()
+            .pre("/", |req: Request, _res: Response| {
+                assert!(req.extension::<User>().is_none(), "fresh per request");
+                req.insert_extension(User("alice".into()));
+                Outcome::Ok
+            })
+            .content("/", |req: Request, res: Response| {
+                let user = req.extension::<User>();
+                let previous = req.insert_extension(Hits(1));
+                res.set_body(format!("{user:?} {previous:?}"));
+                Outcome::Ok
+            })
+            .post(
+                "/",
+                events.log(|req| {
+                    let (user, hits) = (req.extension::<User>(), req.extension::<Hits>());
+                    format!("post {user:?} {hits:?}")
+                }),
+            ),
+    )
+    .await;
+    let client = common::client();
+    for _ in 0..2 {
+        events.clear();
+        let answer = server.get(&client, "/").await;
+        assert_eq!(answer, (200, "Some(User(\"alice\")) None".into()));
+        assert_eq!(
+            events.wait_for(1).await,
+            ["post Some(User(\"alice\")) Some(Hits(1))"]
+        );
+    }
+    server.stop().await;
+}
