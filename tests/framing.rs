@@ -6,8 +6,6 @@ mod common;
 
 use poco_httpd::http::StatusCode;
 use poco_httpd::{Outcome, Request, Response, Server};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 /// A Content handler declaring `Content-Length: 3` for a ten-byte body.
 fn wrong_length(_req: Request, res: Response) -> Outcome {
@@ -33,18 +31,11 @@ async fn a_wrong_content_length_never_desynchronizes_a_keep_alive_connection() {
             .content("/next", common::answer("next")),
     )
     .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let first = common::read_response(&mut stream).await;
     assert_eq!(header_of(&first, "content-length"), Some("10"), "{first}");
     assert!(first.ends_with("\r\n\r\n0123456789"), "{first}");
-    stream
-        .write_all(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    common::send(&mut stream, b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let second = common::read_response(&mut stream).await;
     assert!(second.starts_with("HTTP/1.1 200 OK\r\n"), "{second}");
     assert!(second.ends_with("\r\n\r\nnext"), "{second}");
@@ -179,17 +170,12 @@ async fn a_handler_setting_connection_close_on_the_request_ends_a_kept_alive_con
             }),
     )
     .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server
+        .connect(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
     let first = common::read_response(&mut stream).await;
     assert!(first.ends_with("saw []"), "{first}");
-    stream
-        .write_all(b"GET /last HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    common::send(&mut stream, b"GET /last HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let last = common::read_to_close(&mut stream).await;
     assert_eq!(header_of(&last, "connection"), Some("close"), "{last}");
     assert!(last.ends_with("saw [close]"), "{last}");

@@ -65,14 +65,7 @@ async fn basic_auth_refuses_without_valid_credentials_and_sets_the_user() {
         right.text().await.unwrap(),
         "Some(\"alice\") Some(\"Basic\")"
     );
-    let open = client
-        .get(server.url("/public"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let open = server.text(&client, "/public").await;
     assert_eq!(
         open, "None None",
         "outside /admin/ no login is asked, and none leaks"

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Events, PATIENCE};
 use poco_httpd::{Outcome, Request, Response, Server, ServerBuilder};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 const SHORT: Duration = Duration::from_millis(300);
@@ -97,10 +97,7 @@ async fn a_head_trickled_past_the_header_timeout_is_cut_while_others_are_served(
             .content("/", hello),
     )
     .await;
-    let mut slow = TcpStream::connect(server.addr).await.unwrap();
-    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
+    let mut slow = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n").await;
     let served = common::client().get(server.url("/")).send().await.unwrap();
     assert_eq!(served.text().await.unwrap(), "hello");
     let answer = closed_within(&mut slow, PATIENCE)
@@ -126,11 +123,9 @@ async fn a_stalled_request_body_gets_408_and_the_error_handler_runs() {
         &events,
     ))
     .await;
-    let mut client = TcpStream::connect(server.addr).await.unwrap();
-    client
-        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
-        .await
-        .unwrap();
+    let mut client = server
+        .connect(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        .await;
     let answer = closed_within(&mut client, PATIENCE)
         .await
         .expect("answered and closed");
@@ -161,11 +156,7 @@ async fn a_client_that_stops_reading_is_cut_after_the_write_timeout() {
         &events,
     ))
     .await;
-    let mut client = TcpStream::connect(server.addr).await.unwrap();
-    client
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let client = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     // Never read: the socket buffers fill and the server's writes stall.
     let told = events.wait_for(2).await;
     assert!(told[0].contains("the client read nothing for"), "{told:?}");
@@ -187,11 +178,7 @@ async fn idle_connections_close_but_not_while_a_request_runs() {
         },
     ))
     .await;
-    let mut client = TcpStream::connect(server.addr).await.unwrap();
-    client
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut client = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let answer = common::read_response(&mut client).await;
     assert!(answer.ends_with("slow"), "{answer}");
     let rest = closed_within(&mut client, PATIENCE)
@@ -215,10 +202,7 @@ async fn each_request_restarts_the_idle_timeout() {
     let mut client = TcpStream::connect(server.addr).await.unwrap();
     // Three pauses of half the timeout: together well past the first deadline.
     for _ in 0..3 {
-        client
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
+        common::send(&mut client, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let answer = common::read_response(&mut client).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         tokio::time::sleep(idle / 2).await;
@@ -233,17 +217,11 @@ async fn each_request_restarts_the_idle_timeout() {
 #[tokio::test]
 async fn connections_beyond_the_limit_wait_until_one_closes() {
     let server = common::start(Server::builder().max_connections(1).content("/", hello)).await;
-    let mut first = TcpStream::connect(server.addr).await.unwrap();
-    first
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut first = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(common::read_response(&mut first).await.ends_with("hello"));
-    let mut second = TcpStream::connect(server.addr).await.unwrap();
-    second
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let mut second = server
+        .connect(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     assert_eq!(
         closed_within(&mut second, SHORT).await,
         None,

@@ -12,8 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Events, PATIENCE, answer};
 use poco_httpd::{Outcome, Request, Response, Server};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 
 /// Everything the server logged, from all tests of this binary.
 static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
@@ -64,14 +63,7 @@ async fn logged(parts: &[&str]) -> String {
 
 /// Checks the server still answers an ordinary request after a panic.
 async fn still_serving(server: &common::TestServer) {
-    let body = common::client()
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = server.text(&common::client(), "/").await;
     assert_eq!(body, "fine");
 }
 
@@ -173,11 +165,9 @@ async fn a_panic_in_a_stream_handler_cuts_that_response_only() {
             }),
     )
     .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET /streamed HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server
+        .connect(b"GET /streamed HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
     let mut received = Vec::new();
     let read = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut received)).await;
     let received = String::from_utf8_lossy(&received);
@@ -215,11 +205,9 @@ async fn a_panic_in_an_error_handler_is_logged_and_post_handlers_still_run() {
             }),
     )
     .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server
+        .connect(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).await.unwrap();
     assert_eq!(&head, b"HTTP/1.1 200");

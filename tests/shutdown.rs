@@ -197,10 +197,7 @@ async fn idle_client(addr: SocketAddr) -> tokio::task::JoinHandle<Instant> {
 /// cut the stream.
 async fn endless_events_client(addr: SocketAddr) -> tokio::task::JoinHandle<String> {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    common::send(&mut stream, b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n").await;
     tokio::spawn(async move {
         let mut received = Vec::new();
         let _ = stream.read_to_end(&mut received).await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Events, PATIENCE};
 use poco_httpd::{Event, Multipart, Outcome, Request, Response, Server, StreamError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
@@ -278,10 +278,7 @@ async fn http_1_1_streams_are_chunked_and_keep_the_connection() {
     let server = block_server(&["abc", "def"], None).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     for _ in 0..2 {
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
+        common::send(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let mut answer = Vec::new();
         while !answer.ends_with(b"0\r\n\r\n") {
             let mut buf = [0u8; 1024];
@@ -320,10 +317,7 @@ async fn a_declared_content_length_is_honoured_and_keeps_the_connection() {
     let server = block_server(&["abc", "def"], Some(6)).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     for _ in 0..2 {
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
+        common::send(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let answer = common::read_response(&mut stream).await;
         assert!(
             answer.to_lowercase().contains("content-length: 6"),
@@ -387,8 +381,7 @@ async fn a_fast_producer_is_held_to_the_buffer_bound_by_a_slow_reader() {
         },
     ))
     .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut stream = server.connect(b"GET / HTTP/1.0\r\n\r\n").await;
     let mut received = 0;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -461,14 +454,7 @@ async fn resume_calls_the_stream_handler_once_more() {
             }),
     )
     .await;
-    let body = common::client()
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = server.text(&common::client(), "/").await;
     assert_eq!(body, "resumed");
     server.stop().await;
 }
@@ -491,22 +477,8 @@ async fn a_path_stream_handler_wins_over_the_global_one() {
     )
     .await;
     let client = common::client();
-    let live = client
-        .get(server.url("/live/feed"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let other = client
-        .get(server.url("/other"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let live = server.text(&client, "/live/feed").await;
+    let other = server.text(&client, "/other").await;
     assert_eq!((live.as_str(), other.as_str()), ("live", "global"));
     server.stop().await;
 }
@@ -566,22 +538,8 @@ async fn a_body_from_a_stream_of_bytes_and_from_an_async_reader() {
     )
     .await;
     let client = common::client();
-    let streamed = client
-        .get(server.url("/stream"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let read = client
-        .get(server.url("/reader"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let streamed = server.text(&client, "/stream").await;
+    let read = server.text(&client, "/reader").await;
     assert_eq!(streamed, "one two three");
     assert_eq!(read, "read from a reader");
     server.stop().await;
@@ -684,11 +642,7 @@ async fn a_client_leaving_mid_stream_is_reported_everywhere_and_freed() {
     )
     .await;
     let stats = server.stats.clone();
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let mut buf = vec![0u8; 64 * 1024];
     let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
         .await
@@ -729,11 +683,9 @@ async fn a_response_still_streaming_counts_as_in_flight() {
     ))
     .await;
     let stats = server.stats.clone();
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server
+        .connect(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     let mut received = Vec::new();
     while !String::from_utf8_lossy(&received).contains("first block") {
         let mut buf = [0u8; 1024];

@@ -33,14 +33,7 @@ async fn a_mounted_service_sees_the_path_relative_to_its_directory() {
         ("/api/a/../b%20c", "GET /b%20c"),
         ("/other", "outside"),
     ] {
-        let body = client
-            .get(server.url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = server.text(&client, path).await;
         assert_eq!(body, expected, "{path}");
     }
     server.stop().await;

@@ -74,6 +74,13 @@ impl TestServer {
         (status, response.text().await.expect("body"))
     }
 
+    /// Opens a connection and sends `request` on it as raw bytes.
+    pub async fn connect(&self, request: &[u8]) -> TcpStream {
+        let mut stream = TcpStream::connect(self.addr).await.expect("connect");
+        send(&mut stream, request).await;
+        stream
+    }
+
     /// Sends one raw `GET path` with `Connection: close` on a fresh connection.
     pub async fn raw_get(&self, path: &str) -> Raw {
         raw_get(self.addr, path).await
@@ -167,6 +174,11 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
 pub async fn raw_get(addr: SocketAddr, path: &str) -> Raw {
     let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
     Raw::parse(&raw(addr, request.as_bytes()).await)
+}
+
+/// Writes `request` on `stream` as raw bytes.
+pub async fn send(stream: &mut TcpStream, request: &[u8]) {
+    stream.write_all(request).await.expect("write request");
 }
 
 /// Reads until the server closes the connection (bounded by [`PATIENCE`]).
