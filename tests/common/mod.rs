@@ -51,9 +51,7 @@ impl TestServer {
 
     /// GETs `path` with `client` and returns the status and the body.
     pub async fn get(&self, client: &reqwest::Client, path: &str) -> (u16, String) {
-        let response = client.get(self.url(path)).send().await.expect("GET");
-        let status = response.status().as_u16();
-        (status, response.text().await.expect("body"))
+        fetch(client.get(self.url(path))).await
     }
 
     /// GETs `path` with `client` and returns the body, whatever the status.
@@ -68,10 +66,7 @@ impl TestServer {
         path: &str,
         body: &'static str,
     ) -> (u16, String) {
-        let request = client.post(self.url(path)).body(body);
-        let response = request.send().await.expect("POST");
-        let status = response.status().as_u16();
-        (status, response.text().await.expect("body"))
+        fetch(client.post(self.url(path)).body(body)).await
     }
 
     /// Opens a connection and sends `request` on it as raw bytes.
@@ -151,6 +146,13 @@ pub fn client() -> reqwest::Client {
         .timeout(PATIENCE)
         .build()
         .expect("client")
+}
+
+/// Sends `request` and returns the status and the body.
+pub async fn fetch(request: reqwest::RequestBuilder) -> (u16, String) {
+    let response = request.send().await.expect("send request");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
 }
 
 /// An HTTP/2 client (prior knowledge, no TLS).
@@ -305,30 +307,49 @@ impl Events {
 
     /// A handler that logs `label` and returns `outcome`.
     pub fn record_then(&self, label: &str, outcome: Outcome) -> impl Handler {
-        let (events, label) = (self.clone(), label.to_owned());
-        move |_req: Request, _res: Response| {
+        let label = label.to_owned();
+        self.handler(move |events, _req, _res| {
             events.push(label.clone());
             outcome
-        }
+        })
     }
 
     /// A Content handler that logs `label` and answers it as the body.
     pub fn answer(&self, label: &str) -> impl Handler {
-        let (events, label) = (self.clone(), label.to_owned());
-        move |_req: Request, res: Response| {
+        let label = label.to_owned();
+        self.handler(move |events, _req, res| {
             events.push(label.clone());
             res.set_body(label.clone());
             Outcome::Ok
-        }
+        })
+    }
+
+    /// A Content handler given this log, answering what `body` makes of the request.
+    pub fn body_from(
+        &self,
+        body: impl Fn(&Events, &Request) -> String + Send + Sync + 'static,
+    ) -> impl Handler {
+        self.handler(move |events, req, res| {
+            res.set_body(body(events, &req));
+            Outcome::Ok
+        })
+    }
+
+    /// A handler given this log along with the request and the response.
+    pub fn handler(
+        &self,
+        handler: impl Fn(&Events, Request, Response) -> Outcome + Send + Sync + 'static,
+    ) -> impl Handler {
+        let events = self.clone();
+        move |req: Request, res: Response| handler(&events, req, res)
     }
 
     /// A handler that logs what `entry` makes of the request and goes on.
     pub fn log(&self, entry: impl Fn(&Request) -> String + Send + Sync + 'static) -> impl Handler {
-        let events = self.clone();
-        move |req: Request, _res: Response| {
+        self.handler(move |events, req, _res| {
             events.push(entry(&req));
             Outcome::Ok
-        }
+        })
     }
 
     /// Waits for `count` events, then a little longer so that any extra one shows,

@@ -4,58 +4,43 @@
 use poco_httpd::http::{StatusCode, header};
 use poco_httpd::{Outcome, Request, Response, Server};
 
+use crate::check;
 use crate::common::{self, Events};
 
 #[tokio::test]
 async fn trans_deny_stops_the_trans_list_but_mapping_pre_and_content_still_run() {
     let events = Events::default();
-    let server = common::start(
-        Server::builder()
-            .trans(events.record("trans first"))
-            .trans(events.deny("trans deny"))
-            .trans(events.record("trans after deny"))
-            .pre("/", events.record("pre"))
-            .content("/", events.answer("content")),
-    )
-    .await;
-    let answer = server.get(&common::client(), "/x").await;
-    assert_eq!(answer, (200, "content".into()));
-    assert_eq!(
-        events.all(),
-        ["trans first", "trans deny", "pre", "content"]
-    );
-    server.stop().await;
+    let builder = Server::builder()
+        .trans(events.record("trans first"))
+        .trans(events.deny("trans deny"))
+        .trans(events.record("trans after deny"))
+        .pre("/", events.record("pre"))
+        .content("/", events.answer("content"));
+    let logged = ["trans first", "trans deny", "pre", "content"];
+    check(builder, &events, "/x", (200, "content"), &logged).await;
 }
 
 #[tokio::test]
 async fn trans_rewrite_before_deny_is_still_mapped() {
     let events = Events::default();
-    let server = common::start(
-        Server::builder()
-            .trans(|req: Request, _res: Response| {
-                req.set_uri("/new/x").expect("valid URI");
-                Outcome::Deny
-            })
-            .content("/", events.answer("root"))
-            .content("/new/", events.answer("new")),
-    )
-    .await;
-    let answer = server.get(&common::client(), "/old/x").await;
-    assert_eq!(answer, (200, "new".into()));
-    server.stop().await;
+    let builder = Server::builder()
+        .trans(|req: Request, _res: Response| {
+            req.set_uri("/new/x").expect("valid URI");
+            Outcome::Deny
+        })
+        .content("/", events.answer("root"))
+        .content("/new/", events.answer("new"));
+    check(builder, &events, "/old/x", (200, "new"), &["new"]).await;
 }
 
 #[tokio::test]
 async fn pre_deny_answers_403_and_skips_later_pre_handlers_and_content() {
     let events = Events::default();
-    let deny = {
-        let events = events.clone();
-        move |_req: Request, res: Response| {
-            events.push("pre deny");
-            res.set_body("partial secret");
-            Outcome::Deny
-        }
-    };
+    let deny = events.handler(|events, _req, res| {
+        events.push("pre deny");
+        res.set_body("partial secret");
+        Outcome::Deny
+    });
     let server = common::start(
         Server::builder()
             .pre("/", events.record("pre /"))
@@ -131,27 +116,17 @@ async fn content_deny_keeps_an_error_status_the_handler_set() {
 #[tokio::test]
 async fn post_deny_stops_the_remaining_post_handlers() {
     let events = Events::default();
-    let push = {
-        let events = events.clone();
-        move |req: Request, _res: Response| {
-            req.push_post_handler(events.record("pushed post"));
-            Outcome::Ok
-        }
-    };
-    let server = common::start(
-        Server::builder()
-            .post("/", events.record("post first"))
-            .post("/", events.deny("post deny"))
-            .post("/", events.record("post after deny"))
-            .post("/log/", events.record("post deeper"))
-            .pre("/", push)
-            .content("/", events.answer("content")),
-    )
-    .await;
-    assert_eq!(server.get(&common::client(), "/log/x").await.0, 200);
-    assert_eq!(
-        events.settle(3).await,
-        ["content", "post first", "post deny"]
-    );
-    server.stop().await;
+    let push = events.handler(|events, req, _res| {
+        req.push_post_handler(events.record("pushed post"));
+        Outcome::Ok
+    });
+    let builder = Server::builder()
+        .post("/", events.record("post first"))
+        .post("/", events.deny("post deny"))
+        .post("/", events.record("post after deny"))
+        .post("/log/", events.record("post deeper"))
+        .pre("/", push)
+        .content("/", events.answer("content"));
+    let logged = ["content", "post first", "post deny"];
+    check(builder, &events, "/log/x", (200, "content"), &logged).await;
 }

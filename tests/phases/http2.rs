@@ -8,13 +8,10 @@ use crate::common::{self, Events};
 #[tokio::test]
 async fn http2_prior_knowledge_runs_the_same_phases() {
     let events = Events::default();
-    let content = {
-        let events = events.clone();
-        common::body_from(move |req| {
-            events.push(format!("content {:?} {}", req.version(), req.path()));
-            req.url()
-        })
-    };
+    let content = events.body_from(|events, req| {
+        events.push(format!("content {:?} {}", req.version(), req.path()));
+        req.url()
+    });
     let server = common::start(
         Server::builder()
             .trans(events.record("trans"))

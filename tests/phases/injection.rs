@@ -23,18 +23,15 @@ async fn answer_unsplit(handler: impl Handler) -> Raw {
 #[tokio::test]
 async fn set_header_refuses_cr_lf_and_the_response_is_not_split() {
     let events = Events::default();
-    let evil = {
-        let events = events.clone();
-        move |_req: Request, res: Response| {
-            let set = res.try_set_header("X-Evil", "a\r\nInjected: yes");
-            let append = res.try_append_header("X-Evil", "b\nInjected: yes");
-            let name = res.try_set_header("Injected: yes\r\nX-Name", "c");
-            let refused = [set, append, name].map(|result| result.is_err());
-            events.push(format!("refused {refused:?}"));
-            res.set_body("body");
-            Outcome::Ok
-        }
-    };
+    let evil = events.handler(|events, _req, res| {
+        let set = res.try_set_header("X-Evil", "a\r\nInjected: yes");
+        let append = res.try_append_header("X-Evil", "b\nInjected: yes");
+        let name = res.try_set_header("Injected: yes\r\nX-Name", "c");
+        let refused = [set, append, name].map(|result| result.is_err());
+        events.push(format!("refused {refused:?}"));
+        res.set_body("body");
+        Outcome::Ok
+    });
     let answer = answer_unsplit(evil).await;
     assert_eq!(events.all(), ["refused [true, true, true]"]);
     assert_eq!(answer.status, 200);

@@ -19,3 +19,23 @@ mod pre;
 mod request;
 mod send;
 mod trans;
+
+use common::Events;
+use poco_httpd::ServerBuilder;
+
+/// Starts `builder`, GETs `path` and checks the answer's status and body, then the
+/// handlers that logged into `events`, in order (waiting for the Post handlers, and a
+/// little longer so that one too many would show).
+async fn check(
+    builder: ServerBuilder,
+    events: &Events,
+    path: &str,
+    (status, body): (u16, &str),
+    logged: &[&str],
+) {
+    let server = common::start(builder).await;
+    let answer = server.get(&common::client(), path).await;
+    assert_eq!(answer, (status, body.to_owned()), "{path}");
+    assert_eq!(events.settle(logged.len()).await, logged, "{path}");
+    server.stop().await;
+}

@@ -85,8 +85,7 @@ async fn requests_are_mapped_by_their_normalized_path() {
     let events = Events::default();
     // Logs and answers `label` and the path the handler saw.
     let tagged = |label: &'static str| {
-        let events = events.clone();
-        common::body_from(move |req| {
+        events.body_from(move |events, req| {
             let entry = format!("{label} {}", req.path());
             events.push(entry.clone());
             entry

@@ -3,34 +3,27 @@
 
 use poco_httpd::{Outcome, Request, Response, Server};
 
+use crate::check;
 use crate::common::{self, Events};
 
 #[tokio::test]
 async fn post_handlers_stack_like_pre_handlers_after_the_response() {
     let events = Events::default();
-    let server = common::start(
-        Server::builder()
-            .post("/a/b/c.txt", events.record("/a/b/c.txt"))
-            .post("/a/", events.record("/a/ first"))
-            .post("/", events.record("/"))
-            .post("/a/", events.record("/a/ second"))
-            .post("/b/", events.record("unrelated /b/"))
-            .post("/a/b/c.txt/", events.record("unrelated c.txt/"))
-            .content("/", events.answer("content")),
-    )
-    .await;
-    assert_eq!(server.get(&common::client(), "/a/b/c.txt").await.0, 200);
-    assert_eq!(
-        events.settle(5).await,
-        ["content", "/", "/a/ first", "/a/ second", "/a/b/c.txt"]
-    );
-    server.stop().await;
+    let builder = Server::builder()
+        .post("/a/b/c.txt", events.record("/a/b/c.txt"))
+        .post("/a/", events.record("/a/ first"))
+        .post("/", events.record("/"))
+        .post("/a/", events.record("/a/ second"))
+        .post("/b/", events.record("unrelated /b/"))
+        .post("/a/b/c.txt/", events.record("unrelated c.txt/"))
+        .content("/", events.answer("content"));
+    let logged = ["content", "/", "/a/ first", "/a/ second", "/a/b/c.txt"];
+    check(builder, &events, "/a/b/c.txt", (200, "content"), &logged).await;
 }
 
 #[tokio::test]
 async fn post_handlers_read_the_response_headers_the_handlers_set() {
     let events = Events::default();
-    let seen = events.clone();
     let content = |_req: Request, res: Response| {
         res.set_content_type("text/plain");
         for (name, value) in [("x-a", "1"), ("x-a", "2"), ("x-b", "3"), ("x-c", "4")] {
@@ -39,19 +32,19 @@ async fn post_handlers_read_the_response_headers_the_handlers_set() {
         res.set_body("with headers");
         Outcome::Ok
     };
-    let post = move |_req: Request, res: Response| {
+    let post = events.handler(|events, _req, res| {
         let first = res
             .header("x-b")
             .map(|v| v.to_str().unwrap_or("?").to_owned());
-        seen.push(format!("x-b {first:?}"));
+        events.push(format!("x-b {first:?}"));
         let headers = res.headers();
         let mut all: Vec<String> = (headers.iter())
             .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap_or("?")))
             .collect();
         all.sort();
-        seen.push(all.join(", "));
+        events.push(all.join(", "));
         Outcome::Ok
-    };
+    });
     let server = common::start(Server::builder().content("/", content).post("/", post)).await;
     let answer = server.get(&common::client(), "/").await;
     assert_eq!(answer, (200, "with headers".into()));
@@ -68,15 +61,12 @@ async fn post_handlers_read_the_response_headers_the_handlers_set() {
 #[tokio::test]
 async fn pushed_post_handler_runs_after_the_mapped_ones_for_that_request_only() {
     let events = Events::default();
-    let push = {
-        let events = events.clone();
-        move |req: Request, _res: Response| {
-            if let Some(tag) = req.header_text("x-tag") {
-                req.push_post_handler(events.record(&format!("pushed {tag}")));
-            }
-            Outcome::Ok
+    let push = events.handler(|events, req, _res| {
+        if let Some(tag) = req.header_text("x-tag") {
+            req.push_post_handler(events.record(&format!("pushed {tag}")));
         }
-    };
+        Outcome::Ok
+    });
     let mapped = |label: &'static str| events.log(move |req| format!("{label} {}", req.path()));
     let server = common::start(
         Server::builder()

@@ -3,6 +3,7 @@
 
 use poco_httpd::{Outcome, Request, Response, Server};
 
+use crate::check;
 use crate::common::{self, Events};
 
 #[tokio::test]
@@ -10,57 +11,47 @@ async fn pre_handlers_stack_from_the_root_to_the_file_in_fifo_order() {
     let events = Events::default();
     // Registered deepest first, to show the order comes from the path, not from
     // registration; the two handlers of `/foo/bar/` keep their registration order.
-    let server = common::start(
-        Server::builder()
-            .pre("/foo/bar/baz/honk.txt", events.record("honk.txt"))
-            .pre("/foo/bar/baz/", events.record("/foo/bar/baz/"))
-            .pre("/foo/bar/", events.record("/foo/bar/ first"))
-            .pre("/foo/", events.record("/foo/"))
-            .pre("/foo/bar/", events.record("/foo/bar/ second"))
-            .pre("/", events.record("/"))
-            // Unrelated keys: a sibling directory, a file named like a directory on
-            // the path, a directory named like the file, another file.
-            .pre("/other/", events.record("unrelated /other/"))
-            .pre("/foo/baz/", events.record("unrelated /foo/baz/"))
-            .pre("/foo", events.record("unrelated /foo"))
-            .pre("/foo/bar/baz", events.record("unrelated /foo/bar/baz"))
-            .pre(
-                "/foo/bar/baz/honk.txt/",
-                events.record("unrelated honk.txt/"),
-            )
-            .pre("/foo/bar/baz/honk", events.record("unrelated honk"))
-            .content("/", events.answer("content")),
-    )
-    .await;
-    let answer = server.get(&common::client(), "/foo/bar/baz/honk.txt").await;
-    assert_eq!(answer, (200, "content".into()));
-    assert_eq!(
-        events.all(),
-        [
-            "/",
-            "/foo/",
-            "/foo/bar/ first",
-            "/foo/bar/ second",
-            "/foo/bar/baz/",
-            "honk.txt",
-            "content"
-        ]
-    );
-    server.stop().await;
+    let builder = Server::builder()
+        .pre("/foo/bar/baz/honk.txt", events.record("honk.txt"))
+        .pre("/foo/bar/baz/", events.record("/foo/bar/baz/"))
+        .pre("/foo/bar/", events.record("/foo/bar/ first"))
+        .pre("/foo/", events.record("/foo/"))
+        .pre("/foo/bar/", events.record("/foo/bar/ second"))
+        .pre("/", events.record("/"))
+        // Unrelated keys: a sibling directory, a file named like a directory on the
+        // path, a directory named like the file, another file.
+        .pre("/other/", events.record("unrelated /other/"))
+        .pre("/foo/baz/", events.record("unrelated /foo/baz/"))
+        .pre("/foo", events.record("unrelated /foo"))
+        .pre("/foo/bar/baz", events.record("unrelated /foo/bar/baz"))
+        .pre(
+            "/foo/bar/baz/honk.txt/",
+            events.record("unrelated honk.txt/"),
+        )
+        .pre("/foo/bar/baz/honk", events.record("unrelated honk"))
+        .content("/", events.answer("content"));
+    let logged = [
+        "/",
+        "/foo/",
+        "/foo/bar/ first",
+        "/foo/bar/ second",
+        "/foo/bar/baz/",
+        "honk.txt",
+        "content",
+    ];
+    let path = "/foo/bar/baz/honk.txt";
+    check(builder, &events, path, (200, "content"), &logged).await;
 }
 
 #[tokio::test]
 async fn pre_set_content_handler_replaces_content_for_that_request_only() {
     let events = Events::default();
-    let swap = {
-        let events = events.clone();
-        move |req: Request, _res: Response| {
-            if req.header("x-swap").is_some() {
-                req.set_content_handler(events.answer("replacement"));
-            }
-            Outcome::Ok
+    let swap = events.handler(|events, req, _res| {
+        if req.header("x-swap").is_some() {
+            req.set_content_handler(events.answer("replacement"));
         }
-    };
+        Outcome::Ok
+    });
     let server = common::start(
         Server::builder()
             .pre("/s/", swap)

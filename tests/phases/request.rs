@@ -18,14 +18,10 @@ async fn method_version_headers_and_query_are_reported() {
         format!("{method} {version:?} {test:?} {query:?} {missing:?}")
     });
     let server = common::start(Server::builder().content("/", report)).await;
-    let response = common::client()
-        .put(server.url("/facts?x=1&y=two"))
-        .header("X-Test", "hello")
-        .send()
-        .await
-        .expect("PUT");
+    let put = common::client().put(server.url("/facts?x=1&y=two"));
+    let (_, body) = common::fetch(put.header("X-Test", "hello")).await;
     assert_eq!(
-        response.text().await.expect("body"),
+        body,
         "PUT HTTP/1.1 Some(\"hello\") Some(\"x=1&y=two\") None"
     );
     let raw = server.raw_get("/facts").await;
@@ -42,17 +38,12 @@ async fn request_cookies_are_read_by_name() {
         format!("{name:?} {other:?} {missing:?}")
     });
     let server = common::start(Server::builder().content("/", report)).await;
-    let response = common::client()
+    let get = common::client()
         .get(server.url("/"))
         .header(header::COOKIE, "a=1; name=value%20x")
-        .header(header::COOKIE, "other=two")
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(
-        response.text().await.expect("body"),
-        "Some(\"value x\") Some(\"two\") None"
-    );
+        .header(header::COOKIE, "other=two");
+    let (_, body) = common::fetch(get).await;
+    assert_eq!(body, "Some(\"value x\") Some(\"two\") None");
     server.stop().await;
 }
 

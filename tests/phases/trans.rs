@@ -2,48 +2,43 @@
 
 use poco_httpd::{Outcome, Request, Response, Server};
 
+use crate::check;
 use crate::common::{self, Events};
 
 #[tokio::test]
 async fn trans_rewrite_changes_the_handlers_that_run() {
     let events = Events::default();
-    let report = {
-        let events = events.clone();
-        common::body_from(move |req| {
-            events.push("content /new/");
-            let query = req.query().unwrap_or_default();
-            let (uri, original, path) = (req.uri(), req.original_uri(), req.path());
-            format!("{uri}|{original}|{path}|{query}")
+    let report = events.body_from(|events, req| {
+        events.push("content /new/");
+        let query = req.query().unwrap_or_default();
+        let (uri, original, path) = (req.uri(), req.original_uri(), req.path());
+        format!("{uri}|{original}|{path}|{query}")
+    });
+    let builder = Server::builder()
+        .trans(|req: Request, _res: Response| {
+            let uri = req.uri();
+            if let Some(rest) = uri.path().strip_prefix("/old/") {
+                let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+                req.set_uri(format!("/new/{rest}{query}"))
+                    .expect("valid URI");
+            }
+            Outcome::Ok
         })
-    };
-    let server = common::start(
-        Server::builder()
-            .trans(|req: Request, _res: Response| {
-                let uri = req.uri();
-                if let Some(rest) = uri.path().strip_prefix("/old/") {
-                    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-                    req.set_uri(format!("/new/{rest}{query}"))
-                        .expect("valid URI");
-                }
-                Outcome::Ok
-            })
-            .pre("/old/", events.record("pre /old/"))
-            .pre("/new/", events.record("pre /new/"))
-            .content("/", events.answer("root"))
-            .content("/old/", events.answer("content /old/"))
-            .content("/new/", report),
+        .pre("/old/", events.record("pre /old/"))
+        .pre("/new/", events.record("pre /new/"))
+        .content("/", events.answer("root"))
+        .content("/old/", events.answer("content /old/"))
+        .content("/new/", report);
+    let answer = "/new/page.html?x=1|/old/page.html?x=1|/new/page.html|x=1";
+    let logged = ["pre /new/", "content /new/"];
+    check(
+        builder,
+        &events,
+        "/old/page.html?x=1",
+        (200, answer),
+        &logged,
     )
     .await;
-    let answer = server.get(&common::client(), "/old/page.html?x=1").await;
-    assert_eq!(
-        answer,
-        (
-            200,
-            "/new/page.html?x=1|/old/page.html?x=1|/new/page.html|x=1".into()
-        )
-    );
-    assert_eq!(events.all(), ["pre /new/", "content /new/"]);
-    server.stop().await;
 }
 
 #[tokio::test]
