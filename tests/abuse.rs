@@ -172,7 +172,7 @@ async fn slowloris_clients_are_cut_and_do_not_stop_normal_clients() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let client = common::client();
     for _ in 0..50 {
-        let answer = client.get(server.url("/")).send().await.unwrap();
+        let answer = server.response(&client, "/").await;
         assert_eq!(answer.text().await.unwrap(), "served");
     }
     let mut cut = 0;

@@ -49,7 +49,7 @@ async fn a_wrong_content_length_is_corrected_over_http2_too() {
         .http2_prior_knowledge()
         .build()
         .unwrap();
-    let answer = client.get(server.url("/")).send().await.unwrap();
+    let answer = server.response(&client, "/").await;
     assert_eq!(answer.headers()["content-length"], "10");
     assert_eq!(answer.text().await.unwrap(), "0123456789");
     server.stop().await;

@@ -34,7 +34,7 @@ async fn basic_auth_refuses_without_valid_credentials_and_sets_the_user() {
     )
     .await;
     let client = common::client();
-    let anonymous = client.get(server.url("/admin/x")).send().await.unwrap();
+    let anonymous = server.response(&client, "/admin/x").await;
     assert_eq!(anonymous.status(), 401);
     assert_eq!(
         anonymous.headers()["www-authenticate"],
@@ -133,7 +133,7 @@ async fn the_access_log_writes_combined_lines_and_reopens_after_rotation() {
     let rotated = dir.join("access.log.1");
     std::fs::rename(&path, &rotated).unwrap();
     log.reopen().unwrap();
-    client.get(server.url("/after")).send().await.unwrap();
+    server.response(&client, "/after").await;
     let fresh = log_lines(&path, 1).await;
     assert!(
         fresh[0].contains("\"GET /after HTTP/1.1\" 200 "),

@@ -98,7 +98,7 @@ async fn a_head_trickled_past_the_header_timeout_is_cut_while_others_are_served(
     )
     .await;
     let mut slow = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n").await;
-    let served = common::client().get(server.url("/")).send().await.unwrap();
+    let served = server.response(&common::client(), "/").await;
     assert_eq!(served.text().await.unwrap(), "hello");
     let answer = closed_within(&mut slow, PATIENCE)
         .await
@@ -258,7 +258,7 @@ async fn handlers_that_take_too_long_get_503_and_the_error_and_post_handlers_hea
     let client = common::client();
     for path in ["/slow", "/waits"] {
         events.clear();
-        let answer = client.get(server.url(path)).send().await.unwrap();
+        let answer = server.response(&client, path).await;
         assert_eq!(answer.status(), 503, "{path}");
         let told = events.wait_for(2).await;
         assert!(
@@ -267,7 +267,7 @@ async fn handlers_that_take_too_long_get_503_and_the_error_and_post_handlers_hea
         );
         assert_eq!(told[1], "post: 503 true");
     }
-    let quick = client.get(server.url("/")).send().await.unwrap();
+    let quick = server.response(&client, "/").await;
     assert_eq!(quick.text().await.unwrap(), "quick");
     server.stop().await;
 }
@@ -299,7 +299,7 @@ async fn http2_clients_get_at_most_the_configured_concurrent_streams() {
         .unwrap();
     // Let the client learn the server's SETTINGS before it fans out.
     assert_eq!(
-        client.get(server.url("/")).send().await.unwrap().version(),
+        server.response(&client, "/").await.version(),
         reqwest::Version::HTTP_2
     );
     let requests = (0..8).map(|_| client.get(server.url("/")).send());

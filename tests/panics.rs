@@ -98,15 +98,10 @@ async fn a_panic_in_trans_pre_content_or_post_answers_500_and_is_logged() {
     .await;
     let client = common::client();
     for path in ["/trans", "/pre/x", "/content"] {
-        let status = client.get(server.url(path)).send().await.unwrap().status();
+        let status = server.response(&client, path).await.status();
         assert_eq!(status, 500, "{path}");
     }
-    let status = client
-        .get(server.url("/post-panic"))
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let status = server.response(&client, "/post-panic").await.status();
     assert_eq!(status, 200, "Post runs after the response went out");
     let seen = events.wait_for(4).await;
     assert!(
@@ -135,11 +130,7 @@ async fn a_panic_in_a_before_send_hook_answers_500_and_is_logged() {
         },
     ))
     .await;
-    let response = common::client()
-        .get(server.url("/hooked"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.response(&common::client(), "/hooked").await;
     assert_eq!(response.status(), 500);
     assert!(!response.text().await.unwrap().contains("never sent"));
     logged(&["phase=\"Send\"", "send hook panics"]).await;

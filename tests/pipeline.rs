@@ -89,50 +89,33 @@ async fn assert_still_serving(server: &common::TestServer) {
     assert!(answer.ends_with("ok"), "{answer}");
 }
 
-#[tokio::test]
-async fn a_client_that_sends_half_a_body_then_closes_reaches_the_error_handler() {
+/// Sends `request` to an [`error_server`] and closes the connection at once; checks
+/// that the Error handler was told `failure`, that the Post handlers ran after it, and
+/// that the server goes on serving.
+async fn check_client_gone(request: &[u8], failure: &str) {
     let events = Events::default();
     let server = error_server(&events).await;
-    let stream = server
-        .connect(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
-        .await;
-    drop(stream);
-    assert_eq!(
-        events.wait_for(2).await,
-        ["error true true Some(BodyRead)", "post true 499"]
-    );
+    drop(server.connect(request).await);
+    let error = format!("error true true Some({failure})");
+    assert_eq!(events.wait_for(2).await, [error.as_str(), "post true 499"]);
     assert_still_serving(&server).await;
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_sends_half_a_body_then_closes_reaches_the_error_handler() {
+    let request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789";
+    check_client_gone(request, "BodyRead").await;
 }
 
 #[tokio::test]
 async fn a_client_that_sends_half_a_head_then_closes_reaches_the_error_handler() {
-    let events = Events::default();
-    let server = error_server(&events).await;
-    let stream = server.connect(b"GET /x HTTP/1.1\r\nHo").await;
-    drop(stream);
-    assert_eq!(
-        events.wait_for(2).await,
-        ["error true true Some(IncompleteHead)", "post true 499"]
-    );
-    assert_still_serving(&server).await;
-    server.stop().await;
+    check_client_gone(b"GET /x HTTP/1.1\r\nHo", "IncompleteHead").await;
 }
 
 #[tokio::test]
 async fn a_client_that_closes_right_after_its_request_reaches_the_error_handler() {
-    let events = Events::default();
-    let server = error_server(&events).await;
-    let stream = server
-        .connect(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await;
-    drop(stream);
-    assert_eq!(
-        events.wait_for(2).await,
-        ["error true true Some(ClientGone)", "post true 499"]
-    );
-    assert_still_serving(&server).await;
-    server.stop().await;
+    check_client_gone(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", "ClientGone").await;
 }
 
 #[tokio::test]
@@ -142,9 +125,7 @@ async fn closing_an_idle_keep_alive_connection_is_not_an_error() {
     let mut stream = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(common::read_response(&mut stream).await.ends_with("ok"));
     drop(stream);
-    assert_eq!(events.wait_for(1).await, ["post false 200"]);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(events.all(), ["post false 200"]);
+    assert_eq!(events.settle(1).await, ["post false 200"]);
     server.stop().await;
 }
 

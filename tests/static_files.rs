@@ -29,11 +29,7 @@ async fn static_files_carry_an_etag_and_answer_304_when_it_matches() {
         common::start(Server::builder().content("/files/", StaticFiles::new("/files/", &root)))
             .await;
     let client = common::client();
-    let first = client
-        .get(server.url("/files/inside.txt"))
-        .send()
-        .await
-        .unwrap();
+    let first = server.response(&client, "/files/inside.txt").await;
     let tag = first.headers()["etag"].to_str().unwrap().to_string();
     assert!(tag.starts_with('"'), "{tag}");
     assert_eq!(first.text().await.unwrap(), "inside");
@@ -64,7 +60,7 @@ async fn symlinks_out_of_the_static_root_are_refused_unless_allowed() {
     )
     .await;
     let client = common::client();
-    let refused = client.get(strict.url("/escape.txt")).send().await.unwrap();
+    let refused = strict.response(&client, "/escape.txt").await;
     assert_eq!(refused.status(), 404);
     assert!(!refused.text().await.unwrap().contains("outside"));
     for attempt in [
@@ -81,7 +77,7 @@ async fn symlinks_out_of_the_static_root_are_refused_unless_allowed() {
         assert!(!answer.contains("outside the root"), "{attempt}: {answer}");
         assert!(answer.starts_with("HTTP/1.0 4"), "{attempt}: {answer}");
     }
-    let followed = client.get(lenient.url("/escape.txt")).send().await.unwrap();
+    let followed = lenient.response(&client, "/escape.txt").await;
     assert_eq!(followed.text().await.unwrap(), "outside the root");
     strict.stop().await;
     lenient.stop().await;

@@ -31,7 +31,7 @@ async fn traffic(server: &common::TestServer, ok: usize, missing: usize) {
         server.text(&client, "/").await;
     }
     for _ in 0..missing {
-        client.get(server.url("/missing")).send().await.unwrap();
+        server.response(&client, "/missing").await;
     }
 }
 
@@ -49,11 +49,7 @@ async fn json_and_metrics_report_the_traffic() {
     assert_eq!(json["in_flight"], 1, "the status request itself");
     assert!(json["open_connections"].as_u64().unwrap() >= 1);
     assert_eq!(json["per_second"].as_array().unwrap().len(), 60);
-    let metrics = client
-        .get(server.url("/server-status?metrics"))
-        .send()
-        .await
-        .unwrap();
+    let metrics = server.response(&client, "/server-status?metrics").await;
     assert!(
         metrics.headers()["content-type"]
             .to_str()

@@ -50,11 +50,7 @@ async fn an_html_index_is_sent_one_block_per_stream_handler_call() {
             }),
     )
     .await;
-    let response = common::client()
-        .get(server.url("/index.html"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.response(&common::client(), "/index.html").await;
     assert_eq!(response.headers()["content-type"], "text/html");
     assert_eq!(response.text().await.unwrap(), lines.concat());
     assert_eq!(
@@ -76,11 +72,7 @@ async fn a_plain_text_file_is_streamed_with_its_length() {
         },
     ))
     .await;
-    let response = common::client()
-        .get(server.url("/hello.txt"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.response(&common::client(), "/hello.txt").await;
     let expected = std::fs::read_to_string(TEXT_FILE).unwrap();
     assert_eq!(response.content_length(), Some(expected.len() as u64));
     assert_eq!(response.text().await.unwrap(), expected);
@@ -113,11 +105,7 @@ async fn the_first_multipart_part_arrives_before_the_delayed_last_one_is_sent() 
         },
     ))
     .await;
-    let mut response = common::client()
-        .get(server.url("/push"))
-        .send()
-        .await
-        .unwrap();
+    let mut response = server.response(&common::client(), "/push").await;
     assert_eq!(
         response.headers()["content-type"],
         "multipart/mixed; boundary=BOUNDARY"
@@ -154,11 +142,7 @@ async fn a_streamed_gif_arrives_byte_for_byte() {
             }),
     )
     .await;
-    let response = common::client()
-        .get(server.url("/dot.gif"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.response(&common::client(), "/dot.gif").await;
     assert_eq!(response.headers()["content-type"], "image/gif");
     assert_eq!(&response.bytes().await.unwrap()[..], GIF);
     server.stop().await;
@@ -216,7 +200,7 @@ async fn multipart_server(parts: Vec<(&'static str, &'static [u8])>) -> common::
 }
 
 async fn fetch_parts(server: &common::TestServer) -> Vec<(String, Vec<u8>)> {
-    let response = common::client().get(server.url("/")).send().await.unwrap();
+    let response = server.response(&common::client(), "/").await;
     let content_type = response.headers()["content-type"]
         .to_str()
         .unwrap()
@@ -423,7 +407,7 @@ async fn send_refuses_a_block_past_the_bound_instead_of_buffering_it() {
         },
     ))
     .await;
-    let response = common::client().get(server.url("/")).send().await.unwrap();
+    let response = server.response(&common::client(), "/").await;
     assert_eq!(
         response.headers()["x-refused"],
         format!("{:?}", Err::<(), _>(StreamError::Full { buffered: 8 }))

@@ -131,7 +131,7 @@ async fn session_cookies_are_secure_on_tls_only() {
     let answer = over_tls.get(https(&secure, "/")).send().await.unwrap();
     let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.contains("Secure"), "{cookie}");
-    let answer = common::client().get(plain.url("/")).send().await.unwrap();
+    let answer = plain.response(&common::client(), "/").await;
     let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(!cookie.contains("Secure"), "{cookie}");
     secure.stop().await;

@@ -47,29 +47,17 @@ async fn tower_http_serve_dir_serves_files_through_the_bridge() {
         common::start(Server::builder().content("/files/", TowerService::new("/files/", files)))
             .await;
     let client = common::client();
-    let text = client
-        .get(server.url("/files/hello.txt"))
-        .send()
-        .await
-        .unwrap();
+    let text = server.response(&client, "/files/hello.txt").await;
     assert_eq!(text.status(), 200);
     assert_eq!(text.headers()["content-type"], "text/plain");
     let expected = std::fs::read_to_string(format!("{dir}/hello.txt")).unwrap();
     assert_eq!(text.text().await.unwrap(), expected);
-    let gif = client
-        .get(server.url("/files/dot.gif"))
-        .send()
-        .await
-        .unwrap();
+    let gif = server.response(&client, "/files/dot.gif").await;
     assert_eq!(
         &gif.bytes().await.unwrap()[..],
         include_bytes!("fixtures/dot.gif")
     );
-    let missing = client
-        .get(server.url("/files/nope.txt"))
-        .send()
-        .await
-        .unwrap();
+    let missing = server.response(&client, "/files/nope.txt").await;
     assert_eq!(missing.status(), 404);
     let escape = common::raw(
         server.addr,

@@ -54,6 +54,11 @@ impl TestServer {
         fetch(client.get(self.url(path))).await
     }
 
+    /// GETs `path` with `client` and returns the response, its body unread.
+    pub async fn response(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client.get(self.url(path)).send().await.expect("GET")
+    }
+
     /// GETs `path` with `client` and returns the body, whatever the status.
     pub async fn text(&self, client: &reqwest::Client, path: &str) -> String {
         self.get(client, path).await.1
