@@ -53,6 +53,12 @@ impl Running {
             .expect("kill");
     }
 
+    /// GETs `path` with `client`.
+    async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        let url = format!("{}{path}", self.url);
+        client.get(url).send().await.expect("GET")
+    }
+
     /// Sends SIGTERM and returns the exit status (bounded wait).
     fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
@@ -90,27 +96,15 @@ fn write_config(name: &str, text: &str) -> PathBuf {
 async fn serves_the_root_directory_and_stops_on_sigterm() {
     let server = Running::start(&["--root", FIXTURES]);
     let client = reqwest::Client::new();
-    let text = client
-        .get(format!("{}/hello.txt", server.url))
-        .send()
-        .await
-        .unwrap();
+    let text = server.get(&client, "/hello.txt").await;
     assert_eq!(text.status(), 200);
     assert_eq!(
         text.text().await.unwrap(),
         std::fs::read_to_string(format!("{FIXTURES}/hello.txt")).unwrap()
     );
-    let missing = client
-        .get(format!("{}/missing.txt", server.url))
-        .send()
-        .await
-        .unwrap();
+    let missing = server.get(&client, "/missing.txt").await;
     assert_eq!(missing.status(), 404);
-    let status = client
-        .get(format!("{}/server-status?json", server.url))
-        .send()
-        .await
-        .unwrap();
+    let status = server.get(&client, "/server-status?json").await;
     assert_eq!(status.status(), 200, "the status page is on by default");
     assert!(
         status
@@ -135,24 +129,16 @@ async fn a_config_file_sets_headers_locations_and_redirects() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let file = client
-        .get(format!("{}/files/dot.gif", server.url))
-        .send()
-        .await
-        .unwrap();
+    let file = server.get(&client, "/files/dot.gif").await;
     assert_eq!(file.headers()["x-site"], "demo");
     assert_eq!(
         &file.bytes().await.unwrap()[..],
         &std::fs::read(format!("{FIXTURES}/dot.gif")).unwrap()[..]
     );
-    let honk = client
-        .get(format!("{}/honk", server.url))
-        .send()
-        .await
-        .unwrap();
+    let honk = server.get(&client, "/honk").await;
     assert_eq!(honk.status(), 301);
     assert_eq!(honk.headers()["location"], "/honk/");
-    let root = client.get(format!("{}/", server.url)).send().await.unwrap();
+    let root = server.get(&client, "/").await;
     assert_eq!(root.status(), 302);
     assert!(server.terminate().success());
 }
@@ -358,11 +344,7 @@ async fn basic_auth_and_an_access_log_reopened_on_sighup() {
     );
     let server = Running::start(&["--config", config.to_str().unwrap()]);
     let client = reqwest::Client::new();
-    let refused = client
-        .get(format!("{}/private/x", server.url))
-        .send()
-        .await
-        .unwrap();
+    let refused = server.get(&client, "/private/x").await;
     assert_eq!(refused.status(), 401);
     assert!(
         refused.headers()["www-authenticate"]
@@ -396,11 +378,7 @@ async fn basic_auth_and_an_access_log_reopened_on_sighup() {
             Instant::now() < deadline,
             "the log is reopened after SIGHUP"
         );
-        client
-            .get(format!("{}/hello.txt", server.url))
-            .send()
-            .await
-            .unwrap();
+        server.get(&client, "/hello.txt").await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(wait_for_lines(&log, 1)[0].contains("\"GET /hello.txt HTTP/1.1\" 200"));

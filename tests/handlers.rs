@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use poco_httpd::handlers::{AccessLog, BasicAuth, LogFormat, Redirect, Rewrite};
 use poco_httpd::http::StatusCode;
 use poco_httpd::{Outcome, Request, Response, Server};
@@ -40,31 +38,15 @@ async fn basic_auth_refuses_without_valid_credentials_and_sets_the_user() {
         anonymous.headers()["www-authenticate"],
         "Basic realm=\"admin area\", charset=\"UTF-8\""
     );
-    let wrong = client
-        .get(server.url("/admin/x"))
-        .basic_auth("alice", Some("guess"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
-    let unknown = client
-        .get(server.url("/admin/x"))
-        .basic_auth("mallory", Some("s3cret"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), 401);
-    let right = client
-        .get(server.url("/admin/x"))
-        .basic_auth("alice", Some("s3cret"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(right.status(), 200);
-    assert_eq!(
-        right.text().await.unwrap(),
-        "Some(\"alice\") Some(\"Basic\")"
-    );
+    let login = |user: &str, password: &str| {
+        let request = client.get(server.url("/admin/x"));
+        common::fetch(request.basic_auth(user, Some(password)))
+    };
+    // A wrong password, then an unknown user.
+    assert_eq!(login("alice", "guess").await.0, 401);
+    assert_eq!(login("mallory", "s3cret").await.0, 401);
+    let right = login("alice", "s3cret").await;
+    assert_eq!(right, (200, "Some(\"alice\") Some(\"Basic\")".into()));
     let open = server.text(&client, "/public").await;
     assert_eq!(
         open, "None None",
@@ -75,19 +57,15 @@ async fn basic_auth_refuses_without_valid_credentials_and_sets_the_user() {
 
 /// Waits (bounded) until `path` holds `lines` lines, then returns them.
 async fn log_lines(path: &std::path::Path, lines: usize) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + common::PATIENCE;
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let found: Vec<String> = text.lines().map(str::to_owned).collect();
-        if found.len() >= lines {
-            return found;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "expected {lines} log lines in {path:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::poll(
+        || format!("{lines} log lines in {path:?}"),
+        || {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let found: Vec<String> = text.lines().map(str::to_owned).collect();
+            (found.len() >= lines).then_some(found)
+        },
+    )
+    .await
 }
 
 #[tokio::test]

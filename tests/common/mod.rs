@@ -231,6 +231,23 @@ pub async fn read_response(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+/// Calls `probe` every few milliseconds until it returns something, and returns that;
+/// fails after [`PATIENCE`], saying what it expected (`expected()`).
+pub async fn poll<T>(expected: impl Fn() -> String, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "expected {} within {PATIENCE:?}",
+            expected()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// A parsed raw HTTP/1.x response.
 #[derive(Debug)]
 pub struct Raw {
@@ -367,17 +384,10 @@ impl Events {
 
     /// Waits (bounded) until `count` events have been logged, then returns them.
     pub async fn wait_for(&self, count: usize) -> Vec<String> {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let now = self.all();
-            if now.len() >= count {
-                return now;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "expected {count} events, got {now:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let expected = || format!("{count} events, got {:?}", self.all());
+        poll(expected, || {
+            Some(self.all()).filter(|now| now.len() >= count)
+        })
+        .await
     }
 }
