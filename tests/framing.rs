@@ -64,11 +64,9 @@ async fn a_head_answer_may_declare_the_size_of_the_get_body() {
         }),
     )
     .await;
-    let answer = common::raw(
-        server.addr,
-        b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let answer = server
+        .raw(b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     assert_eq!(
         header_of(&answer, "content-length"),
         Some("1234"),
@@ -101,7 +99,7 @@ async fn answers_the_server_makes_itself_carry_a_type_and_the_default_headers() 
     ];
     for (head, status) in cases {
         let request = [head, b"Connection: close\r\n\r\n"].concat();
-        let answer = common::raw(server.addr, &request).await;
+        let answer = server.raw(&request).await;
         let line = answer.lines().next().unwrap_or_default();
         assert!(line.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
         let content_type = header_of(&answer, "content-type");
@@ -114,11 +112,9 @@ async fn answers_the_server_makes_itself_carry_a_type_and_the_default_headers() 
         let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
         assert!(body.starts_with(&format!("{status} ")), "{answer}");
     }
-    let login = common::raw(
-        server.addr,
-        b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let login = server
+        .raw(b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     let challenge = header_of(&login, "www-authenticate");
     assert_eq!(challenge, Some("Basic realm=\"x\""), "{login}");
     server.stop().await;
@@ -136,7 +132,7 @@ async fn heads_hyper_refuses_are_answered_with_a_type_and_the_default_headers() 
         (&b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n"[..], "400"),
         (b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n", "400"),
     ] {
-        let answer = common::raw(server.addr, request).await;
+        let answer = server.raw(request).await;
         let line = answer.lines().next().unwrap_or_default();
         assert!(line.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
         let content_type = header_of(&answer, "content-type");

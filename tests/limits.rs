@@ -67,24 +67,20 @@ async fn oversized_heads_and_too_many_headers_get_431() {
     // buffer, which is larger so that responses can be written in big batches).
     for size in [10_000, 500_000] {
         let long = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(size));
-        let answer = common::raw(server.addr, long.as_bytes()).await;
+        let answer = server.raw(long.as_bytes()).await;
         assert!(answer.starts_with("HTTP/1.1 431"), "{size}: {answer}");
     }
     let long_target = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(9_000));
-    let answer = common::raw(server.addr, long_target.as_bytes()).await;
+    let answer = server.raw(long_target.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
     let many: String = (0..20).map(|i| format!("X-H{i}: v\r\n")).collect();
-    let answer = common::raw(
-        server.addr,
-        format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes(),
-    )
-    .await;
+    let answer = server
+        .raw(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes())
+        .await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
-    let fine = common::raw(
-        server.addr,
-        b"GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let fine = server
+        .raw(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\nConnection: close\r\n\r\n")
+        .await;
     assert!(fine.starts_with("HTTP/1.1 200"), "{fine}");
     server.stop().await;
 }

@@ -85,7 +85,7 @@ async fn error_server(events: &Events) -> common::TestServer {
 }
 
 async fn assert_still_serving(server: &common::TestServer) {
-    let answer = common::raw(server.addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    let answer = server.raw(b"GET / HTTP/1.0\r\n\r\n").await;
     assert!(answer.ends_with("ok"), "{answer}");
 }
 
@@ -143,7 +143,7 @@ async fn keep_alive_follows_the_connection_header_and_version() {
     let last = common::read_to_close(&mut stream).await;
     assert!(last.ends_with("k"), "{last}");
     // HTTP/1.0 closes unless keep-alive was asked for.
-    let closed = common::raw(server.addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    let closed = server.raw(b"GET / HTTP/1.0\r\n\r\n").await;
     assert!(closed.ends_with("k"));
     let mut kept = TcpStream::connect(server.addr).await.unwrap();
     for _ in 0..2 {
@@ -171,7 +171,7 @@ async fn pipelined_requests_are_answered_in_order() {
     ))
     .await;
     let requests = b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\nGET /third HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    let answer = common::raw(server.addr, requests).await;
+    let answer = server.raw(requests).await;
     let order: Vec<_> = ["/first", "/second", "/third"]
         .iter()
         .map(|p| answer.find(&format!("\r\n\r\n{p}")).unwrap())
@@ -335,7 +335,7 @@ async fn resuming_a_request_whose_client_left_is_harmless() {
     response.set_body("too late");
     response.resume();
     response.resume();
-    let answer = common::raw(server.addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    let answer = server.raw(b"GET / HTTP/1.0\r\n\r\n").await;
     assert!(answer.ends_with("still serving"), "{answer}");
     server.stop().await;
 }

@@ -69,11 +69,9 @@ async fn symlinks_out_of_the_static_root_are_refused_unless_allowed() {
         "/..\\secret.txt",
         "/inside.txt%00",
     ] {
-        let answer = common::raw(
-            strict.addr,
-            format!("GET {attempt} HTTP/1.0\r\n\r\n").as_bytes(),
-        )
-        .await;
+        let answer = strict
+            .raw(format!("GET {attempt} HTTP/1.0\r\n\r\n").as_bytes())
+            .await;
         assert!(!answer.contains("outside the root"), "{attempt}: {answer}");
         assert!(answer.starts_with("HTTP/1.0 4"), "{attempt}: {answer}");
     }

@@ -290,7 +290,7 @@ async fn http_1_1_streams_are_chunked_and_keep_the_connection() {
 #[tokio::test]
 async fn http_1_0_streams_end_by_closing_the_connection() {
     let server = block_server(&["abc", "def"], None).await;
-    let answer = common::raw(server.addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    let answer = server.raw(b"GET / HTTP/1.0\r\n\r\n").await;
     assert!(!answer.to_lowercase().contains("chunked"), "{answer}");
     assert!(answer.ends_with("\r\n\r\nabcdef"), "{answer}");
     server.stop().await;
@@ -316,7 +316,7 @@ async fn a_declared_content_length_is_honoured_and_keeps_the_connection() {
 #[tokio::test]
 async fn a_stream_shorter_than_its_content_length_closes_the_connection() {
     let server = block_server(&["abc"], Some(10)).await;
-    let answer = common::raw(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = server.raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     // The connection ends before the declared length: the client never gets a
     // response that looks complete (hyper may even drop the head it buffered).
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
@@ -328,7 +328,7 @@ async fn a_stream_shorter_than_its_content_length_closes_the_connection() {
 #[tokio::test]
 async fn a_stream_longer_than_its_content_length_is_cut() {
     let server = block_server(&["abcdef", "ghijkl"], Some(6)).await;
-    let answer = common::raw(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = server.raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     // The connection is closed (`raw` reads to the end) and nothing past the
     // declared length is ever written.
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();

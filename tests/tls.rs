@@ -80,9 +80,11 @@ async fn alpn_picks_http2_and_the_connection_tells_the_tls_facts() {
 async fn plain_http_and_garbage_on_the_tls_port_are_dropped_and_the_server_goes_on() {
     let certificate = certificate("garbage");
     let server = start(&certificate, Server::builder().content("/", tls_facts)).await;
-    let plain = common::raw(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let plain = server.raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(!plain.contains("200"), "{plain}");
-    let noise = common::raw(server.addr, &[0x16, 0x03, 0x01, 0xff, 0xff, 0, 1, 2, 3]).await;
+    let noise = server
+        .raw(&[0x16, 0x03, 0x01, 0xff, 0xff, 0, 1, 2, 3])
+        .await;
     assert!(!noise.contains("200"), "{noise}");
     let client = client(&certificate, &server).build().unwrap();
     let answer = client.get(https(&server, "/")).send().await.unwrap();

@@ -59,11 +59,9 @@ async fn tower_http_serve_dir_serves_files_through_the_bridge() {
     );
     let missing = server.response(&client, "/files/nope.txt").await;
     assert_eq!(missing.status(), 404);
-    let escape = common::raw(
-        server.addr,
-        b"GET /files/..%2f..%2fCargo.toml HTTP/1.0\r\n\r\n",
-    )
-    .await;
+    let escape = server
+        .raw(b"GET /files/..%2f..%2fCargo.toml HTTP/1.0\r\n\r\n")
+        .await;
     assert!(escape.starts_with("HTTP/1.0 400"), "{escape}");
     server.stop().await;
 }

@@ -86,10 +86,15 @@ impl TestServer {
         raw_get(self.addr, path).await
     }
 
-    /// Sends `request` as raw bytes and parses what the server wrote until it closed
-    /// the connection.
+    /// Sends `request` as raw bytes on a fresh connection and returns everything the
+    /// server wrote until it closed the connection.
+    pub async fn raw(&self, request: &[u8]) -> String {
+        raw(self.addr, request).await
+    }
+
+    /// [`raw`](Self::raw), parsed.
     pub async fn raw_answer(&self, request: &[u8]) -> Raw {
-        Raw::parse(&raw(self.addr, request).await)
+        Raw::parse(&self.raw(request).await)
     }
 }
 
