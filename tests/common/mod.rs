@@ -323,17 +323,17 @@ impl Events {
     }
 
     /// A handler that logs `label` and goes on.
-    pub fn record(&self, label: &str) -> impl Handler {
+    pub fn record(&self, label: &str) -> impl Handler + use<> {
         self.record_then(label, Outcome::Ok)
     }
 
     /// A handler that logs `label` and denies.
-    pub fn deny(&self, label: &str) -> impl Handler {
+    pub fn deny(&self, label: &str) -> impl Handler + use<> {
         self.record_then(label, Outcome::Deny)
     }
 
     /// A handler that logs `label` and returns `outcome`.
-    pub fn record_then(&self, label: &str, outcome: Outcome) -> impl Handler {
+    pub fn record_then(&self, label: &str, outcome: Outcome) -> impl Handler + use<> {
         let label = label.to_owned();
         self.handler(move |events, _req, _res| {
             events.push(label.clone());
@@ -342,7 +342,7 @@ impl Events {
     }
 
     /// A Content handler that logs `label` and answers it as the body.
-    pub fn answer(&self, label: &str) -> impl Handler {
+    pub fn answer(&self, label: &str) -> impl Handler + use<> {
         let label = label.to_owned();
         self.handler(move |events, _req, res| {
             events.push(label.clone());
@@ -352,10 +352,10 @@ impl Events {
     }
 
     /// A Content handler given this log, answering what `body` makes of the request.
-    pub fn body_from(
-        &self,
-        body: impl Fn(&Events, &Request) -> String + Send + Sync + 'static,
-    ) -> impl Handler {
+    pub fn body_from<F>(&self, body: F) -> impl Handler + use<F>
+    where
+        F: Fn(&Events, &Request) -> String + Send + Sync + 'static,
+    {
         self.handler(move |events, req, res| {
             res.set_body(body(events, &req));
             Outcome::Ok
@@ -363,16 +363,19 @@ impl Events {
     }
 
     /// A handler given this log along with the request and the response.
-    pub fn handler(
-        &self,
-        handler: impl Fn(&Events, Request, Response) -> Outcome + Send + Sync + 'static,
-    ) -> impl Handler {
+    pub fn handler<F>(&self, handler: F) -> impl Handler + use<F>
+    where
+        F: Fn(&Events, Request, Response) -> Outcome + Send + Sync + 'static,
+    {
         let events = self.clone();
         move |req: Request, res: Response| handler(&events, req, res)
     }
 
     /// A handler that logs what `entry` makes of the request and goes on.
-    pub fn log(&self, entry: impl Fn(&Request) -> String + Send + Sync + 'static) -> impl Handler {
+    pub fn log<F>(&self, entry: F) -> impl Handler + use<F>
+    where
+        F: Fn(&Request) -> String + Send + Sync + 'static,
+    {
         self.handler(move |events, req, _res| {
             events.push(entry(&req));
             Outcome::Ok

@@ -39,3 +39,23 @@ async fn check(
     assert_eq!(events.settle(logged.len()).await, logged, "{path}");
     server.stop().await;
 }
+
+/// Registers with `register` (`ServerBuilder::pre` or `ServerBuilder::post`), for
+/// each of `keys` in order, a handler logging its key, or `KEY again` for a key
+/// registered before.
+fn recorders<H>(
+    mut builder: ServerBuilder,
+    register: fn(ServerBuilder, &str, H) -> ServerBuilder,
+    record: impl Fn(&str) -> H,
+    keys: &[&str],
+) -> ServerBuilder {
+    for (n, key) in keys.iter().enumerate() {
+        let again = if keys[..n].contains(key) {
+            " again"
+        } else {
+            ""
+        };
+        builder = register(builder, key, record(&format!("{key}{again}")));
+    }
+    builder
+}

@@ -18,29 +18,35 @@ async fn check(server: &TestServer, events: &Events, cases: &[(&str, &[&str])]) 
     }
 }
 
+/// Starts a server with a Pre handler logging `pre KEY` on each of `pre_keys`, and
+/// a Content handler logging and answering `content KEY` on each of `content_keys`.
+async fn keyed(events: &Events, pre_keys: &[&str], content_keys: &[&str]) -> TestServer {
+    let mut builder = Server::builder();
+    for key in pre_keys {
+        builder = builder.pre(key, events.record(&format!("pre {key}")));
+    }
+    for key in content_keys {
+        builder = builder.content(key, events.answer(&format!("content {key}")));
+    }
+    common::start(builder).await
+}
+
 #[tokio::test]
 async fn the_deepest_content_handler_on_the_path_answers() {
     let events = Events::default();
-    let server = common::start(
-        Server::builder()
-            .content("/", events.answer("root"))
-            .content("/a/", events.answer("a"))
-            .content("/a/b/c/", events.answer("c"))
-            .content("/a/b/c/d.txt", events.answer("d.txt")),
-    )
-    .await;
+    let server = keyed(&events, &[], &["/", "/a/", "/a/b/c/", "/a/b/c/d.txt"]).await;
     // Exactly one Content handler runs each time.
     let cases: &[(&str, &[&str])] = &[
-        ("/", &["root"]),
-        ("/x.html", &["root"]),
-        ("/a/", &["a"]),
-        ("/a/x.html", &["a"]),
+        ("/", &["content /"]),
+        ("/x.html", &["content /"]),
+        ("/a/", &["content /a/"]),
+        ("/a/x.html", &["content /a/"]),
         // No handler on /a/b/: the next shallower one answers.
-        ("/a/b/x.html", &["a"]),
-        ("/a/b/c/", &["c"]),
-        ("/a/b/c/x.html", &["c"]),
-        ("/a/b/c/d.txt", &["d.txt"]),
-        ("/a/b/c/d.txt.bak", &["c"]),
+        ("/a/b/x.html", &["content /a/"]),
+        ("/a/b/c/", &["content /a/b/c/"]),
+        ("/a/b/c/x.html", &["content /a/b/c/"]),
+        ("/a/b/c/d.txt", &["content /a/b/c/d.txt"]),
+        ("/a/b/c/d.txt.bak", &["content /a/b/c/"]),
     ];
     check(&server, &events, cases).await;
     server.stop().await;
@@ -49,32 +55,21 @@ async fn the_deepest_content_handler_on_the_path_answers() {
 #[tokio::test]
 async fn file_key_and_directory_key_of_the_same_name_never_match_each_other() {
     let events = Events::default();
-    let server = common::start(
-        Server::builder()
-            .pre("/honk", events.record("pre /honk"))
-            .pre("/honk/", events.record("pre /honk/"))
-            .content("/", events.answer("root"))
-            .content("/honk", events.answer("file /honk"))
-            .content("/honk/", events.answer("dir /honk/"))
-            // Keys with no counterpart of the other kind.
-            .pre("/dir-only/", events.record("pre /dir-only/"))
-            .content("/dir-only/", events.answer("dir /dir-only/"))
-            .pre("/file-only", events.record("pre /file-only"))
-            .content("/file-only", events.answer("file /file-only")),
-    )
-    .await;
+    // `/honk` and `/honk/` both; then keys with no counterpart of the other kind.
+    let keys = ["/honk", "/honk/", "/dir-only/", "/file-only"];
+    let server = keyed(&events, &keys, &[&["/"], &keys[..]].concat()).await;
     let cases: &[(&str, &[&str])] = &[
-        ("/honk", &["pre /honk", "file /honk"]),
-        ("/honk/", &["pre /honk/", "dir /honk/"]),
-        ("/honk/x", &["pre /honk/", "dir /honk/"]),
-        ("/honk/deeper/y.txt", &["pre /honk/", "dir /honk/"]),
-        ("/honky", &["root"]),
-        ("/honk.txt", &["root"]),
-        ("/dir-only", &["root"]),
-        ("/dir-only/", &["pre /dir-only/", "dir /dir-only/"]),
-        ("/file-only/", &["root"]),
-        ("/file-only/x", &["root"]),
-        ("/file-only", &["pre /file-only", "file /file-only"]),
+        ("/honk", &["pre /honk", "content /honk"]),
+        ("/honk/", &["pre /honk/", "content /honk/"]),
+        ("/honk/x", &["pre /honk/", "content /honk/"]),
+        ("/honk/deeper/y.txt", &["pre /honk/", "content /honk/"]),
+        ("/honky", &["content /"]),
+        ("/honk.txt", &["content /"]),
+        ("/dir-only", &["content /"]),
+        ("/dir-only/", &["pre /dir-only/", "content /dir-only/"]),
+        ("/file-only/", &["content /"]),
+        ("/file-only/x", &["content /"]),
+        ("/file-only", &["pre /file-only", "content /file-only"]),
     ];
     check(&server, &events, cases).await;
     server.stop().await;

@@ -3,7 +3,6 @@
 //! and pipelined.
 
 use poco_httpd::{Handler, Outcome, Request, Response, Server, ServerBuilder};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::common::{self, Raw};
@@ -60,6 +59,17 @@ fn check_original_answer(path: &str, answer: &Raw) -> String {
 
 const ORIGINAL_PATHS: [&str; 3] = ["/", "/honk/something.html", "/bonk/zip.html"];
 
+/// Checks the answers to [`ORIGINAL_PATHS`], in order, and returns how many
+/// connections they came over (as the handlers saw them).
+fn connections(answers: &[Raw]) -> usize {
+    assert_eq!(answers.len(), ORIGINAL_PATHS.len(), "{answers:?}");
+    let mut ids: Vec<String> = (ORIGINAL_PATHS.iter().zip(answers))
+        .map(|(path, answer)| check_original_answer(path, answer))
+        .collect();
+    ids.dedup();
+    ids.len()
+}
+
 /// One keep-alive `GET path` request.
 fn keep_alive_get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")
@@ -68,13 +78,15 @@ fn keep_alive_get(path: &str) -> String {
 #[tokio::test]
 async fn original_module_scenarios_on_fresh_connections() {
     let server = common::start(original_module_server()).await;
-    let mut ids = Vec::new();
+    let mut answers = Vec::new();
     for path in ORIGINAL_PATHS {
-        let answer = server.raw_get(path).await;
-        ids.push(check_original_answer(path, &answer));
+        answers.push(server.raw_get(path).await);
     }
-    ids.dedup();
-    assert_eq!(ids.len(), 3, "each request had its own connection: {ids:?}");
+    assert_eq!(
+        connections(&answers),
+        3,
+        "each request had its own connection"
+    );
     server.stop().await;
 }
 
@@ -82,27 +94,24 @@ async fn original_module_scenarios_on_fresh_connections() {
 async fn original_module_scenarios_over_one_keep_alive_connection() {
     let server = common::start(original_module_server()).await;
     let mut stream = TcpStream::connect(server.addr).await.expect("connect");
-    let mut ids = Vec::new();
+    let mut answers = Vec::new();
     for path in ORIGINAL_PATHS {
-        let request = keep_alive_get(path);
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let answer = Raw::parse(&common::read_response(&mut stream).await);
-        ids.push(check_original_answer(path, &answer));
+        common::send(&mut stream, keep_alive_get(path).as_bytes()).await;
+        answers.push(Raw::parse(&common::read_response(&mut stream).await));
     }
-    ids.dedup();
-    assert_eq!(ids.len(), 1, "all three on one connection: {ids:?}");
+    assert_eq!(connections(&answers), 1, "all three on one connection");
     server.stop().await;
 }
 
 #[tokio::test]
 async fn original_module_scenarios_pipelined_on_one_connection() {
     let server = common::start(original_module_server()).await;
-    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
     let requests: String = ORIGINAL_PATHS.map(keep_alive_get).concat();
-    stream.write_all(requests.as_bytes()).await.expect("write");
-    for path in ORIGINAL_PATHS {
-        let answer = Raw::parse(&common::read_response(&mut stream).await);
-        check_original_answer(path, &answer);
+    let mut stream = server.connect(requests.as_bytes()).await;
+    let mut answers = Vec::new();
+    for _ in ORIGINAL_PATHS {
+        answers.push(Raw::parse(&common::read_response(&mut stream).await));
     }
+    assert_eq!(connections(&answers), 1, "all three on one connection");
     server.stop().await;
 }

@@ -1,23 +1,24 @@
 //! Post handlers: stacked like Pre handlers, run after the response was written,
 //! reading what was sent; handlers pushed for one request.
 
-use poco_httpd::{Outcome, Request, Response, Server};
+use poco_httpd::{Outcome, Request, Response, Server, ServerBuilder};
 
-use crate::check;
 use crate::common::{self, Events};
+use crate::{check, recorders};
 
 #[tokio::test]
 async fn post_handlers_stack_like_pre_handlers_after_the_response() {
     let events = Events::default();
-    let builder = Server::builder()
-        .post("/a/b/c.txt", events.record("/a/b/c.txt"))
-        .post("/a/", events.record("/a/ first"))
-        .post("/", events.record("/"))
-        .post("/a/", events.record("/a/ second"))
-        .post("/b/", events.record("unrelated /b/"))
-        .post("/a/b/c.txt/", events.record("unrelated c.txt/"))
-        .content("/", events.answer("content"));
-    let logged = ["content", "/", "/a/ first", "/a/ second", "/a/b/c.txt"];
+    // Deepest first, then two unrelated keys.
+    let keys = ["/a/b/c.txt", "/a/", "/", "/a/", "/b/", "/a/b/c.txt/"];
+    let builder = Server::builder().content("/", events.answer("content"));
+    let builder = recorders(
+        builder,
+        ServerBuilder::post,
+        |key| events.record(key),
+        &keys,
+    );
+    let logged = ["content", "/", "/a/", "/a/ again", "/a/b/c.txt"];
     check(builder, &events, "/a/b/c.txt", (200, "content"), &logged).await;
 }
 

@@ -1,42 +1,41 @@
 //! Pre handlers: stacked from the root to the file, and what they may change for
 //! the rest of the request (its Content handler, typed extensions).
 
-use poco_httpd::{Outcome, Request, Response, Server};
+use poco_httpd::{Outcome, Request, Response, Server, ServerBuilder};
 
-use crate::check;
 use crate::common::{self, Events};
+use crate::{check, recorders};
 
 #[tokio::test]
 async fn pre_handlers_stack_from_the_root_to_the_file_in_fifo_order() {
     let events = Events::default();
     // Registered deepest first, to show the order comes from the path, not from
     // registration; the two handlers of `/foo/bar/` keep their registration order.
-    let builder = Server::builder()
-        .pre("/foo/bar/baz/honk.txt", events.record("honk.txt"))
-        .pre("/foo/bar/baz/", events.record("/foo/bar/baz/"))
-        .pre("/foo/bar/", events.record("/foo/bar/ first"))
-        .pre("/foo/", events.record("/foo/"))
-        .pre("/foo/bar/", events.record("/foo/bar/ second"))
-        .pre("/", events.record("/"))
-        // Unrelated keys: a sibling directory, a file named like a directory on the
-        // path, a directory named like the file, another file.
-        .pre("/other/", events.record("unrelated /other/"))
-        .pre("/foo/baz/", events.record("unrelated /foo/baz/"))
-        .pre("/foo", events.record("unrelated /foo"))
-        .pre("/foo/bar/baz", events.record("unrelated /foo/bar/baz"))
-        .pre(
-            "/foo/bar/baz/honk.txt/",
-            events.record("unrelated honk.txt/"),
-        )
-        .pre("/foo/bar/baz/honk", events.record("unrelated honk"))
-        .content("/", events.answer("content"));
+    // Then unrelated keys: a sibling directory, a file named like a directory on the
+    // path, a directory named like the file, another file.
+    let keys = [
+        "/foo/bar/baz/honk.txt",
+        "/foo/bar/baz/",
+        "/foo/bar/",
+        "/foo/",
+        "/foo/bar/",
+        "/",
+        "/other/",
+        "/foo/baz/",
+        "/foo",
+        "/foo/bar/baz",
+        "/foo/bar/baz/honk.txt/",
+        "/foo/bar/baz/honk",
+    ];
+    let builder = Server::builder().content("/", events.answer("content"));
+    let builder = recorders(builder, ServerBuilder::pre, |key| events.record(key), &keys);
     let logged = [
         "/",
         "/foo/",
-        "/foo/bar/ first",
-        "/foo/bar/ second",
+        "/foo/bar/",
+        "/foo/bar/ again",
         "/foo/bar/baz/",
-        "honk.txt",
+        "/foo/bar/baz/honk.txt",
         "content",
     ];
     let path = "/foo/bar/baz/honk.txt";
