@@ -86,15 +86,13 @@ async fn pre_deny_keeps_a_401_and_www_authenticate_the_handler_set() {
 
 #[tokio::test]
 async fn content_deny_answers_403_without_the_body_it_set() {
-    let server = common::start(
-        Server::builder()
-            .content("/", common::answer("fine"))
-            .content("/no/", |_req: Request, res: Response| {
-                res.set_body("half-built secret");
-                Outcome::Deny
-            }),
-    )
-    .await;
+    let builder = Server::builder()
+        .content("/", common::answer("fine"))
+        .content("/no/", |_req: Request, res: Response| {
+            res.set_body("half-built secret");
+            Outcome::Deny
+        });
+    let server = common::start(builder).await;
     let client = common::client();
     let (status, body) = server.get(&client, "/no/x").await;
     assert_eq!(status, 403);

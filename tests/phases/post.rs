@@ -78,13 +78,8 @@ async fn pushed_post_handler_runs_after_the_mapped_ones_for_that_request_only() 
     )
     .await;
     let client = common::client();
-    let first = client
-        .get(server.url("/p/1"))
-        .header("x-tag", "one")
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(first.status(), 200);
+    let tagged = client.get(server.url("/p/1")).header("x-tag", "one");
+    assert_eq!(common::fetch(tagged).await.0, 200);
     assert_eq!(
         events.wait_for(3).await,
         ["post / /p/1", "post /p/ /p/1", "pushed one"]

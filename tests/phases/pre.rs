@@ -59,13 +59,8 @@ async fn pre_set_content_handler_replaces_content_for_that_request_only() {
     )
     .await;
     let client = common::client();
-    let swapped = client
-        .get(server.url("/s/x"))
-        .header("x-swap", "1")
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(swapped.text().await.expect("body"), "replacement");
+    let swapping = client.get(server.url("/s/x")).header("x-swap", "1");
+    assert_eq!(common::fetch(swapping).await.1, "replacement");
     // The next request, on the same keep-alive connection, gets the mapped one again.
     assert_eq!(server.get(&client, "/s/x").await, (200, "mapped".into()));
     assert_eq!(events.all(), ["replacement", "mapped"]);
