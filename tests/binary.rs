@@ -59,6 +59,15 @@ impl Running {
         client.get(url).send().await.expect("GET")
     }
 
+    /// Writes `text` to the config file at `path` and sends SIGHUP.
+    fn reload(&self, path: &std::path::Path, text: &str) {
+        std::fs::write(path, text).expect("write config");
+        Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("kill -HUP");
+    }
+
     /// Sends SIGTERM and returns the exit status (bounded wait).
     fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
@@ -402,15 +411,10 @@ async fn sighup_reloads_the_config_and_refuses_a_bad_one() {
         location(client.get(&server.url).send().await.unwrap()),
         "/first"
     );
-    std::fs::write(
+    server.reload(
         &config,
         "[[location]]\npath = \"/\"\nredirect = { to = \"/second\" }\n",
-    )
-    .unwrap();
-    Command::new("kill")
-        .args(["-HUP", &server.child.id().to_string()])
-        .status()
-        .unwrap();
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while location(client.get(&server.url).send().await.unwrap()) != "/second" {
         assert!(
@@ -419,15 +423,10 @@ async fn sighup_reloads_the_config_and_refuses_a_bad_one() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    std::fs::write(
+    server.reload(
         &config,
         "[[location]]\npath = \"/\"\nredirekt = { to = \"/third\" }\n",
-    )
-    .unwrap();
-    Command::new("kill")
-        .args(["-HUP", &server.child.id().to_string()])
-        .status()
-        .unwrap();
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         location(client.get(&server.url).send().await.unwrap()),

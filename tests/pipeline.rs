@@ -62,11 +62,10 @@ async fn error_server(events: &Events) -> common::TestServer {
                 res.set_body("ok");
                 Outcome::Ok
             })
-            .content("/slow", |_req: Request, res: Response| async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                res.set_body("slow");
-                Outcome::Ok
-            })
+            .content(
+                "/slow",
+                common::slow_answer(Duration::from_millis(300), "slow"),
+            )
             .error("/", move |req: Request, res: Response| {
                 let kind = req.failure().map(poco_httpd::Failure::kind);
                 error_log.push(format!(
@@ -239,15 +238,8 @@ async fn wait_is_resumed_from_a_task_a_thread_twice_or_early_without_blocking_ot
 
 #[tokio::test]
 async fn shutdown_from_a_thread_finishes_requests_in_flight_then_refuses() {
-    let server = common::start(Server::builder().content(
-        "/",
-        |_req: Request, res: Response| async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            res.set_body("finished");
-            Outcome::Ok
-        },
-    ))
-    .await;
+    let finishing = common::slow_answer(Duration::from_millis(300), "finished");
+    let server = common::start(Server::builder().content("/", finishing)).await;
     let addr = server.addr;
     let in_flight =
         tokio::spawn(async move { common::raw(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await });

@@ -124,11 +124,10 @@ fn load_server(work_started: Arc<AtomicUsize>) -> poco_httpd::ServerBuilder {
                 Outcome::Ok
             }
         })
-        .content("/slow", |_req: Request, res: Response| async move {
-            tokio::time::sleep(Duration::from_millis(600)).await;
-            res.set_body("slow done");
-            Outcome::Ok
-        })
+        .content(
+            "/slow",
+            common::slow_answer(Duration::from_millis(600), "slow done"),
+        )
         .content("/events", |_req: Request, res: Response| {
             res.start_event_stream();
             tokio::spawn(async move {

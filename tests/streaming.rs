@@ -201,10 +201,7 @@ async fn multipart_server(parts: Vec<(&'static str, &'static [u8])>) -> common::
 
 async fn fetch_parts(server: &common::TestServer) -> Vec<(String, Vec<u8>)> {
     let response = server.response(&common::client(), "/").await;
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let content_type = common::header(&response, "content-type");
     let boundary = content_type
         .split("boundary=")
         .nth(1)

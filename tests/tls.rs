@@ -131,10 +131,10 @@ async fn session_cookies_are_secure_on_tls_only() {
     let plain = common::start(app()).await;
     let over_tls = client(&certificate, &secure).build().unwrap();
     let answer = over_tls.get(https(&secure, "/")).send().await.unwrap();
-    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = common::header(&answer, "set-cookie");
     assert!(cookie.contains("Secure"), "{cookie}");
     let answer = plain.response(&common::client(), "/").await;
-    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = common::header(&answer, "set-cookie");
     assert!(!cookie.contains("Secure"), "{cookie}");
     secure.stop().await;
     plain.stop().await;

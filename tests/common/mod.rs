@@ -59,6 +59,15 @@ impl TestServer {
         client.get(self.url(path)).send().await.expect("GET")
     }
 
+    /// GETs `path` with `headers` on a fresh client and returns the response.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = client().get(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("GET")
+    }
+
     /// GETs `path` with `client` and returns the body, whatever the status.
     pub async fn text(&self, client: &reqwest::Client, path: &str) -> String {
         self.get(client, path).await.1
@@ -137,6 +146,15 @@ pub fn answer(text: &'static str) -> impl Handler {
     }
 }
 
+/// A Content handler answering `text` after `delay`.
+pub fn slow_answer(delay: Duration, text: &'static str) -> impl Handler {
+    move |_req: Request, res: Response| async move {
+        tokio::time::sleep(delay).await;
+        res.set_body(text);
+        Outcome::Ok
+    }
+}
+
 /// A Content handler answering what `body` makes of the request.
 pub fn body_from(body: impl Fn(&Request) -> String + Send + Sync + 'static) -> impl Handler {
     move |req: Request, res: Response| {
@@ -156,6 +174,13 @@ pub fn client() -> reqwest::Client {
         .timeout(PATIENCE)
         .build()
         .expect("client")
+}
+
+/// The value of header `name` of `response`, which must have it, as text.
+pub fn header(response: &reqwest::Response, name: &str) -> String {
+    let value = response.headers().get(name);
+    let value = value.unwrap_or_else(|| panic!("no {name} header in {response:?}"));
+    value.to_str().expect("a text header value").to_owned()
 }
 
 /// Sends `request` and returns the status and the body.
