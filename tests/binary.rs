@@ -62,10 +62,7 @@ impl Running {
     /// Writes `text` to the config file at `path` and sends SIGHUP.
     fn reload(&self, path: &std::path::Path, text: &str) {
         std::fs::write(path, text).expect("write config");
-        Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .expect("kill -HUP");
+        self.hangup();
     }
 
     /// Sends SIGTERM and returns the exit status (bounded wait).
@@ -672,12 +669,10 @@ async fn sighup_applies_new_limits_to_new_connections_only() {
     let mut before = tokio::net::TcpStream::connect(&addr).await.unwrap();
     assert_eq!(raw_get(&mut before, 20_000).await, "HTTP/1.1 200 OK");
 
-    std::fs::write(
+    server.reload(
         &config,
-        format!("[limits]\nmax_header_size = 8192\nmax_body_size = 10\n{site}"),
-    )
-    .unwrap();
-    server.hangup();
+        &format!("[limits]\nmax_header_size = 8192\nmax_body_size = 10\n{site}"),
+    );
     let client = reqwest::Client::new();
     let post = || {
         client
@@ -743,8 +738,7 @@ async fn sighup_refuses_a_new_listen_address_or_tls_switch_and_keeps_serving() {
 
     let moved =
         "listen = \"127.0.0.1:1\"\n[[location]]\npath = \"/\"\nredirect = { to = \"/second\" }\n";
-    std::fs::write(&config, moved).unwrap();
-    server.hangup();
+    server.reload(&config, moved);
     let logged = wait_for_text(&log, "new configuration refused");
     assert!(
         logged.contains("listen-reload.toml: `listen` cannot change"),
@@ -761,8 +755,7 @@ async fn sighup_refuses_a_new_listen_address_or_tls_switch_and_keeps_serving() {
         key.display(),
         site.replace("/first", "/third")
     );
-    std::fs::write(&config, with_tls).unwrap();
-    server.hangup();
+    server.reload(&config, &with_tls);
     let logged = wait_for_text(&log, "`tls`");
     assert!(logged.contains("turning TLS on"), "{logged}");
     assert_eq!(location().await, "/first", "still plain HTTP, old handlers");
