@@ -125,8 +125,9 @@ async fn the_access_log_writes_combined_lines_and_reopens_after_rotation() {
 }
 
 /// The `Location` header of a raw HTTP/1.1 exchange, and the status line.
-async fn redirect_of(addr: std::net::SocketAddr, head: &str) -> (String, String) {
-    let answer = common::raw(addr, head.as_bytes()).await;
+async fn redirect_of(server: &common::TestServer, target: &str, host: &str) -> (String, String) {
+    let head = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let answer = server.raw(head.as_bytes()).await;
     let status = answer.lines().next().unwrap_or_default().to_owned();
     let location = answer
         .lines()
@@ -147,36 +148,20 @@ async fn a_redirect_carries_the_request_uri_and_host_as_sent() {
             .content("/fixed", Redirect::new("/elsewhere?$hostname")),
     )
     .await;
-    let (status, location) = redirect_of(
-        server.addr,
-        "GET /old/a%20b?x=1&y HTTP/1.1\r\nHost: Example.ORG:8080\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let (status, location) = redirect_of(&server, "/old/a%20b?x=1&y", "Example.ORG:8080").await;
     assert!(status.starts_with("HTTP/1.1 301"), "{status}");
     assert_eq!(location, "https://example.org/old/a%20b?x=1&y");
-    let (_, absolute_form) = redirect_of(
-        server.addr,
-        "GET http://[::1]:81/p?q HTTP/1.1\r\nHost: [::1]:81\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let (_, absolute_form) = redirect_of(&server, "http://[::1]:81/p?q", "[::1]:81").await;
     assert_eq!(
         absolute_form, "https://[::1]/p?q",
         "origin form, host without port"
     );
-    let (_, fixed) = redirect_of(
-        server.addr,
-        "GET /fixed HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let (_, fixed) = redirect_of(&server, "/fixed", "a").await;
     assert_eq!(
         fixed, "/elsewhere?$hostname",
         "an unknown variable stays as written"
     );
-    let (bad_host, _) = redirect_of(
-        server.addr,
-        "GET / HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let (bad_host, _) = redirect_of(&server, "/", "a b").await;
     assert!(bad_host.starts_with("HTTP/1.1 400"), "{bad_host}");
     server.stop().await;
 }
