@@ -45,6 +45,16 @@ impl Running {
         Self { child, url }
     }
 
+    /// Starts `poco-httpd --config PATH`.
+    fn with_config(path: &std::path::Path) -> Self {
+        Self::start(&["--config", path.to_str().expect("a UTF-8 path")])
+    }
+
+    /// Starts `poco-httpd --root DIR`.
+    fn with_root(dir: &std::path::Path) -> Self {
+        Self::start(&["--root", dir.to_str().expect("a UTF-8 path")])
+    }
+
     /// Sends SIGHUP: reload the configuration.
     fn hangup(&self) {
         Command::new("kill")
@@ -98,6 +108,16 @@ fn write_config(name: &str, text: &str) -> PathBuf {
     file
 }
 
+/// Writes `htpasswd` with the user `alice`, password `pw`, and returns its path and
+/// the path of `log` beside it, removed if a previous run left it.
+fn alice_and_a_log(htpasswd: &str, log: &str) -> (PathBuf, PathBuf) {
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let htpasswd = write_config(htpasswd, &format!("alice:{hash}\n"));
+    let log = htpasswd.with_file_name(log);
+    let _ = std::fs::remove_file(&log);
+    (htpasswd, log)
+}
+
 #[tokio::test]
 async fn serves_the_root_directory_and_stops_on_sigterm() {
     let server = Running::start(&["--root", FIXTURES]);
@@ -130,7 +150,7 @@ async fn a_config_file_sets_headers_locations_and_redirects() {
             "hostname = \"example.test\"\n[[rewrite]]\nfrom = \"^/old/(.*)$\"\nto = \"/files/$1\"\n\n[headers]\nX-Site = \"demo\"\n\n[[location]]\npath = \"/files/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n\n[[location]]\npath = \"/honk\"\nredirect = {{ to = \"/honk/\", status = 301 }}\n\n[[location]]\npath = \"/\"\nredirect = {{ to = \"/files/hello.txt\" }}\n"
         ),
     );
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -198,10 +218,7 @@ fn a_port_in_use_is_reported_with_the_os_message_once() {
 /// everything below (not `/administrator`), for every kind of location.
 #[tokio::test]
 async fn a_location_path_covers_everything_below_it() {
-    let hash = bcrypt::hash("pw", 4).unwrap();
-    let htpasswd = write_config("cover.htpasswd", &format!("alice:{hash}\n"));
-    let log = htpasswd.with_file_name("cover.log");
-    let _ = std::fs::remove_file(&log);
+    let (htpasswd, log) = alice_and_a_log("cover.htpasswd", "cover.log");
     let config = write_config(
         "cover.toml",
         &format!(
@@ -210,7 +227,7 @@ async fn a_location_path_covers_everything_below_it() {
             log.display()
         ),
     );
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -291,7 +308,7 @@ async fn an_empty_header_value_means_the_header_is_not_sent() {
             "[headers]\nServer = \"\"\nX-Site = \"demo\"\n[[location]]\npath = \"/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n"
         ),
     );
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     let answer = reqwest::get(format!("{}/hello.txt", server.url))
         .await
         .unwrap();
@@ -336,10 +353,7 @@ fn wait_for_lines(path: &std::path::Path, count: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn basic_auth_and_an_access_log_reopened_on_sighup() {
-    let hash = bcrypt::hash("pw", 4).unwrap();
-    let htpasswd = write_config("users.htpasswd", &format!("alice:{hash}\n"));
-    let log = htpasswd.with_file_name("access.log");
-    let _ = std::fs::remove_file(&log);
+    let (htpasswd, log) = alice_and_a_log("users.htpasswd", "access.log");
     let config = write_config(
         "auth.toml",
         &format!(
@@ -348,7 +362,7 @@ async fn basic_auth_and_an_access_log_reopened_on_sighup() {
             htpasswd.display()
         ),
     );
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     let client = reqwest::Client::new();
     let refused = server.get(&client, "/private/x").await;
     assert_eq!(refused.status(), 401);
@@ -397,7 +411,7 @@ async fn sighup_reloads_the_config_and_refuses_a_bad_one() {
         "reload.toml",
         "[[location]]\npath = \"/\"\nredirect = { to = \"/first\" }\n",
     );
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -459,7 +473,7 @@ async fn a_large_file_is_streamed_with_bounded_memory() {
         .unwrap()
         .set_len(SIZE)
         .unwrap();
-    let server = Running::start(&["--root", dir.to_str().unwrap()]);
+    let server = Running::with_root(&dir);
     let pid = server.child.id();
     let before = resident_bytes(pid);
     let addr = server.url.trim_start_matches("http://").to_owned();
@@ -509,8 +523,8 @@ async fn compression_and_listing_by_default_and_compression_off_by_config() {
             dir.display()
         ),
     );
-    let default = Running::start(&["--root", dir.to_str().unwrap()]);
-    let plain = Running::start(&["--config", plain_config.to_str().unwrap()]);
+    let default = Running::with_root(&dir);
+    let plain = Running::with_config(&plain_config);
     let client = reqwest::Client::new();
     let get = |url: String| client.get(url).header("accept-encoding", "gzip").send();
     let compressed = get(format!("{}/sub/page.txt", default.url)).await.unwrap();
@@ -541,7 +555,7 @@ async fn tls_and_limits_from_the_config_file() {
             key.display()
         ),
     );
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     assert!(server.url.starts_with("https://"), "{}", server.url);
     let addr: std::net::SocketAddr = server.url.trim_start_matches("https://").parse().unwrap();
     let client = reqwest::Client::builder()
@@ -606,7 +620,7 @@ async fn sighup_reloads_renewed_certificate_files_for_new_handshakes() {
             key.display()
         ),
     );
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     let addr: std::net::SocketAddr = server.url.trim_start_matches("https://").parse().unwrap();
     let url = format!("https://localhost:{}/hello.txt", addr.port());
     let answer = trusting(&first_cert, addr).get(&url).send().await.unwrap();
@@ -664,7 +678,7 @@ async fn raw_get(stream: &mut tokio::net::TcpStream, padding: usize) -> String {
 async fn sighup_applies_new_limits_to_new_connections_only() {
     let site = format!("[[location]]\npath = \"/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n");
     let config = write_config("limits-reload.toml", &site);
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     let addr = server.url.trim_start_matches("http://").to_owned();
     let mut before = tokio::net::TcpStream::connect(&addr).await.unwrap();
     assert_eq!(raw_get(&mut before, 20_000).await, "HTTP/1.1 200 OK");
@@ -776,8 +790,8 @@ async fn the_default_command_hides_dot_files_and_a_config_may_serve_them() {
             dir.display()
         ),
     );
-    let default = Running::start(&["--root", dir.to_str().unwrap()]);
-    let open = Running::start(&["--config", config.to_str().unwrap()]);
+    let default = Running::with_root(&dir);
+    let open = Running::with_config(&config);
     let client = reqwest::Client::new();
     let get = |url: String| client.get(url).send();
     for path in ["/.env", "/.git/config"] {

@@ -75,6 +75,11 @@ async fn symlinks_out_of_the_static_root_are_refused_unless_allowed() {
     lenient.stop().await;
 }
 
+/// GETs `/hello.txt` from `server` asking for `range`.
+async fn hello_range(server: &common::TestServer, range: &str) -> reqwest::Response {
+    server.get_with("/hello.txt", &[("range", range)]).await
+}
+
 fn fixtures_server() -> poco_httpd::ServerBuilder {
     Server::builder().content("/", StaticFiles::new("/", FIXTURES))
 }
@@ -82,17 +87,13 @@ fn fixtures_server() -> poco_httpd::ServerBuilder {
 #[tokio::test]
 async fn a_single_range_gets_206_with_its_content_range() {
     let server = common::start(fixtures_server()).await;
-    let answer = server
-        .get_with("/hello.txt", &[("range", "bytes=6-9")])
-        .await;
+    let answer = hello_range(&server, "bytes=6-9").await;
     assert_eq!(answer.status(), 206);
     assert_eq!(answer.headers()["content-range"], "bytes 6-9/43");
     assert_eq!(answer.headers()["content-length"], "4");
     assert_eq!(answer.headers()["content-type"], "text/plain");
     assert_eq!(answer.text().await.unwrap(), &HELLO[6..10]);
-    let suffix = server
-        .get_with("/hello.txt", &[("range", "bytes=-5")])
-        .await;
+    let suffix = hello_range(&server, "bytes=-5").await;
     assert_eq!(suffix.text().await.unwrap(), &HELLO[38..]);
     server.stop().await;
 }
@@ -100,9 +101,7 @@ async fn a_single_range_gets_206_with_its_content_range() {
 #[tokio::test]
 async fn several_ranges_get_a_multipart_byteranges_body() {
     let server = common::start(fixtures_server()).await;
-    let answer = server
-        .get_with("/hello.txt", &[("range", "bytes=0-4, 30-35")])
-        .await;
+    let answer = hello_range(&server, "bytes=0-4, 30-35").await;
     assert_eq!(answer.status(), 206);
     let content_type = common::header(&answer, "content-type");
     let boundary = content_type
@@ -126,14 +125,10 @@ async fn several_ranges_get_a_multipart_byteranges_body() {
 #[tokio::test]
 async fn unsatisfiable_ranges_get_416_and_malformed_ones_the_whole_file() {
     let server = common::start(fixtures_server()).await;
-    let beyond = server
-        .get_with("/hello.txt", &[("range", "bytes=43-")])
-        .await;
+    let beyond = hello_range(&server, "bytes=43-").await;
     assert_eq!(beyond.status(), 416);
     assert_eq!(beyond.headers()["content-range"], "bytes */43");
-    let malformed = server
-        .get_with("/hello.txt", &[("range", "bytes=9-3")])
-        .await;
+    let malformed = hello_range(&server, "bytes=9-3").await;
     assert_eq!(malformed.status(), 200);
     assert_eq!(malformed.text().await.unwrap(), HELLO);
     server.stop().await;
