@@ -203,7 +203,7 @@ pub fn h2_client() -> reqwest::Client {
 /// closed the connection.
 pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(request).await.expect("write request");
+    send(&mut stream, request).await;
     read_to_close(&mut stream).await
 }
 
