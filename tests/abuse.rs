@@ -36,7 +36,7 @@ async fn smuggling_attempts_get_400_and_the_connection_closed() {
         b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length : 4\r\n\r\nabcd",
     ];
     for attempt in attempts {
-        let answer = common::raw(server.addr, attempt).await;
+        let answer = server.raw(attempt).await;
         let shown = String::from_utf8_lossy(attempt);
         assert!(answer.starts_with("HTTP/1.1 400"), "{shown:?} -> {answer}");
         assert_eq!(
@@ -55,10 +55,7 @@ async fn smuggling_attempts_get_400_and_the_connection_closed() {
 #[tokio::test]
 async fn content_length_with_transfer_encoding_is_read_chunked_and_the_connection_closed() {
     let server = common::start(Server::builder().content("/", echo_length)).await;
-    let answer = common::raw(
-        server.addr,
-        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
-    )
+    let answer = server.raw(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
     .await;
     assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
     assert!(answer.contains("connection: close"), "{answer}");
@@ -86,18 +83,16 @@ async fn invalid_methods_versions_and_uris_get_4xx() {
         "GET /..%2f..%2fetc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
         "\r\n\r\n\r\n",
     ] {
-        let answer = common::raw(server.addr, request.as_bytes()).await;
+        let answer = server.raw(request.as_bytes()).await;
         let status: u16 = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
         assert!(
             answer.is_empty() || (400..500).contains(&status),
             "{request:?} -> {answer}"
         );
     }
-    let fine = common::raw(
-        server.addr,
-        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let fine = server
+        .raw(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     assert!(fine.starts_with("HTTP/1.1 200"), "{fine}");
     server.stop().await;
 }
@@ -118,11 +113,9 @@ async fn a_handler_cannot_split_the_response_with_cr_or_lf() {
         }),
     )
     .await;
-    let answer = common::raw(
-        server.addr,
-        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let answer = server
+        .raw(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     // The cookie's value is percent-encoded, so the text survives, but never as a
     // header line of its own.
@@ -172,7 +165,7 @@ async fn slowloris_clients_are_cut_and_do_not_stop_normal_clients() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let client = common::client();
     for _ in 0..50 {
-        let answer = client.get(server.url("/")).send().await.unwrap();
+        let answer = server.response(&client, "/").await;
         assert_eq!(answer.text().await.unwrap(), "served");
     }
     let mut cut = 0;
@@ -198,7 +191,7 @@ async fn http_1_1_requests_without_one_valid_host_get_400_and_the_connection_clo
         "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
         "GET http://a/ HTTP/1.1\r\n\r\n",
     ] {
-        let answer = common::raw(server.addr, request.as_bytes()).await;
+        let answer = server.raw(request.as_bytes()).await;
         assert!(
             answer.starts_with("HTTP/1.1 400 "),
             "{request:?} -> {answer}"
@@ -209,7 +202,7 @@ async fn http_1_1_requests_without_one_valid_host_get_400_and_the_connection_clo
         );
     }
     // HTTP/1.0 may leave Host out.
-    let answer = common::raw(server.addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    let answer = server.raw(b"GET / HTTP/1.0\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.0 200 "), "{answer}");
     server.stop().await;
 }
@@ -223,10 +216,7 @@ async fn an_absolute_form_target_wins_over_the_host_header() {
         }),
     )
     .await;
-    let answer = common::raw(
-        server.addr,
-        b"GET http://target.example:81/p?q HTTP/1.1\r\nHost: header.example\r\nConnection: close\r\n\r\n",
-    )
+    let answer = server.raw(b"GET http://target.example:81/p?q HTTP/1.1\r\nHost: header.example\r\nConnection: close\r\n\r\n")
     .await;
     assert!(
         answer.ends_with("target.example:81 http://target.example:81/p?q"),

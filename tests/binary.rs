@@ -45,12 +45,34 @@ impl Running {
         Self { child, url }
     }
 
+    /// Starts `poco-httpd --config PATH`.
+    fn with_config(path: &std::path::Path) -> Self {
+        Self::start(&["--config", path.to_str().expect("a UTF-8 path")])
+    }
+
+    /// Starts `poco-httpd --root DIR`.
+    fn with_root(dir: &std::path::Path) -> Self {
+        Self::start(&["--root", dir.to_str().expect("a UTF-8 path")])
+    }
+
     /// Sends SIGHUP: reload the configuration.
     fn hangup(&self) {
         Command::new("kill")
             .args(["-HUP", &self.child.id().to_string()])
             .status()
             .expect("kill");
+    }
+
+    /// GETs `path` with `client`.
+    async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        let url = format!("{}{path}", self.url);
+        client.get(url).send().await.expect("GET")
+    }
+
+    /// Writes `text` to the config file at `path` and sends SIGHUP.
+    fn reload(&self, path: &std::path::Path, text: &str) {
+        std::fs::write(path, text).expect("write config");
+        self.hangup();
     }
 
     /// Sends SIGTERM and returns the exit status (bounded wait).
@@ -86,31 +108,29 @@ fn write_config(name: &str, text: &str) -> PathBuf {
     file
 }
 
+/// Writes `htpasswd` with the user `alice`, password `pw`, and returns its path and
+/// the path of `log` beside it, removed if a previous run left it.
+fn alice_and_a_log(htpasswd: &str, log: &str) -> (PathBuf, PathBuf) {
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let htpasswd = write_config(htpasswd, &format!("alice:{hash}\n"));
+    let log = htpasswd.with_file_name(log);
+    let _ = std::fs::remove_file(&log);
+    (htpasswd, log)
+}
+
 #[tokio::test]
 async fn serves_the_root_directory_and_stops_on_sigterm() {
     let server = Running::start(&["--root", FIXTURES]);
     let client = reqwest::Client::new();
-    let text = client
-        .get(format!("{}/hello.txt", server.url))
-        .send()
-        .await
-        .unwrap();
+    let text = server.get(&client, "/hello.txt").await;
     assert_eq!(text.status(), 200);
     assert_eq!(
         text.text().await.unwrap(),
         std::fs::read_to_string(format!("{FIXTURES}/hello.txt")).unwrap()
     );
-    let missing = client
-        .get(format!("{}/missing.txt", server.url))
-        .send()
-        .await
-        .unwrap();
+    let missing = server.get(&client, "/missing.txt").await;
     assert_eq!(missing.status(), 404);
-    let status = client
-        .get(format!("{}/server-status?json", server.url))
-        .send()
-        .await
-        .unwrap();
+    let status = server.get(&client, "/server-status?json").await;
     assert_eq!(status.status(), 200, "the status page is on by default");
     assert!(
         status
@@ -130,29 +150,21 @@ async fn a_config_file_sets_headers_locations_and_redirects() {
             "hostname = \"example.test\"\n[[rewrite]]\nfrom = \"^/old/(.*)$\"\nto = \"/files/$1\"\n\n[headers]\nX-Site = \"demo\"\n\n[[location]]\npath = \"/files/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n\n[[location]]\npath = \"/honk\"\nredirect = {{ to = \"/honk/\", status = 301 }}\n\n[[location]]\npath = \"/\"\nredirect = {{ to = \"/files/hello.txt\" }}\n"
         ),
     );
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let file = client
-        .get(format!("{}/files/dot.gif", server.url))
-        .send()
-        .await
-        .unwrap();
+    let file = server.get(&client, "/files/dot.gif").await;
     assert_eq!(file.headers()["x-site"], "demo");
     assert_eq!(
         &file.bytes().await.unwrap()[..],
         &std::fs::read(format!("{FIXTURES}/dot.gif")).unwrap()[..]
     );
-    let honk = client
-        .get(format!("{}/honk", server.url))
-        .send()
-        .await
-        .unwrap();
+    let honk = server.get(&client, "/honk").await;
     assert_eq!(honk.status(), 301);
     assert_eq!(honk.headers()["location"], "/honk/");
-    let root = client.get(format!("{}/", server.url)).send().await.unwrap();
+    let root = server.get(&client, "/").await;
     assert_eq!(root.status(), 302);
     assert!(server.terminate().success());
 }
@@ -206,10 +218,7 @@ fn a_port_in_use_is_reported_with_the_os_message_once() {
 /// everything below (not `/administrator`), for every kind of location.
 #[tokio::test]
 async fn a_location_path_covers_everything_below_it() {
-    let hash = bcrypt::hash("pw", 4).unwrap();
-    let htpasswd = write_config("cover.htpasswd", &format!("alice:{hash}\n"));
-    let log = htpasswd.with_file_name("cover.log");
-    let _ = std::fs::remove_file(&log);
+    let (htpasswd, log) = alice_and_a_log("cover.htpasswd", "cover.log");
     let config = write_config(
         "cover.toml",
         &format!(
@@ -218,7 +227,7 @@ async fn a_location_path_covers_everything_below_it() {
             log.display()
         ),
     );
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -299,7 +308,7 @@ async fn an_empty_header_value_means_the_header_is_not_sent() {
             "[headers]\nServer = \"\"\nX-Site = \"demo\"\n[[location]]\npath = \"/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n"
         ),
     );
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     let answer = reqwest::get(format!("{}/hello.txt", server.url))
         .await
         .unwrap();
@@ -344,10 +353,7 @@ fn wait_for_lines(path: &std::path::Path, count: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn basic_auth_and_an_access_log_reopened_on_sighup() {
-    let hash = bcrypt::hash("pw", 4).unwrap();
-    let htpasswd = write_config("users.htpasswd", &format!("alice:{hash}\n"));
-    let log = htpasswd.with_file_name("access.log");
-    let _ = std::fs::remove_file(&log);
+    let (htpasswd, log) = alice_and_a_log("users.htpasswd", "access.log");
     let config = write_config(
         "auth.toml",
         &format!(
@@ -356,13 +362,9 @@ async fn basic_auth_and_an_access_log_reopened_on_sighup() {
             htpasswd.display()
         ),
     );
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     let client = reqwest::Client::new();
-    let refused = client
-        .get(format!("{}/private/x", server.url))
-        .send()
-        .await
-        .unwrap();
+    let refused = server.get(&client, "/private/x").await;
     assert_eq!(refused.status(), 401);
     assert!(
         refused.headers()["www-authenticate"]
@@ -396,11 +398,7 @@ async fn basic_auth_and_an_access_log_reopened_on_sighup() {
             Instant::now() < deadline,
             "the log is reopened after SIGHUP"
         );
-        client
-            .get(format!("{}/hello.txt", server.url))
-            .send()
-            .await
-            .unwrap();
+        server.get(&client, "/hello.txt").await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(wait_for_lines(&log, 1)[0].contains("\"GET /hello.txt HTTP/1.1\" 200"));
@@ -413,7 +411,7 @@ async fn sighup_reloads_the_config_and_refuses_a_bad_one() {
         "reload.toml",
         "[[location]]\npath = \"/\"\nredirect = { to = \"/first\" }\n",
     );
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -424,15 +422,10 @@ async fn sighup_reloads_the_config_and_refuses_a_bad_one() {
         location(client.get(&server.url).send().await.unwrap()),
         "/first"
     );
-    std::fs::write(
+    server.reload(
         &config,
         "[[location]]\npath = \"/\"\nredirect = { to = \"/second\" }\n",
-    )
-    .unwrap();
-    Command::new("kill")
-        .args(["-HUP", &server.child.id().to_string()])
-        .status()
-        .unwrap();
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while location(client.get(&server.url).send().await.unwrap()) != "/second" {
         assert!(
@@ -441,15 +434,10 @@ async fn sighup_reloads_the_config_and_refuses_a_bad_one() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    std::fs::write(
+    server.reload(
         &config,
         "[[location]]\npath = \"/\"\nredirekt = { to = \"/third\" }\n",
-    )
-    .unwrap();
-    Command::new("kill")
-        .args(["-HUP", &server.child.id().to_string()])
-        .status()
-        .unwrap();
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         location(client.get(&server.url).send().await.unwrap()),
@@ -485,7 +473,7 @@ async fn a_large_file_is_streamed_with_bounded_memory() {
         .unwrap()
         .set_len(SIZE)
         .unwrap();
-    let server = Running::start(&["--root", dir.to_str().unwrap()]);
+    let server = Running::with_root(&dir);
     let pid = server.child.id();
     let before = resident_bytes(pid);
     let addr = server.url.trim_start_matches("http://").to_owned();
@@ -535,8 +523,8 @@ async fn compression_and_listing_by_default_and_compression_off_by_config() {
             dir.display()
         ),
     );
-    let default = Running::start(&["--root", dir.to_str().unwrap()]);
-    let plain = Running::start(&["--config", plain_config.to_str().unwrap()]);
+    let default = Running::with_root(&dir);
+    let plain = Running::with_config(&plain_config);
     let client = reqwest::Client::new();
     let get = |url: String| client.get(url).header("accept-encoding", "gzip").send();
     let compressed = get(format!("{}/sub/page.txt", default.url)).await.unwrap();
@@ -567,7 +555,7 @@ async fn tls_and_limits_from_the_config_file() {
             key.display()
         ),
     );
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     assert!(server.url.starts_with("https://"), "{}", server.url);
     let addr: std::net::SocketAddr = server.url.trim_start_matches("https://").parse().unwrap();
     let client = reqwest::Client::builder()
@@ -632,7 +620,7 @@ async fn sighup_reloads_renewed_certificate_files_for_new_handshakes() {
             key.display()
         ),
     );
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     let addr: std::net::SocketAddr = server.url.trim_start_matches("https://").parse().unwrap();
     let url = format!("https://localhost:{}/hello.txt", addr.port());
     let answer = trusting(&first_cert, addr).get(&url).send().await.unwrap();
@@ -690,17 +678,15 @@ async fn raw_get(stream: &mut tokio::net::TcpStream, padding: usize) -> String {
 async fn sighup_applies_new_limits_to_new_connections_only() {
     let site = format!("[[location]]\npath = \"/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n");
     let config = write_config("limits-reload.toml", &site);
-    let server = Running::start(&["--config", config.to_str().unwrap()]);
+    let server = Running::with_config(&config);
     let addr = server.url.trim_start_matches("http://").to_owned();
     let mut before = tokio::net::TcpStream::connect(&addr).await.unwrap();
     assert_eq!(raw_get(&mut before, 20_000).await, "HTTP/1.1 200 OK");
 
-    std::fs::write(
+    server.reload(
         &config,
-        format!("[limits]\nmax_header_size = 8192\nmax_body_size = 10\n{site}"),
-    )
-    .unwrap();
-    server.hangup();
+        &format!("[limits]\nmax_header_size = 8192\nmax_body_size = 10\n{site}"),
+    );
     let client = reqwest::Client::new();
     let post = || {
         client
@@ -766,8 +752,7 @@ async fn sighup_refuses_a_new_listen_address_or_tls_switch_and_keeps_serving() {
 
     let moved =
         "listen = \"127.0.0.1:1\"\n[[location]]\npath = \"/\"\nredirect = { to = \"/second\" }\n";
-    std::fs::write(&config, moved).unwrap();
-    server.hangup();
+    server.reload(&config, moved);
     let logged = wait_for_text(&log, "new configuration refused");
     assert!(
         logged.contains("listen-reload.toml: `listen` cannot change"),
@@ -784,8 +769,7 @@ async fn sighup_refuses_a_new_listen_address_or_tls_switch_and_keeps_serving() {
         key.display(),
         site.replace("/first", "/third")
     );
-    std::fs::write(&config, with_tls).unwrap();
-    server.hangup();
+    server.reload(&config, &with_tls);
     let logged = wait_for_text(&log, "`tls`");
     assert!(logged.contains("turning TLS on"), "{logged}");
     assert_eq!(location().await, "/first", "still plain HTTP, old handlers");
@@ -806,8 +790,8 @@ async fn the_default_command_hides_dot_files_and_a_config_may_serve_them() {
             dir.display()
         ),
     );
-    let default = Running::start(&["--root", dir.to_str().unwrap()]);
-    let open = Running::start(&["--config", config.to_str().unwrap()]);
+    let default = Running::with_root(&dir);
+    let open = Running::with_config(&config);
     let client = reqwest::Client::new();
     let get = |url: String| client.get(url).send();
     for path in ["/.env", "/.git/config"] {

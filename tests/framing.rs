@@ -6,8 +6,6 @@ mod common;
 
 use poco_httpd::http::StatusCode;
 use poco_httpd::{Outcome, Request, Response, Server};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 /// A Content handler declaring `Content-Length: 3` for a ten-byte body.
 fn wrong_length(_req: Request, res: Response) -> Outcome {
@@ -33,18 +31,11 @@ async fn a_wrong_content_length_never_desynchronizes_a_keep_alive_connection() {
             .content("/next", common::answer("next")),
     )
     .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let first = common::read_response(&mut stream).await;
     assert_eq!(header_of(&first, "content-length"), Some("10"), "{first}");
     assert!(first.ends_with("\r\n\r\n0123456789"), "{first}");
-    stream
-        .write_all(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    common::send(&mut stream, b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let second = common::read_response(&mut stream).await;
     assert!(second.starts_with("HTTP/1.1 200 OK\r\n"), "{second}");
     assert!(second.ends_with("\r\n\r\nnext"), "{second}");
@@ -58,7 +49,7 @@ async fn a_wrong_content_length_is_corrected_over_http2_too() {
         .http2_prior_knowledge()
         .build()
         .unwrap();
-    let answer = client.get(server.url("/")).send().await.unwrap();
+    let answer = server.response(&client, "/").await;
     assert_eq!(answer.headers()["content-length"], "10");
     assert_eq!(answer.text().await.unwrap(), "0123456789");
     server.stop().await;
@@ -73,11 +64,9 @@ async fn a_head_answer_may_declare_the_size_of_the_get_body() {
         }),
     )
     .await;
-    let answer = common::raw(
-        server.addr,
-        b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let answer = server
+        .raw(b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     assert_eq!(
         header_of(&answer, "content-length"),
         Some("1234"),
@@ -110,7 +99,7 @@ async fn answers_the_server_makes_itself_carry_a_type_and_the_default_headers() 
     ];
     for (head, status) in cases {
         let request = [head, b"Connection: close\r\n\r\n"].concat();
-        let answer = common::raw(server.addr, &request).await;
+        let answer = server.raw(&request).await;
         let line = answer.lines().next().unwrap_or_default();
         assert!(line.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
         let content_type = header_of(&answer, "content-type");
@@ -123,11 +112,9 @@ async fn answers_the_server_makes_itself_carry_a_type_and_the_default_headers() 
         let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
         assert!(body.starts_with(&format!("{status} ")), "{answer}");
     }
-    let login = common::raw(
-        server.addr,
-        b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let login = server
+        .raw(b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     let challenge = header_of(&login, "www-authenticate");
     assert_eq!(challenge, Some("Basic realm=\"x\""), "{login}");
     server.stop().await;
@@ -145,7 +132,7 @@ async fn heads_hyper_refuses_are_answered_with_a_type_and_the_default_headers() 
         (&b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n"[..], "400"),
         (b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n", "400"),
     ] {
-        let answer = common::raw(server.addr, request).await;
+        let answer = server.raw(request).await;
         let line = answer.lines().next().unwrap_or_default();
         assert!(line.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
         let content_type = header_of(&answer, "content-type");
@@ -179,17 +166,12 @@ async fn a_handler_setting_connection_close_on_the_request_ends_a_kept_alive_con
             }),
     )
     .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server
+        .connect(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
     let first = common::read_response(&mut stream).await;
     assert!(first.ends_with("saw []"), "{first}");
-    stream
-        .write_all(b"GET /last HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    common::send(&mut stream, b"GET /last HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let last = common::read_to_close(&mut stream).await;
     assert_eq!(header_of(&last, "connection"), Some("close"), "{last}");
     assert!(last.ends_with("saw [close]"), "{last}");

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use poco_httpd::handlers::{AccessLog, BasicAuth, LogFormat, Redirect, Rewrite};
 use poco_httpd::http::StatusCode;
 use poco_httpd::{Outcome, Request, Response, Server};
@@ -34,45 +32,22 @@ async fn basic_auth_refuses_without_valid_credentials_and_sets_the_user() {
     )
     .await;
     let client = common::client();
-    let anonymous = client.get(server.url("/admin/x")).send().await.unwrap();
+    let anonymous = server.response(&client, "/admin/x").await;
     assert_eq!(anonymous.status(), 401);
     assert_eq!(
         anonymous.headers()["www-authenticate"],
         "Basic realm=\"admin area\", charset=\"UTF-8\""
     );
-    let wrong = client
-        .get(server.url("/admin/x"))
-        .basic_auth("alice", Some("guess"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
-    let unknown = client
-        .get(server.url("/admin/x"))
-        .basic_auth("mallory", Some("s3cret"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), 401);
-    let right = client
-        .get(server.url("/admin/x"))
-        .basic_auth("alice", Some("s3cret"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(right.status(), 200);
-    assert_eq!(
-        right.text().await.unwrap(),
-        "Some(\"alice\") Some(\"Basic\")"
-    );
-    let open = client
-        .get(server.url("/public"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let login = |user: &str, password: &str| {
+        let request = client.get(server.url("/admin/x"));
+        common::fetch(request.basic_auth(user, Some(password)))
+    };
+    // A wrong password, then an unknown user.
+    assert_eq!(login("alice", "guess").await.0, 401);
+    assert_eq!(login("mallory", "s3cret").await.0, 401);
+    let right = login("alice", "s3cret").await;
+    assert_eq!(right, (200, "Some(\"alice\") Some(\"Basic\")".into()));
+    let open = server.text(&client, "/public").await;
     assert_eq!(
         open, "None None",
         "outside /admin/ no login is asked, and none leaks"
@@ -82,19 +57,15 @@ async fn basic_auth_refuses_without_valid_credentials_and_sets_the_user() {
 
 /// Waits (bounded) until `path` holds `lines` lines, then returns them.
 async fn log_lines(path: &std::path::Path, lines: usize) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + common::PATIENCE;
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let found: Vec<String> = text.lines().map(str::to_owned).collect();
-        if found.len() >= lines {
-            return found;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "expected {lines} log lines in {path:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::poll(
+        || format!("{lines} log lines in {path:?}"),
+        || {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let found: Vec<String> = text.lines().map(str::to_owned).collect();
+            (found.len() >= lines).then_some(found)
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -140,7 +111,7 @@ async fn the_access_log_writes_combined_lines_and_reopens_after_rotation() {
     let rotated = dir.join("access.log.1");
     std::fs::rename(&path, &rotated).unwrap();
     log.reopen().unwrap();
-    client.get(server.url("/after")).send().await.unwrap();
+    server.response(&client, "/after").await;
     let fresh = log_lines(&path, 1).await;
     assert!(
         fresh[0].contains("\"GET /after HTTP/1.1\" 200 "),
@@ -154,8 +125,9 @@ async fn the_access_log_writes_combined_lines_and_reopens_after_rotation() {
 }
 
 /// The `Location` header of a raw HTTP/1.1 exchange, and the status line.
-async fn redirect_of(addr: std::net::SocketAddr, head: &str) -> (String, String) {
-    let answer = common::raw(addr, head.as_bytes()).await;
+async fn redirect_of(server: &common::TestServer, target: &str, host: &str) -> (String, String) {
+    let head = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let answer = server.raw(head.as_bytes()).await;
     let status = answer.lines().next().unwrap_or_default().to_owned();
     let location = answer
         .lines()
@@ -176,36 +148,20 @@ async fn a_redirect_carries_the_request_uri_and_host_as_sent() {
             .content("/fixed", Redirect::new("/elsewhere?$hostname")),
     )
     .await;
-    let (status, location) = redirect_of(
-        server.addr,
-        "GET /old/a%20b?x=1&y HTTP/1.1\r\nHost: Example.ORG:8080\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let (status, location) = redirect_of(&server, "/old/a%20b?x=1&y", "Example.ORG:8080").await;
     assert!(status.starts_with("HTTP/1.1 301"), "{status}");
     assert_eq!(location, "https://example.org/old/a%20b?x=1&y");
-    let (_, absolute_form) = redirect_of(
-        server.addr,
-        "GET http://[::1]:81/p?q HTTP/1.1\r\nHost: [::1]:81\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let (_, absolute_form) = redirect_of(&server, "http://[::1]:81/p?q", "[::1]:81").await;
     assert_eq!(
         absolute_form, "https://[::1]/p?q",
         "origin form, host without port"
     );
-    let (_, fixed) = redirect_of(
-        server.addr,
-        "GET /fixed HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let (_, fixed) = redirect_of(&server, "/fixed", "a").await;
     assert_eq!(
         fixed, "/elsewhere?$hostname",
         "an unknown variable stays as written"
     );
-    let (bad_host, _) = redirect_of(
-        server.addr,
-        "GET / HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let (bad_host, _) = redirect_of(&server, "/", "a b").await;
     assert!(bad_host.starts_with("HTTP/1.1 400"), "{bad_host}");
     server.stop().await;
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Events, PATIENCE};
 use poco_httpd::{Outcome, Request, Response, Server, ServerBuilder};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 const SHORT: Duration = Duration::from_millis(300);
@@ -67,24 +67,20 @@ async fn oversized_heads_and_too_many_headers_get_431() {
     // buffer, which is larger so that responses can be written in big batches).
     for size in [10_000, 500_000] {
         let long = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(size));
-        let answer = common::raw(server.addr, long.as_bytes()).await;
+        let answer = server.raw(long.as_bytes()).await;
         assert!(answer.starts_with("HTTP/1.1 431"), "{size}: {answer}");
     }
     let long_target = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(9_000));
-    let answer = common::raw(server.addr, long_target.as_bytes()).await;
+    let answer = server.raw(long_target.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
     let many: String = (0..20).map(|i| format!("X-H{i}: v\r\n")).collect();
-    let answer = common::raw(
-        server.addr,
-        format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes(),
-    )
-    .await;
+    let answer = server
+        .raw(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes())
+        .await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
-    let fine = common::raw(
-        server.addr,
-        b"GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let fine = server
+        .raw(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\nConnection: close\r\n\r\n")
+        .await;
     assert!(fine.starts_with("HTTP/1.1 200"), "{fine}");
     server.stop().await;
 }
@@ -97,11 +93,8 @@ async fn a_head_trickled_past_the_header_timeout_is_cut_while_others_are_served(
             .content("/", hello),
     )
     .await;
-    let mut slow = TcpStream::connect(server.addr).await.unwrap();
-    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
-    let served = common::client().get(server.url("/")).send().await.unwrap();
+    let mut slow = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n").await;
+    let served = server.response(&common::client(), "/").await;
     assert_eq!(served.text().await.unwrap(), "hello");
     let answer = closed_within(&mut slow, PATIENCE)
         .await
@@ -126,11 +119,9 @@ async fn a_stalled_request_body_gets_408_and_the_error_handler_runs() {
         &events,
     ))
     .await;
-    let mut client = TcpStream::connect(server.addr).await.unwrap();
-    client
-        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
-        .await
-        .unwrap();
+    let mut client = server
+        .connect(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        .await;
     let answer = closed_within(&mut client, PATIENCE)
         .await
         .expect("answered and closed");
@@ -161,11 +152,7 @@ async fn a_client_that_stops_reading_is_cut_after_the_write_timeout() {
         &events,
     ))
     .await;
-    let mut client = TcpStream::connect(server.addr).await.unwrap();
-    client
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let client = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     // Never read: the socket buffers fill and the server's writes stall.
     let told = events.wait_for(2).await;
     assert!(told[0].contains("the client read nothing for"), "{told:?}");
@@ -187,11 +174,7 @@ async fn idle_connections_close_but_not_while_a_request_runs() {
         },
     ))
     .await;
-    let mut client = TcpStream::connect(server.addr).await.unwrap();
-    client
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut client = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let answer = common::read_response(&mut client).await;
     assert!(answer.ends_with("slow"), "{answer}");
     let rest = closed_within(&mut client, PATIENCE)
@@ -215,10 +198,7 @@ async fn each_request_restarts_the_idle_timeout() {
     let mut client = TcpStream::connect(server.addr).await.unwrap();
     // Three pauses of half the timeout: together well past the first deadline.
     for _ in 0..3 {
-        client
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
+        common::send(&mut client, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let answer = common::read_response(&mut client).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         tokio::time::sleep(idle / 2).await;
@@ -233,17 +213,11 @@ async fn each_request_restarts_the_idle_timeout() {
 #[tokio::test]
 async fn connections_beyond_the_limit_wait_until_one_closes() {
     let server = common::start(Server::builder().max_connections(1).content("/", hello)).await;
-    let mut first = TcpStream::connect(server.addr).await.unwrap();
-    first
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut first = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(common::read_response(&mut first).await.ends_with("hello"));
-    let mut second = TcpStream::connect(server.addr).await.unwrap();
-    second
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let mut second = server
+        .connect(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     assert_eq!(
         closed_within(&mut second, SHORT).await,
         None,
@@ -280,7 +254,7 @@ async fn handlers_that_take_too_long_get_503_and_the_error_and_post_handlers_hea
     let client = common::client();
     for path in ["/slow", "/waits"] {
         events.clear();
-        let answer = client.get(server.url(path)).send().await.unwrap();
+        let answer = server.response(&client, path).await;
         assert_eq!(answer.status(), 503, "{path}");
         let told = events.wait_for(2).await;
         assert!(
@@ -289,7 +263,7 @@ async fn handlers_that_take_too_long_get_503_and_the_error_and_post_handlers_hea
         );
         assert_eq!(told[1], "post: 503 true");
     }
-    let quick = client.get(server.url("/")).send().await.unwrap();
+    let quick = server.response(&client, "/").await;
     assert_eq!(quick.text().await.unwrap(), "quick");
     server.stop().await;
 }
@@ -321,7 +295,7 @@ async fn http2_clients_get_at_most_the_configured_concurrent_streams() {
         .unwrap();
     // Let the client learn the server's SETTINGS before it fans out.
     assert_eq!(
-        client.get(server.url("/")).send().await.unwrap().version(),
+        server.response(&client, "/").await.version(),
         reqwest::Version::HTTP_2
     );
     let requests = (0..8).map(|_| client.get(server.url("/")).send());

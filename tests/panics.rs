@@ -12,8 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Events, PATIENCE, answer};
 use poco_httpd::{Outcome, Request, Response, Server};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 
 /// Everything the server logged, from all tests of this binary.
 static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
@@ -64,14 +63,7 @@ async fn logged(parts: &[&str]) -> String {
 
 /// Checks the server still answers an ordinary request after a panic.
 async fn still_serving(server: &common::TestServer) {
-    let body = common::client()
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = server.text(&common::client(), "/").await;
     assert_eq!(body, "fine");
 }
 
@@ -106,15 +98,10 @@ async fn a_panic_in_trans_pre_content_or_post_answers_500_and_is_logged() {
     .await;
     let client = common::client();
     for path in ["/trans", "/pre/x", "/content"] {
-        let status = client.get(server.url(path)).send().await.unwrap().status();
+        let status = server.response(&client, path).await.status();
         assert_eq!(status, 500, "{path}");
     }
-    let status = client
-        .get(server.url("/post-panic"))
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let status = server.response(&client, "/post-panic").await.status();
     assert_eq!(status, 200, "Post runs after the response went out");
     let seen = events.wait_for(4).await;
     assert!(
@@ -143,11 +130,7 @@ async fn a_panic_in_a_before_send_hook_answers_500_and_is_logged() {
         },
     ))
     .await;
-    let response = common::client()
-        .get(server.url("/hooked"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.response(&common::client(), "/hooked").await;
     assert_eq!(response.status(), 500);
     assert!(!response.text().await.unwrap().contains("never sent"));
     logged(&["phase=\"Send\"", "send hook panics"]).await;
@@ -173,11 +156,9 @@ async fn a_panic_in_a_stream_handler_cuts_that_response_only() {
             }),
     )
     .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET /streamed HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server
+        .connect(b"GET /streamed HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
     let mut received = Vec::new();
     let read = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut received)).await;
     let received = String::from_utf8_lossy(&received);
@@ -215,11 +196,9 @@ async fn a_panic_in_an_error_handler_is_logged_and_post_handlers_still_run() {
             }),
     )
     .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server
+        .connect(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).await.unwrap();
     assert_eq!(&head, b"HTTP/1.1 200");

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use common::{Events, PATIENCE, answer};
 use poco_httpd::{Outcome, Request, Response, Server};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
@@ -37,18 +36,13 @@ async fn a_slow_post_handler_delays_neither_the_response_nor_the_next_request() 
         },
     ))
     .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server
+        .connect(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
     assert!(common::read_response(&mut stream).await.ends_with("done"));
     assert_eq!(events.wait_for(1).await, ["post start /first 200 false"]);
     // The first Post handler is still blocked; the connection serves the next request.
-    stream
-        .write_all(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    common::send(&mut stream, b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(common::read_response(&mut stream).await.ends_with("done"));
     assert!(!events.all().contains(&"post end".to_string()));
     release.notify_waiters();
@@ -68,11 +62,10 @@ async fn error_server(events: &Events) -> common::TestServer {
                 res.set_body("ok");
                 Outcome::Ok
             })
-            .content("/slow", |_req: Request, res: Response| async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                res.set_body("slow");
-                Outcome::Ok
-            })
+            .content(
+                "/slow",
+                common::slow_answer(Duration::from_millis(300), "slow"),
+            )
             .error("/", move |req: Request, res: Response| {
                 let kind = req.failure().map(poco_httpd::Failure::kind);
                 error_log.push(format!(
@@ -91,75 +84,47 @@ async fn error_server(events: &Events) -> common::TestServer {
 }
 
 async fn assert_still_serving(server: &common::TestServer) {
-    let answer = common::raw(server.addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    let answer = server.raw(b"GET / HTTP/1.0\r\n\r\n").await;
     assert!(answer.ends_with("ok"), "{answer}");
+}
+
+/// Sends `request` to an [`error_server`] and closes the connection at once; checks
+/// that the Error handler was told `failure`, that the Post handlers ran after it, and
+/// that the server goes on serving.
+async fn check_client_gone(request: &[u8], failure: &str) {
+    let events = Events::default();
+    let server = error_server(&events).await;
+    drop(server.connect(request).await);
+    let error = format!("error true true Some({failure})");
+    assert_eq!(events.wait_for(2).await, [error.as_str(), "post true 499"]);
+    assert_still_serving(&server).await;
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_client_that_sends_half_a_body_then_closes_reaches_the_error_handler() {
-    let events = Events::default();
-    let server = error_server(&events).await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
-        .await
-        .unwrap();
-    drop(stream);
-    assert_eq!(
-        events.wait_for(2).await,
-        ["error true true Some(BodyRead)", "post true 499"]
-    );
-    assert_still_serving(&server).await;
-    server.stop().await;
+    let request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789";
+    check_client_gone(request, "BodyRead").await;
 }
 
 #[tokio::test]
 async fn a_client_that_sends_half_a_head_then_closes_reaches_the_error_handler() {
-    let events = Events::default();
-    let server = error_server(&events).await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream.write_all(b"GET /x HTTP/1.1\r\nHo").await.unwrap();
-    drop(stream);
-    assert_eq!(
-        events.wait_for(2).await,
-        ["error true true Some(IncompleteHead)", "post true 499"]
-    );
-    assert_still_serving(&server).await;
-    server.stop().await;
+    check_client_gone(b"GET /x HTTP/1.1\r\nHo", "IncompleteHead").await;
 }
 
 #[tokio::test]
 async fn a_client_that_closes_right_after_its_request_reaches_the_error_handler() {
-    let events = Events::default();
-    let server = error_server(&events).await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    drop(stream);
-    assert_eq!(
-        events.wait_for(2).await,
-        ["error true true Some(ClientGone)", "post true 499"]
-    );
-    assert_still_serving(&server).await;
-    server.stop().await;
+    check_client_gone(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", "ClientGone").await;
 }
 
 #[tokio::test]
 async fn closing_an_idle_keep_alive_connection_is_not_an_error() {
     let events = Events::default();
     let server = error_server(&events).await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(common::read_response(&mut stream).await.ends_with("ok"));
     drop(stream);
-    assert_eq!(events.wait_for(1).await, ["post false 200"]);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(events.all(), ["post false 200"]);
+    assert_eq!(events.settle(1).await, ["post false 200"]);
     server.stop().await;
 }
 
@@ -167,26 +132,25 @@ async fn closing_an_idle_keep_alive_connection_is_not_an_error() {
 async fn keep_alive_follows_the_connection_header_and_version() {
     let server = common::start(Server::builder().content("/", answer("k"))).await;
     // HTTP/1.1 keeps the connection; a `close` token anywhere in the list ends it.
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(common::read_response(&mut stream).await.ends_with("k"));
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Foo, CLOSE\r\n\r\n")
-        .await
-        .unwrap();
+    common::send(
+        &mut stream,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Foo, CLOSE\r\n\r\n",
+    )
+    .await;
     let last = common::read_to_close(&mut stream).await;
     assert!(last.ends_with("k"), "{last}");
     // HTTP/1.0 closes unless keep-alive was asked for.
-    let closed = common::raw(server.addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    let closed = server.raw(b"GET / HTTP/1.0\r\n\r\n").await;
     assert!(closed.ends_with("k"));
     let mut kept = TcpStream::connect(server.addr).await.unwrap();
     for _ in 0..2 {
-        kept.write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-            .await
-            .unwrap();
+        common::send(
+            &mut kept,
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        )
+        .await;
         assert!(common::read_response(&mut kept).await.ends_with("k"));
     }
     server.stop().await;
@@ -206,7 +170,7 @@ async fn pipelined_requests_are_answered_in_order() {
     ))
     .await;
     let requests = b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\nGET /third HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    let answer = common::raw(server.addr, requests).await;
+    let answer = server.raw(requests).await;
     let order: Vec<_> = ["/first", "/second", "/third"]
         .iter()
         .map(|p| answer.find(&format!("\r\n\r\n{p}")).unwrap())
@@ -259,31 +223,14 @@ async fn wait_is_resumed_from_a_task_a_thread_twice_or_early_without_blocking_ot
         let url = server.url("/task");
         tokio::spawn(async move { client.get(url).send().await.unwrap().text().await.unwrap() })
     };
-    assert_eq!(
-        client
-            .get(server.url("/"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "fast"
-    );
+    assert_eq!(server.text(&client, "/").await, "fast");
     assert_eq!(slow.await.unwrap(), "from a task");
     for (path, expected) in [
         ("/thread", "from a thread"),
         ("/early", "resumed before waiting"),
         ("/trans-wait", "after trans wait"),
     ] {
-        let body = client
-            .get(server.url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = server.text(&client, path).await;
         assert_eq!(body, expected);
     }
     server.stop().await;
@@ -291,15 +238,8 @@ async fn wait_is_resumed_from_a_task_a_thread_twice_or_early_without_blocking_ot
 
 #[tokio::test]
 async fn shutdown_from_a_thread_finishes_requests_in_flight_then_refuses() {
-    let server = common::start(Server::builder().content(
-        "/",
-        |_req: Request, res: Response| async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            res.set_body("finished");
-            Outcome::Ok
-        },
-    ))
-    .await;
+    let finishing = common::slow_answer(Duration::from_millis(300), "finished");
+    let server = common::start(Server::builder().content("/", finishing)).await;
     let addr = server.addr;
     let in_flight =
         tokio::spawn(async move { common::raw(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await });
@@ -343,10 +283,7 @@ async fn shutdown_before_run_and_past_the_deadline_still_returns() {
     let (addr, handle) = (server.local_addr(), server.shutdown_handle());
     let run = tokio::spawn(server.run());
     let mut stuck = TcpStream::connect(addr).await.unwrap();
-    stuck
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    common::send(&mut stuck, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     handle.shutdown();
     tokio::time::timeout(Duration::from_secs(5), run)
@@ -373,11 +310,9 @@ async fn resuming_a_request_whose_client_left_is_harmless() {
             }),
     )
     .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let stream = server
+        .connect(b"GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while parked.lock().unwrap().is_none() {
         assert!(
@@ -392,7 +327,7 @@ async fn resuming_a_request_whose_client_left_is_harmless() {
     response.set_body("too late");
     response.resume();
     response.resume();
-    let answer = common::raw(server.addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    let answer = server.raw(b"GET / HTTP/1.0\r\n\r\n").await;
     assert!(answer.ends_with("still serving"), "{answer}");
     server.stop().await;
 }
@@ -426,15 +361,14 @@ async fn run_until_returns_once_its_signal_completes() {
 #[tokio::test]
 async fn a_keep_alive_connection_gets_the_reloaded_handlers_on_its_next_request() {
     let server = common::start(Server::builder().content("/", answer("old"))).await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
     let request = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n";
-    stream.write_all(request).await.unwrap();
+    let mut stream = server.connect(request).await;
     let before = common::read_response(&mut stream).await;
     assert!(before.ends_with("old"), "{before}");
     (server.reload)
         .reload(Server::builder().content("/", answer("new")))
         .unwrap();
-    stream.write_all(request).await.unwrap();
+    common::send(&mut stream, request).await;
     let after = common::read_response(&mut stream).await;
     assert!(
         after.ends_with("new"),

@@ -87,6 +87,11 @@ async fn get(url: &str, id: Option<&str>) -> reqwest::Response {
     request.send().await.unwrap()
 }
 
+/// The body of [`get`]'s answer.
+async fn text(url: &str, id: Option<&str>) -> String {
+    get(url, id).await.text().await.unwrap()
+}
+
 #[tokio::test]
 async fn values_survive_across_requests_and_unchanged_sessions_are_not_written() {
     let store = CountingStore::new(MemoryStore::new());
@@ -170,20 +175,12 @@ async fn regenerate_moves_the_session_to_a_new_id_and_destroy_ends_it() {
     let after = session_id(&login).unwrap();
     assert_ne!(before, after);
     assert_eq!(
-        get(&server.url("/peek"), Some(&before))
-            .await
-            .text()
-            .await
-            .unwrap(),
+        text(&server.url("/peek"), Some(&before)).await,
         "None",
         "old id is dead"
     );
     assert_eq!(
-        get(&server.url("/peek"), Some(&after))
-            .await
-            .text()
-            .await
-            .unwrap(),
+        text(&server.url("/peek"), Some(&after)).await,
         "Some(1)",
         "values kept"
     );
@@ -193,14 +190,7 @@ async fn regenerate_moves_the_session_to_a_new_id_and_destroy_ends_it() {
         cleared.starts_with("poco_session=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
     );
-    assert_eq!(
-        get(&server.url("/peek"), Some(&after))
-            .await
-            .text()
-            .await
-            .unwrap(),
-        "None"
-    );
+    assert_eq!(text(&server.url("/peek"), Some(&after)).await, "None");
     server.stop().await;
 }
 
@@ -212,14 +202,7 @@ async fn idle_and_absolute_expiry_end_sessions() {
     .await;
     let id = session_id(&get(&idle.url("/"), None).await).unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(
-        get(&idle.url("/peek"), Some(&id))
-            .await
-            .text()
-            .await
-            .unwrap(),
-        "None"
-    );
+    assert_eq!(text(&idle.url("/peek"), Some(&id)).await, "None");
     idle.stop().await;
 
     let absolute = common::start(app(
@@ -230,11 +213,7 @@ async fn idle_and_absolute_expiry_end_sessions() {
     // Used all along, it still ends once its absolute lifetime is over.
     let mut last = String::new();
     for _ in 0..25 {
-        last = get(&absolute.url("/peek"), Some(&id))
-            .await
-            .text()
-            .await
-            .unwrap();
+        last = text(&absolute.url("/peek"), Some(&id)).await;
         if last == "None" {
             break;
         }
@@ -251,18 +230,14 @@ async fn concurrent_requests_of_one_session_never_corrupt_it() {
     let requests: Vec<_> = (0..20)
         .map(|_| {
             let (url, id) = (server.url("/"), id.clone());
-            tokio::spawn(async move { get(&url, Some(&id)).await.text().await.unwrap() })
+            tokio::spawn(async move { text(&url, Some(&id)).await })
         })
         .collect();
     for request in requests {
         let seen: u64 = request.await.unwrap().parse().expect("a whole number");
         assert!((2..=21).contains(&seen));
     }
-    let stored = get(&server.url("/peek"), Some(&id))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let stored = text(&server.url("/peek"), Some(&id)).await;
     let value: u64 = stored
         .trim_start_matches("Some(")
         .trim_end_matches(')')
@@ -399,11 +374,8 @@ async fn two_instances_sharing_redis_see_the_same_session_with_a_ttl() {
     .await;
     let b = common::start(app(redis_sessions(&redis))).await;
     let id = session_id(&get(&a.url("/"), None).await).unwrap();
-    assert_eq!(get(&b.url("/"), Some(&id)).await.text().await.unwrap(), "2");
-    assert_eq!(
-        get(&a.url("/peek"), Some(&id)).await.text().await.unwrap(),
-        "Some(2)"
-    );
+    assert_eq!(text(&b.url("/"), Some(&id)).await, "2");
+    assert_eq!(text(&a.url("/peek"), Some(&id)).await, "Some(2)");
     let client = redis::Client::open(redis.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let ttl: i64 = redis::cmd("PTTL")
@@ -440,14 +412,7 @@ async fn with_redis_down_requests_get_503_or_go_on_and_recover_when_it_returns()
         status = response.status().as_u16();
         if status == 200 {
             let fresh = session_id(&response).unwrap();
-            assert_eq!(
-                get(&strict.url("/peek"), Some(&fresh))
-                    .await
-                    .text()
-                    .await
-                    .unwrap(),
-                "Some(1)"
-            );
+            assert_eq!(text(&strict.url("/peek"), Some(&fresh)).await, "Some(1)");
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

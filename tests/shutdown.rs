@@ -124,11 +124,10 @@ fn load_server(work_started: Arc<AtomicUsize>) -> poco_httpd::ServerBuilder {
                 Outcome::Ok
             }
         })
-        .content("/slow", |_req: Request, res: Response| async move {
-            tokio::time::sleep(Duration::from_millis(600)).await;
-            res.set_body("slow done");
-            Outcome::Ok
-        })
+        .content(
+            "/slow",
+            common::slow_answer(Duration::from_millis(600), "slow done"),
+        )
         .content("/events", |_req: Request, res: Response| {
             res.start_event_stream();
             tokio::spawn(async move {
@@ -197,10 +196,7 @@ async fn idle_client(addr: SocketAddr) -> tokio::task::JoinHandle<Instant> {
 /// cut the stream.
 async fn endless_events_client(addr: SocketAddr) -> tokio::task::JoinHandle<String> {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    common::send(&mut stream, b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n").await;
     tokio::spawn(async move {
         let mut received = Vec::new();
         let _ = stream.read_to_end(&mut received).await;

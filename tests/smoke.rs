@@ -13,14 +13,7 @@ async fn hello_answers_with_the_fetched_path() {
         }),
     )
     .await;
-    let body = common::client()
-        .get(server.url("/a/b.txt"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = server.text(&common::client(), "/a/b.txt").await;
     assert_eq!(body, "Hi, you fetched /a/b.txt");
     server.stop().await;
 }

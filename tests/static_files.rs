@@ -29,28 +29,18 @@ async fn static_files_carry_an_etag_and_answer_304_when_it_matches() {
         common::start(Server::builder().content("/files/", StaticFiles::new("/files/", &root)))
             .await;
     let client = common::client();
-    let first = client
-        .get(server.url("/files/inside.txt"))
-        .send()
-        .await
-        .unwrap();
-    let tag = first.headers()["etag"].to_str().unwrap().to_string();
+    let first = server.response(&client, "/files/inside.txt").await;
+    let tag = common::header(&first, "etag");
     assert!(tag.starts_with('"'), "{tag}");
     assert_eq!(first.text().await.unwrap(), "inside");
-    let again = client
-        .get(server.url("/files/inside.txt"))
-        .header("if-none-match", &tag)
-        .send()
-        .await
-        .unwrap();
+    let again = server
+        .get_with("/files/inside.txt", &[("if-none-match", &tag)])
+        .await;
     assert_eq!(again.status(), 304);
     assert_eq!(again.text().await.unwrap(), "");
-    let other = client
-        .get(server.url("/files/inside.txt"))
-        .header("if-none-match", "\"nope\"")
-        .send()
-        .await
-        .unwrap();
+    let other = server
+        .get_with("/files/inside.txt", &[("if-none-match", "\"nope\"")])
+        .await;
     assert_eq!(other.status(), 200);
     server.stop().await;
 }
@@ -64,7 +54,7 @@ async fn symlinks_out_of_the_static_root_are_refused_unless_allowed() {
     )
     .await;
     let client = common::client();
-    let refused = client.get(strict.url("/escape.txt")).send().await.unwrap();
+    let refused = strict.response(&client, "/escape.txt").await;
     assert_eq!(refused.status(), 404);
     assert!(!refused.text().await.unwrap().contains("outside"));
     for attempt in [
@@ -73,30 +63,21 @@ async fn symlinks_out_of_the_static_root_are_refused_unless_allowed() {
         "/..\\secret.txt",
         "/inside.txt%00",
     ] {
-        let answer = common::raw(
-            strict.addr,
-            format!("GET {attempt} HTTP/1.0\r\n\r\n").as_bytes(),
-        )
-        .await;
+        let answer = strict
+            .raw(format!("GET {attempt} HTTP/1.0\r\n\r\n").as_bytes())
+            .await;
         assert!(!answer.contains("outside the root"), "{attempt}: {answer}");
         assert!(answer.starts_with("HTTP/1.0 4"), "{attempt}: {answer}");
     }
-    let followed = client.get(lenient.url("/escape.txt")).send().await.unwrap();
+    let followed = lenient.response(&client, "/escape.txt").await;
     assert_eq!(followed.text().await.unwrap(), "outside the root");
     strict.stop().await;
     lenient.stop().await;
 }
 
-async fn get_with(
-    server: &common::TestServer,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut request = common::client().get(server.url(path));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.send().await.unwrap()
+/// GETs `/hello.txt` from `server` asking for `range`.
+async fn hello_range(server: &common::TestServer, range: &str) -> reqwest::Response {
+    server.get_with("/hello.txt", &[("range", range)]).await
 }
 
 fn fixtures_server() -> poco_httpd::ServerBuilder {
@@ -106,13 +87,13 @@ fn fixtures_server() -> poco_httpd::ServerBuilder {
 #[tokio::test]
 async fn a_single_range_gets_206_with_its_content_range() {
     let server = common::start(fixtures_server()).await;
-    let answer = get_with(&server, "/hello.txt", &[("range", "bytes=6-9")]).await;
+    let answer = hello_range(&server, "bytes=6-9").await;
     assert_eq!(answer.status(), 206);
     assert_eq!(answer.headers()["content-range"], "bytes 6-9/43");
     assert_eq!(answer.headers()["content-length"], "4");
     assert_eq!(answer.headers()["content-type"], "text/plain");
     assert_eq!(answer.text().await.unwrap(), &HELLO[6..10]);
-    let suffix = get_with(&server, "/hello.txt", &[("range", "bytes=-5")]).await;
+    let suffix = hello_range(&server, "bytes=-5").await;
     assert_eq!(suffix.text().await.unwrap(), &HELLO[38..]);
     server.stop().await;
 }
@@ -120,21 +101,14 @@ async fn a_single_range_gets_206_with_its_content_range() {
 #[tokio::test]
 async fn several_ranges_get_a_multipart_byteranges_body() {
     let server = common::start(fixtures_server()).await;
-    let answer = get_with(&server, "/hello.txt", &[("range", "bytes=0-4, 30-35")]).await;
+    let answer = hello_range(&server, "bytes=0-4, 30-35").await;
     assert_eq!(answer.status(), 206);
-    let content_type = answer.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let content_type = common::header(&answer, "content-type");
     let boundary = content_type
         .strip_prefix("multipart/byteranges; boundary=")
         .unwrap_or_else(|| panic!("{content_type}"))
         .to_owned();
-    let declared: usize = answer.headers()["content-length"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let declared: usize = common::header(&answer, "content-length").parse().unwrap();
     let body = answer.text().await.unwrap();
     assert_eq!(body.len(), declared);
     let expected = format!(
@@ -151,10 +125,10 @@ async fn several_ranges_get_a_multipart_byteranges_body() {
 #[tokio::test]
 async fn unsatisfiable_ranges_get_416_and_malformed_ones_the_whole_file() {
     let server = common::start(fixtures_server()).await;
-    let beyond = get_with(&server, "/hello.txt", &[("range", "bytes=43-")]).await;
+    let beyond = hello_range(&server, "bytes=43-").await;
     assert_eq!(beyond.status(), 416);
     assert_eq!(beyond.headers()["content-range"], "bytes */43");
-    let malformed = get_with(&server, "/hello.txt", &[("range", "bytes=9-3")]).await;
+    let malformed = hello_range(&server, "bytes=9-3").await;
     assert_eq!(malformed.status(), 200);
     assert_eq!(malformed.text().await.unwrap(), HELLO);
     server.stop().await;
@@ -163,28 +137,25 @@ async fn unsatisfiable_ranges_get_416_and_malformed_ones_the_whole_file() {
 #[tokio::test]
 async fn if_range_sends_the_range_only_while_the_file_is_unchanged() {
     let server = common::start(fixtures_server()).await;
-    let whole = get_with(&server, "/hello.txt", &[]).await;
-    let tag = whole.headers()["etag"].to_str().unwrap().to_owned();
-    let modified = whole.headers()["last-modified"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let whole = server.get_with("/hello.txt", &[]).await;
+    let tag = common::header(&whole, "etag");
+    let modified = common::header(&whole, "last-modified");
     for validator in [tag.as_str(), modified.as_str()] {
-        let current = get_with(
-            &server,
-            "/hello.txt",
-            &[("range", "bytes=0-4"), ("if-range", validator)],
-        )
-        .await;
+        let current = server
+            .get_with(
+                "/hello.txt",
+                &[("range", "bytes=0-4"), ("if-range", validator)],
+            )
+            .await;
         assert_eq!(current.status(), 206, "{validator}");
         assert_eq!(current.text().await.unwrap(), "Hello");
     }
-    let stale = get_with(
-        &server,
-        "/hello.txt",
-        &[("range", "bytes=0-4"), ("if-range", "\"old\"")],
-    )
-    .await;
+    let stale = server
+        .get_with(
+            "/hello.txt",
+            &[("range", "bytes=0-4"), ("if-range", "\"old\"")],
+        )
+        .await;
     assert_eq!(stale.status(), 200);
     assert_eq!(stale.text().await.unwrap(), HELLO);
     server.stop().await;
@@ -197,10 +168,14 @@ async fn precompressed_siblings_are_served_when_accepted() {
     std::fs::write(dir.join("page.txt"), "plain").unwrap();
     std::fs::write(dir.join("page.txt.br"), "pretend brotli").unwrap();
     let server = common::start(Server::builder().content("/", StaticFiles::new("/", &dir))).await;
-    let encoded = get_with(&server, "/page.txt", &[("accept-encoding", "br")]).await;
+    let encoded = server
+        .get_with("/page.txt", &[("accept-encoding", "br")])
+        .await;
     assert_eq!(encoded.headers()["content-encoding"], "br");
     assert_eq!(encoded.text().await.unwrap(), "pretend brotli");
-    let plain = get_with(&server, "/page.txt", &[("accept-encoding", "identity")]).await;
+    let plain = server
+        .get_with("/page.txt", &[("accept-encoding", "identity")])
+        .await;
     assert!(plain.headers().get("content-encoding").is_none());
     assert_eq!(plain.text().await.unwrap(), "plain");
     server.stop().await;
@@ -221,7 +196,7 @@ async fn the_directory_listing_escapes_names_and_is_off_by_default() {
     let plain =
         common::start(Server::builder().content("/files/", StaticFiles::new("/files/", &dir)))
             .await;
-    let page = get_with(&listing, "/files/docs/", &[]).await;
+    let page = listing.get_with("/files/docs/", &[]).await;
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
     let html = page.text().await.unwrap();
@@ -231,9 +206,9 @@ async fn the_directory_listing_escapes_names_and_is_off_by_default() {
         "{html}"
     );
     assert!(html.contains("href=\"./a%20b.txt\""), "{html}");
-    let followed = get_with(&listing, "/files/docs/a%20b.txt", &[]).await;
+    let followed = listing.get_with("/files/docs/a%20b.txt", &[]).await;
     assert_eq!(followed.text().await.unwrap(), "spaced");
-    assert_eq!(get_with(&plain, "/files/docs/", &[]).await.status(), 404);
+    assert_eq!(plain.get_with("/files/docs/", &[]).await.status(), 404);
     listing.stop().await;
     plain.stop().await;
 }
@@ -338,7 +313,7 @@ async fn the_listing_shows_only_what_would_be_served() {
     let listed = |files: StaticFiles| async move {
         let server =
             common::start(Server::builder().content("/", files.directory_listing(true))).await;
-        let html = get_with(&server, "/", &[]).await.text().await.unwrap();
+        let html = server.get_with("/", &[]).await.text().await.unwrap();
         server.stop().await;
         html
     };

@@ -28,17 +28,10 @@ async fn status_server() -> common::TestServer {
 async fn traffic(server: &common::TestServer, ok: usize, missing: usize) {
     let client = common::client();
     for _ in 0..ok {
-        client
-            .get(server.url("/"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        server.text(&client, "/").await;
     }
     for _ in 0..missing {
-        client.get(server.url("/missing")).send().await.unwrap();
+        server.response(&client, "/missing").await;
     }
 }
 
@@ -47,14 +40,7 @@ async fn json_and_metrics_report_the_traffic() {
     let server = status_server().await;
     traffic(&server, 7, 2).await;
     let client = common::client();
-    let text = client
-        .get(server.url("/server-status?json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.text(&client, "/server-status?json").await;
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["requests_total"], 9);
     assert_eq!(json["responses"]["2xx"], 7);
@@ -63,11 +49,7 @@ async fn json_and_metrics_report_the_traffic() {
     assert_eq!(json["in_flight"], 1, "the status request itself");
     assert!(json["open_connections"].as_u64().unwrap() >= 1);
     assert_eq!(json["per_second"].as_array().unwrap().len(), 60);
-    let metrics = client
-        .get(server.url("/server-status?metrics"))
-        .send()
-        .await
-        .unwrap();
+    let metrics = server.response(&client, "/server-status?metrics").await;
     assert!(
         metrics.headers()["content-type"]
             .to_str()

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Events, PATIENCE};
 use poco_httpd::{Event, Multipart, Outcome, Request, Response, Server, StreamError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
@@ -50,11 +50,7 @@ async fn an_html_index_is_sent_one_block_per_stream_handler_call() {
             }),
     )
     .await;
-    let response = common::client()
-        .get(server.url("/index.html"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.response(&common::client(), "/index.html").await;
     assert_eq!(response.headers()["content-type"], "text/html");
     assert_eq!(response.text().await.unwrap(), lines.concat());
     assert_eq!(
@@ -76,11 +72,7 @@ async fn a_plain_text_file_is_streamed_with_its_length() {
         },
     ))
     .await;
-    let response = common::client()
-        .get(server.url("/hello.txt"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.response(&common::client(), "/hello.txt").await;
     let expected = std::fs::read_to_string(TEXT_FILE).unwrap();
     assert_eq!(response.content_length(), Some(expected.len() as u64));
     assert_eq!(response.text().await.unwrap(), expected);
@@ -113,11 +105,7 @@ async fn the_first_multipart_part_arrives_before_the_delayed_last_one_is_sent() 
         },
     ))
     .await;
-    let mut response = common::client()
-        .get(server.url("/push"))
-        .send()
-        .await
-        .unwrap();
+    let mut response = server.response(&common::client(), "/push").await;
     assert_eq!(
         response.headers()["content-type"],
         "multipart/mixed; boundary=BOUNDARY"
@@ -154,11 +142,7 @@ async fn a_streamed_gif_arrives_byte_for_byte() {
             }),
     )
     .await;
-    let response = common::client()
-        .get(server.url("/dot.gif"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.response(&common::client(), "/dot.gif").await;
     assert_eq!(response.headers()["content-type"], "image/gif");
     assert_eq!(&response.bytes().await.unwrap()[..], GIF);
     server.stop().await;
@@ -216,11 +200,8 @@ async fn multipart_server(parts: Vec<(&'static str, &'static [u8])>) -> common::
 }
 
 async fn fetch_parts(server: &common::TestServer) -> Vec<(String, Vec<u8>)> {
-    let response = common::client().get(server.url("/")).send().await.unwrap();
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let response = server.response(&common::client(), "/").await;
+    let content_type = common::header(&response, "content-type");
     let boundary = content_type
         .split("boundary=")
         .nth(1)
@@ -278,10 +259,7 @@ async fn http_1_1_streams_are_chunked_and_keep_the_connection() {
     let server = block_server(&["abc", "def"], None).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     for _ in 0..2 {
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
+        common::send(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let mut answer = Vec::new();
         while !answer.ends_with(b"0\r\n\r\n") {
             let mut buf = [0u8; 1024];
@@ -309,7 +287,7 @@ async fn http_1_1_streams_are_chunked_and_keep_the_connection() {
 #[tokio::test]
 async fn http_1_0_streams_end_by_closing_the_connection() {
     let server = block_server(&["abc", "def"], None).await;
-    let answer = common::raw(server.addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    let answer = server.raw(b"GET / HTTP/1.0\r\n\r\n").await;
     assert!(!answer.to_lowercase().contains("chunked"), "{answer}");
     assert!(answer.ends_with("\r\n\r\nabcdef"), "{answer}");
     server.stop().await;
@@ -320,10 +298,7 @@ async fn a_declared_content_length_is_honoured_and_keeps_the_connection() {
     let server = block_server(&["abc", "def"], Some(6)).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     for _ in 0..2 {
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
+        common::send(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let answer = common::read_response(&mut stream).await;
         assert!(
             answer.to_lowercase().contains("content-length: 6"),
@@ -338,7 +313,7 @@ async fn a_declared_content_length_is_honoured_and_keeps_the_connection() {
 #[tokio::test]
 async fn a_stream_shorter_than_its_content_length_closes_the_connection() {
     let server = block_server(&["abc"], Some(10)).await;
-    let answer = common::raw(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = server.raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     // The connection ends before the declared length: the client never gets a
     // response that looks complete (hyper may even drop the head it buffered).
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
@@ -350,7 +325,7 @@ async fn a_stream_shorter_than_its_content_length_closes_the_connection() {
 #[tokio::test]
 async fn a_stream_longer_than_its_content_length_is_cut() {
     let server = block_server(&["abcdef", "ghijkl"], Some(6)).await;
-    let answer = common::raw(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = server.raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     // The connection is closed (`raw` reads to the end) and nothing past the
     // declared length is ever written.
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
@@ -387,8 +362,7 @@ async fn a_fast_producer_is_held_to_the_buffer_bound_by_a_slow_reader() {
         },
     ))
     .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut stream = server.connect(b"GET / HTTP/1.0\r\n\r\n").await;
     let mut received = 0;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -430,7 +404,7 @@ async fn send_refuses_a_block_past_the_bound_instead_of_buffering_it() {
         },
     ))
     .await;
-    let response = common::client().get(server.url("/")).send().await.unwrap();
+    let response = server.response(&common::client(), "/").await;
     assert_eq!(
         response.headers()["x-refused"],
         format!("{:?}", Err::<(), _>(StreamError::Full { buffered: 8 }))
@@ -461,14 +435,7 @@ async fn resume_calls_the_stream_handler_once_more() {
             }),
     )
     .await;
-    let body = common::client()
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = server.text(&common::client(), "/").await;
     assert_eq!(body, "resumed");
     server.stop().await;
 }
@@ -491,22 +458,8 @@ async fn a_path_stream_handler_wins_over_the_global_one() {
     )
     .await;
     let client = common::client();
-    let live = client
-        .get(server.url("/live/feed"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let other = client
-        .get(server.url("/other"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let live = server.text(&client, "/live/feed").await;
+    let other = server.text(&client, "/other").await;
     assert_eq!((live.as_str(), other.as_str()), ("live", "global"));
     server.stop().await;
 }
@@ -566,22 +519,8 @@ async fn a_body_from_a_stream_of_bytes_and_from_an_async_reader() {
     )
     .await;
     let client = common::client();
-    let streamed = client
-        .get(server.url("/stream"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let read = client
-        .get(server.url("/reader"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let streamed = server.text(&client, "/stream").await;
+    let read = server.text(&client, "/reader").await;
     assert_eq!(streamed, "one two three");
     assert_eq!(read, "read from a reader");
     server.stop().await;
@@ -684,11 +623,7 @@ async fn a_client_leaving_mid_stream_is_reported_everywhere_and_freed() {
     )
     .await;
     let stats = server.stats.clone();
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let mut buf = vec![0u8; 64 * 1024];
     let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
         .await
@@ -729,11 +664,9 @@ async fn a_response_still_streaming_counts_as_in_flight() {
     ))
     .await;
     let stats = server.stats.clone();
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = server
+        .connect(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     let mut received = Vec::new();
     while !String::from_utf8_lossy(&received).contains("first block") {
         let mut buf = [0u8; 1024];

@@ -80,9 +80,11 @@ async fn alpn_picks_http2_and_the_connection_tells_the_tls_facts() {
 async fn plain_http_and_garbage_on_the_tls_port_are_dropped_and_the_server_goes_on() {
     let certificate = certificate("garbage");
     let server = start(&certificate, Server::builder().content("/", tls_facts)).await;
-    let plain = common::raw(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let plain = server.raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(!plain.contains("200"), "{plain}");
-    let noise = common::raw(server.addr, &[0x16, 0x03, 0x01, 0xff, 0xff, 0, 1, 2, 3]).await;
+    let noise = server
+        .raw(&[0x16, 0x03, 0x01, 0xff, 0xff, 0, 1, 2, 3])
+        .await;
     assert!(!noise.contains("200"), "{noise}");
     let client = client(&certificate, &server).build().unwrap();
     let answer = client.get(https(&server, "/")).send().await.unwrap();
@@ -129,10 +131,10 @@ async fn session_cookies_are_secure_on_tls_only() {
     let plain = common::start(app()).await;
     let over_tls = client(&certificate, &secure).build().unwrap();
     let answer = over_tls.get(https(&secure, "/")).send().await.unwrap();
-    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = common::header(&answer, "set-cookie");
     assert!(cookie.contains("Secure"), "{cookie}");
-    let answer = common::client().get(plain.url("/")).send().await.unwrap();
-    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let answer = plain.response(&common::client(), "/").await;
+    let cookie = common::header(&answer, "set-cookie");
     assert!(!cookie.contains("Secure"), "{cookie}");
     secure.stop().await;
     plain.stop().await;
@@ -143,36 +145,31 @@ fn trusting(certificate: &Certificate, server: &common::TestServer) -> reqwest::
     client(certificate, server).build().unwrap()
 }
 
+/// The status a GET of `url` gets from a client trusting only `certificate`, or `None`
+/// when the handshake (or anything else) fails.
+async fn status_trusting(
+    certificate: &Certificate,
+    server: &common::TestServer,
+    url: &str,
+) -> Option<u16> {
+    let response = trusting(certificate, server).get(url).send().await;
+    response.ok().map(|response| response.status().as_u16())
+}
+
 #[tokio::test]
 async fn reload_certificate_presents_the_new_one_to_new_handshakes() {
     let (first, second) = (certificate("renew-first"), certificate("renew-second"));
     let server = start(&first, Server::builder().content("/", tls_facts)).await;
     let url = https(&server, "/");
-    assert_eq!(
-        trusting(&first, &server)
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert!(trusting(&second, &server).get(&url).send().await.is_err());
+    assert_eq!(status_trusting(&first, &server, &url).await, Some(200));
+    assert_eq!(status_trusting(&second, &server, &url).await, None);
 
     server
         .reload
         .reload_certificate(&second.cert, &second.key)
         .unwrap();
-    assert_eq!(
-        trusting(&second, &server)
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert!(trusting(&first, &server).get(&url).send().await.is_err());
+    assert_eq!(status_trusting(&second, &server, &url).await, Some(200));
+    assert_eq!(status_trusting(&first, &server, &url).await, None);
 
     let refused = server
         .reload
@@ -181,15 +178,7 @@ async fn reload_certificate_presents_the_new_one_to_new_handshakes() {
         matches!(&refused, Err(Error::Tls { file, .. }) if file == "/no/such/key.pem"),
         "{refused:?}"
     );
-    assert_eq!(
-        trusting(&second, &server)
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(status_trusting(&second, &server, &url).await, Some(200));
     server.stop().await;
 }
 

@@ -33,14 +33,7 @@ async fn a_mounted_service_sees_the_path_relative_to_its_directory() {
         ("/api/a/../b%20c", "GET /b%20c"),
         ("/other", "outside"),
     ] {
-        let body = client
-            .get(server.url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = server.text(&client, path).await;
         assert_eq!(body, expected, "{path}");
     }
     server.stop().await;
@@ -54,35 +47,21 @@ async fn tower_http_serve_dir_serves_files_through_the_bridge() {
         common::start(Server::builder().content("/files/", TowerService::new("/files/", files)))
             .await;
     let client = common::client();
-    let text = client
-        .get(server.url("/files/hello.txt"))
-        .send()
-        .await
-        .unwrap();
+    let text = server.response(&client, "/files/hello.txt").await;
     assert_eq!(text.status(), 200);
     assert_eq!(text.headers()["content-type"], "text/plain");
     let expected = std::fs::read_to_string(format!("{dir}/hello.txt")).unwrap();
     assert_eq!(text.text().await.unwrap(), expected);
-    let gif = client
-        .get(server.url("/files/dot.gif"))
-        .send()
-        .await
-        .unwrap();
+    let gif = server.response(&client, "/files/dot.gif").await;
     assert_eq!(
         &gif.bytes().await.unwrap()[..],
         include_bytes!("fixtures/dot.gif")
     );
-    let missing = client
-        .get(server.url("/files/nope.txt"))
-        .send()
-        .await
-        .unwrap();
+    let missing = server.response(&client, "/files/nope.txt").await;
     assert_eq!(missing.status(), 404);
-    let escape = common::raw(
-        server.addr,
-        b"GET /files/..%2f..%2fCargo.toml HTTP/1.0\r\n\r\n",
-    )
-    .await;
+    let escape = server
+        .raw(b"GET /files/..%2f..%2fCargo.toml HTTP/1.0\r\n\r\n")
+        .await;
     assert!(escape.starts_with("HTTP/1.0 400"), "{escape}");
     server.stop().await;
 }
