@@ -7,10 +7,11 @@
 //! short-held mutexes that are never held across an `.await` or while user code runs.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
 use cookie::Cookie;
+use http::header::{CONTENT_TYPE, SET_COOKIE};
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use smallvec::SmallVec;
 
@@ -134,20 +135,23 @@ impl Added {
     }
 }
 
-/// The shared state of one exchange; see the module docs.
+/// The shared state of one exchange; see the module docs. Its fields are private:
+/// the two locks are taken through [`Exchange::request_state`] and
+/// [`Exchange::response_state`], by `request.rs` and `response.rs` only (a test
+/// checks it), and the pipeline goes through the named operations below.
 #[derive(Debug)]
 pub(crate) struct Exchange {
-    pub(crate) head: RequestHead,
+    head: RequestHead,
     /// When the pipeline started on this request.
-    pub(crate) received: std::time::Instant,
-    pub(crate) connection: Connection,
-    pub(crate) server: Arc<Shared>,
+    received: std::time::Instant,
+    connection: Connection,
+    server: Arc<Shared>,
     /// The handlers current when the request started, kept to its end.
-    pub(crate) site: Arc<Site>,
-    pub(crate) request: Mutex<RequestState>,
-    pub(crate) response: Mutex<ResponseState>,
-    pub(crate) gate: WaitGate,
-    pub(crate) added: Added,
+    site: Arc<Site>,
+    request: Mutex<RequestState>,
+    response: Mutex<ResponseState>,
+    gate: WaitGate,
+    added: Added,
     /// The normalized path of the URI received, when normalizing changed it (else the
     /// URI's own path is the normal one, and nothing is copied).
     normalized: Option<Box<str>>,
@@ -191,6 +195,131 @@ impl Exchange {
             mapped: OnceLock::new(),
             failure: OnceLock::new(),
         })
+    }
+
+    /// The request head as received.
+    pub(crate) fn head(&self) -> &RequestHead {
+        &self.head
+    }
+
+    /// When the pipeline started on this request.
+    pub(crate) fn received(&self) -> std::time::Instant {
+        self.received
+    }
+
+    /// The connection the request arrived on.
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// The server the request arrived at.
+    pub(crate) fn server(&self) -> &Arc<Shared> {
+        &self.server
+    }
+
+    /// The handlers and settings the request runs with.
+    pub(crate) fn site(&self) -> &Arc<Site> {
+        &self.site
+    }
+
+    /// The gate `Outcome::Wait` suspends on and `Response::resume` opens.
+    pub(crate) fn gate(&self) -> &WaitGate {
+        &self.gate
+    }
+
+    /// Which rarely used request lists a handler has added to.
+    pub(crate) fn added(&self) -> &Added {
+        &self.added
+    }
+
+    /// The request state, locked: for `request.rs`.
+    pub(crate) fn request_state(&self) -> MutexGuard<'_, RequestState> {
+        lock(&self.request)
+    }
+
+    /// The response state, locked: for `response.rs`.
+    pub(crate) fn response_state(&self) -> MutexGuard<'_, ResponseState> {
+        lock(&self.response)
+    }
+
+    /// The URI a Trans handler rewrote the request to, if one did.
+    pub(crate) fn rewritten_uri(&self) -> Option<Uri> {
+        if !self.added.has(Added::URI) {
+            return None;
+        }
+        lock(&self.request).rewritten_uri.as_deref().cloned()
+    }
+
+    /// Whether the response head has been handed to the connection.
+    pub(crate) fn is_sent(&self) -> bool {
+        lock(&self.response).sent
+    }
+
+    /// The answer the server made itself closes the connection after it.
+    pub(crate) fn close_after_answer(&self) {
+        let close = HeaderValue::from_static("close");
+        lock(&self.response)
+            .headers
+            .insert(http::header::CONNECTION, close);
+    }
+
+    /// `Deny` from a Pre or Content handler: 403, unless the handler chose an error
+    /// status.
+    ///
+    /// A `403` replaces the response: status, headers, cookies and body set so far
+    /// are dropped (the default headers are still added). With an error status of its
+    /// own (say `401` and `WWW-Authenticate`), the handler's response is kept as it
+    /// is, and only given the standard error page and its `Content-Type` if it has no
+    /// body.
+    pub(crate) fn deny(&self) {
+        let mut response = lock(&self.response);
+        let status = response.status;
+        if !(status.is_client_error() || status.is_server_error()) {
+            drop(response);
+            return self.answer_error(StatusCode::FORBIDDEN);
+        }
+        if response.body.is_empty() {
+            response.body = Body::full(error_page(status));
+            let headers = response.header_map();
+            if !headers.contains_key(CONTENT_TYPE) {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static(ERROR_PAGE_TYPE));
+            }
+        }
+    }
+
+    /// The Send phase takes the response for the wire: a handler's misuse becomes a
+    /// `500`, cookies become `Set-Cookie` headers, and the response counts as sent. A
+    /// whole body stays readable by the Post handlers (a copy of the headers too, if
+    /// `keep_headers`); a stream goes to the wire, while its channel stays reachable
+    /// from the `Response` for `send` and `close`.
+    pub(crate) fn hand_over(&self, keep_headers: bool) -> HandedOver {
+        let mut state = lock(&self.response);
+        if let Some(misuse) = state.misuse.take() {
+            drop(state);
+            tracing::error!(path = %self.path(), "handler misused the response: {misuse}");
+            self.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
+            state = lock(&self.response);
+        }
+        state.sent = true;
+        let mut headers = state.take_headers(keep_headers);
+        for cookie in &state.cookies {
+            match HeaderValue::try_from(cookie.encoded().to_string()) {
+                Ok(value) => {
+                    headers.append(SET_COOKIE, value);
+                }
+                Err(_) => tracing::error!(cookie = cookie.name(), "cookie is not a valid header"),
+            }
+        }
+        let body = match state.body.as_bytes() {
+            Some(bytes) => Body::full(bytes.clone()),
+            None => std::mem::take(&mut state.body),
+        };
+        HandedOver {
+            status: state.status,
+            headers,
+            body,
+            pushed: state.channel.clone(),
+        }
     }
 
     /// The normalized path handlers are mapped by.
@@ -291,6 +420,16 @@ pub(crate) fn client_closed_request() -> StatusCode {
 
 /// The media type of the error pages the server writes itself.
 pub(crate) const ERROR_PAGE_TYPE: &str = "text/plain; charset=utf-8";
+
+/// What the Send phase takes out of the response for the wire.
+#[derive(Debug)]
+pub(crate) struct HandedOver {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Body,
+    /// The channel `Response::send` feeds, if the response streams that way.
+    pub(crate) pushed: Option<Arc<StreamChannel>>,
+}
 
 /// The body of the error pages the server writes itself, e.g. `403 Forbidden\n`.
 pub(crate) fn error_page(status: StatusCode) -> Bytes {

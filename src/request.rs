@@ -11,14 +11,13 @@ use http::header::{AsHeaderName, HOST, HeaderName};
 use http::{HeaderMap, HeaderValue, Method, Uri, Version};
 use smallvec::SmallVec;
 
-use crate::Response;
 use crate::connection::Connection;
 use crate::exchange::{Added, Exchange};
 use crate::failure::Failure;
 use crate::handler::{Handler, SharedHandler};
 use crate::request_body::RequestBody;
 use crate::response::header_pair;
-use crate::sync::lock;
+use crate::{Response, Stats};
 
 /// The request of one exchange, as every phase sees it.
 ///
@@ -34,19 +33,14 @@ impl Request {
         Self { exchange }
     }
 
-    /// The shared state, for built-in handlers.
-    pub(crate) fn exchange(&self) -> &Exchange {
-        &self.exchange
-    }
-
     /// The request method.
     pub fn method(&self) -> &Method {
-        &self.exchange.head.method
+        &self.exchange.head().method
     }
 
     /// The HTTP version the client spoke.
     pub fn version(&self) -> Version {
-        self.exchange.head.version
+        self.exchange.head().version
     }
 
     /// A copy of the request headers as they stand: as received, unless a Trans or
@@ -174,13 +168,13 @@ impl Request {
     /// HTTP/2, hyper joins the `:scheme`, `:authority` and `:path` the client sent into
     /// an absolute URI; its `path_and_query` is the `:path`.
     pub fn original_uri(&self) -> &Uri {
-        &self.exchange.head.uri
+        &self.exchange.head().uri
     }
 
     /// The URI as it stands now: the one received, unless a Trans handler rewrote it.
     pub fn uri(&self) -> Uri {
-        let rewritten = lock(&self.exchange.request).rewritten_uri.clone();
-        rewritten.map_or_else(|| self.exchange.head.uri.clone(), |uri| *uri)
+        let rewritten = self.exchange.request_state().rewritten_uri.clone();
+        rewritten.map_or_else(|| self.exchange.head().uri.clone(), |uri| *uri)
     }
 
     /// Rewrites the request URI. Meant for Trans handlers: the path of the rewritten URI
@@ -210,8 +204,8 @@ impl Request {
         <Uri as TryFrom<U>>::Error: Into<http::Error>,
     {
         let uri = Uri::try_from(uri).map_err(Into::into)?;
-        lock(&self.exchange.request).rewritten_uri = Some(Box::new(uri));
-        self.exchange.added.mark(Added::URI);
+        self.exchange.request_state().rewritten_uri = Some(Box::new(uri));
+        self.exchange.added().mark(Added::URI);
         Ok(())
     }
 
@@ -224,20 +218,20 @@ impl Request {
 
     /// The query string of [`Request::uri`], without the `?`.
     pub fn query(&self) -> Option<String> {
-        let request = lock(&self.exchange.request);
-        let uri = (request.rewritten_uri.as_deref()).unwrap_or(&self.exchange.head.uri);
+        let request = self.exchange.request_state();
+        let uri = (request.rewritten_uri.as_deref()).unwrap_or(&self.exchange.head().uri);
         uri.query().map(str::to_owned)
     }
 
     /// The host the client addressed: the URI's authority (HTTP/2, absolute-form), else
     /// the `Host` header, else the server's configured hostname.
     pub fn host(&self) -> String {
-        if let Some(authority) = self.exchange.head.uri.authority() {
+        if let Some(authority) = self.exchange.head().uri.authority() {
             return authority.as_str().to_owned();
         }
         match self.header_text(HOST) {
             Some(host) if !host.is_empty() => host,
-            _ => self.exchange.site.hostname(self.connection()),
+            _ => self.exchange.site().hostname(self.connection()),
         }
     }
 
@@ -290,7 +284,8 @@ impl Request {
     /// See [`BodyError`]; a client that disconnects mid-body also marks the request as
     /// failed, so the Error handler runs once the current handler returns.
     pub async fn body(&self) -> Result<Bytes, BodyError> {
-        self.body_with_limit(self.exchange.site.max_body_size).await
+        self.body_with_limit(self.exchange.site().max_body_size)
+            .await
     }
 
     /// Reads the whole request body, refusing more than `limit` bytes.
@@ -310,11 +305,11 @@ impl Request {
     /// # Errors
     /// [`BodyError::AlreadyRead`] when an earlier handler took the body.
     pub fn take_body(&self) -> Result<RequestBody, BodyError> {
-        let mut request = lock(&self.exchange.request);
+        let mut request = self.exchange.request_state();
         let incoming = request.body.take().ok_or(BodyError::AlreadyRead)?;
         let read = request.body_read;
         drop(request);
-        let limit = self.exchange.site.max_body_size;
+        let limit = self.exchange.site().max_body_size;
         let exchange = Arc::clone(&self.exchange);
         Ok(RequestBody::new(Some(incoming), read, limit, exchange))
     }
@@ -355,20 +350,26 @@ impl Request {
         };
         let block = body.next().await.transpose()?;
         let (incoming, read) = body.into_parts();
-        let mut request = lock(&self.exchange.request);
+        let mut request = self.exchange.request_state();
         request.body = incoming;
         request.body_read = read;
         Ok(block)
     }
 
+    /// The live figures of the server this request arrived at — connections, requests
+    /// in flight, answers by status class — as the status page shows them.
+    pub fn server_stats(&self) -> Stats {
+        self.exchange.server().stats.clone()
+    }
+
     /// When the server started working on this request (after reading its head).
     pub fn received_at(&self) -> std::time::Instant {
-        self.exchange.received
+        self.exchange.received()
     }
 
     /// The connection this request arrived on.
     pub fn connection(&self) -> &Connection {
-        &self.exchange.connection
+        self.exchange.connection()
     }
 
     /// Reports whether the socket failed during this exchange (the client left, a read
@@ -422,24 +423,24 @@ impl Request {
     /// # assert_handler(content);
     /// ```
     pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
-        lock(&self.exchange.request).extensions.insert(value)
+        self.exchange.request_state().extensions.insert(value)
     }
 
     /// A clone of the typed value an earlier handler stored, if any.
     pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        lock(&self.exchange.request).extensions.get::<T>().cloned()
+        self.exchange.request_state().extensions.get::<T>().cloned()
     }
 
     /// Removes and returns the typed value an earlier handler stored, if any.
     pub fn remove_extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        lock(&self.exchange.request).extensions.remove::<T>()
+        self.exchange.request_state().extensions.remove::<T>()
     }
 
     /// Replaces the Content handler of this request only. Meant for Pre handlers; the
     /// last call wins, as in the original module.
     pub fn set_content_handler(&self, handler: impl Handler) {
-        lock(&self.exchange.request).content_override = Some(SharedHandler::new(handler));
-        self.exchange.added.mark(Added::CONTENT);
+        self.exchange.request_state().content_override = Some(SharedHandler::new(handler));
+        self.exchange.added().mark(Added::CONTENT);
     }
 
     /// Adds a handler run at the start of the Send phase, after Content (or a `Deny`)
@@ -447,18 +448,20 @@ impl Request {
     /// response, as the session middleware does to save the session and set its
     /// cookie. A panic there answers 500.
     pub fn before_send(&self, handler: impl Handler) {
-        lock(&self.exchange.request)
+        self.exchange
+            .request_state()
             .send_hooks
             .push(SharedHandler::new(handler));
-        self.exchange.added.mark(Added::SEND_HOOKS);
+        self.exchange.added().mark(Added::SEND_HOOKS);
     }
 
     /// Adds a Post handler for this request only, run after the mapped Post handlers.
     pub fn push_post_handler(&self, handler: impl Handler) {
-        lock(&self.exchange.request)
+        self.exchange
+            .request_state()
             .extra_post
             .push(SharedHandler::new(handler));
-        self.exchange.added.mark(Added::POST);
+        self.exchange.added().mark(Added::POST);
     }
 }
 

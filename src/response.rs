@@ -19,7 +19,6 @@ use crate::body::Body;
 use crate::exchange::Exchange;
 use crate::failure::Failure;
 use crate::stream::{StreamChannel, StreamError};
-use crate::sync::lock;
 
 /// The response of one exchange, as every phase sees it.
 ///
@@ -39,17 +38,18 @@ impl Response {
     /// before the head went out (the client left first), it reads `499` (nginx's
     /// "client closed request"): no status reached the client.
     pub fn status(&self) -> StatusCode {
-        lock(&self.exchange.response).status
+        self.exchange.response_state().status
     }
 
     /// Sets the status code.
     pub fn set_status(&self, status: StatusCode) {
-        lock(&self.exchange.response).status = status;
+        self.exchange.response_state().status = status;
     }
 
     /// A clone of the first value of one response header.
     pub fn header(&self, name: impl AsHeaderName) -> Option<HeaderValue> {
-        lock(&self.exchange.response)
+        self.exchange
+            .response_state()
             .header_map()
             .get(name)
             .cloned()
@@ -58,7 +58,7 @@ impl Response {
     /// A clone of all response headers set so far (default headers and cookies are
     /// added when the response is sent).
     pub fn headers(&self) -> HeaderMap {
-        lock(&self.exchange.response).header_map().clone()
+        self.exchange.response_state().header_map().clone()
     }
 
     /// Sets a header, replacing any values it had.
@@ -95,7 +95,7 @@ impl Response {
     /// Records a failed header call as a misuse, answered with `500` when sent.
     pub(crate) fn note_misuse(&self, result: Result<(), http::Error>, call: &str) {
         if let Err(error) = result {
-            lock(&self.exchange.response).misuse = Some(format!("{call}: {error}"));
+            self.exchange.response_state().misuse = Some(format!("{call}: {error}"));
         }
     }
 
@@ -112,7 +112,8 @@ impl Response {
         <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
     {
         let (name, value) = header_pair(name, value)?;
-        lock(&self.exchange.response)
+        self.exchange
+            .response_state()
             .header_map()
             .insert(name, value);
         Ok(())
@@ -130,7 +131,8 @@ impl Response {
         <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
     {
         let (name, value) = header_pair(name, value)?;
-        lock(&self.exchange.response)
+        self.exchange
+            .response_state()
             .header_map()
             .append(name, value);
         Ok(())
@@ -139,7 +141,7 @@ impl Response {
     /// Adds every header of `headers`, keeping the values already set: how a bridge
     /// or a proxy hands on an answer's headers.
     pub fn extend_headers(&self, headers: HeaderMap) {
-        let mut response = lock(&self.exchange.response);
+        let mut response = self.exchange.response_state();
         let mut name = None;
         for (next, value) in headers {
             // `into_iter` names a header once, before all of its values.
@@ -152,7 +154,7 @@ impl Response {
 
     /// Removes a header, returning its first value if it had one.
     pub fn remove_header(&self, name: impl AsHeaderName) -> Option<HeaderValue> {
-        lock(&self.exchange.response).header_map().remove(name)
+        self.exchange.response_state().header_map().remove(name)
     }
 
     /// Sets the `Content-Type`, e.g. `"text/html; charset=utf-8"`.
@@ -162,7 +164,7 @@ impl Response {
     /// logs why, rather than a response with a broken header.
     pub fn set_content_type(&self, mime: &str) {
         let value = content_type_value(mime);
-        let mut response = lock(&self.exchange.response);
+        let mut response = self.exchange.response_state();
         match value {
             Ok(value) => {
                 response.header_map().insert(CONTENT_TYPE, value);
@@ -211,7 +213,7 @@ impl Response {
     /// Sets status and body, and `text/plain; charset=utf-8` unless a handler set
     /// another type: the fixed answers of the built-in `Handler` impls.
     pub(crate) fn answer_text(&self, status: StatusCode, body: Bytes) {
-        let mut response = lock(&self.exchange.response);
+        let mut response = self.exchange.response_state();
         response.status = status;
         response.body = Body::full(body);
         response.channel = None;
@@ -231,7 +233,7 @@ impl Response {
     /// wrapped) keeps `send` and `close` working.
     pub fn set_body(&self, body: impl Into<Body>) {
         let body = body.into();
-        let mut response = lock(&self.exchange.response);
+        let mut response = self.exchange.response_state();
         if body.as_bytes().is_some() {
             response.channel = None;
         }
@@ -242,13 +244,13 @@ impl Response {
     /// (see [`Body`]), before the head goes out. A pushed body's producer keeps
     /// sending into it.
     pub fn take_body(&self) -> Body {
-        std::mem::take(&mut lock(&self.exchange.response).body)
+        std::mem::take(&mut self.exchange.response_state().body)
     }
 
     /// A clone of a whole body set so far (cheap: [`Bytes`] is reference-counted);
     /// empty while the body streams.
     pub fn body(&self) -> Bytes {
-        let response = lock(&self.exchange.response);
+        let response = self.exchange.response_state();
         response.body.as_bytes().cloned().unwrap_or_default()
     }
 
@@ -265,18 +267,18 @@ impl Response {
     /// # assert_handler(login);
     /// ```
     pub fn add_cookie(&self, cookie: impl Into<Cookie<'static>>) {
-        lock(&self.exchange.response).cookies.push(cookie.into());
+        self.exchange.response_state().cookies.push(cookie.into());
     }
 
     /// The cookies added so far.
     pub fn cookies(&self) -> Vec<Cookie<'static>> {
-        lock(&self.exchange.response).cookies.clone()
+        self.exchange.response_state().cookies.clone()
     }
 
     /// Reports whether the response head has been handed to the connection; changes
     /// after that no longer reach the client.
     pub fn is_sent(&self) -> bool {
-        lock(&self.exchange.response).sent
+        self.exchange.response_state().sent
     }
 
     /// Reports whether the socket failed during this exchange; see
@@ -297,7 +299,7 @@ impl Response {
     /// harmless. On a streaming response whose head has gone out, it also calls the
     /// Stream handler once more, for when there was nothing to send yet.
     pub fn resume(&self) {
-        self.exchange.gate.open();
+        self.exchange.gate().open();
         if let Some(channel) = self.sent_channel() {
             channel.poke();
         }
@@ -328,8 +330,8 @@ impl Response {
     /// # assert_handler(countdown);
     /// ```
     pub fn set_streaming(&self, on: bool) {
-        let limit = self.exchange.site.stream_buffer;
-        let mut response = lock(&self.exchange.response);
+        let limit = self.exchange.site().stream_buffer;
+        let mut response = self.exchange.response_state();
         if response.sent || on == response.channel.is_some() {
             return;
         }
@@ -345,7 +347,7 @@ impl Response {
     /// [`Event`](crate::Event)s with [`Response::write`] or [`Response::send`].
     pub fn start_event_stream(&self) {
         {
-            let mut response = lock(&self.exchange.response);
+            let mut response = self.exchange.response_state();
             let headers = response.header_map();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             headers.insert(
@@ -359,7 +361,7 @@ impl Response {
     /// Reports whether the response streams (by [`Response::set_streaming`] or one of
     /// the `set_body_*` sources).
     pub fn is_streaming(&self) -> bool {
-        let response = lock(&self.exchange.response);
+        let response = self.exchange.response_state();
         response.channel.is_some() || response.body.as_bytes().is_none()
     }
 
@@ -440,7 +442,8 @@ impl Response {
     pub async fn set_body_file(&self, path: impl AsRef<Path>) -> io::Result<()> {
         let file = tokio::fs::File::open(path).await?;
         let length = file.metadata().await?.len();
-        lock(&self.exchange.response)
+        self.exchange
+            .response_state()
             .header_map()
             .insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
         self.set_body_reader(file);
@@ -448,13 +451,13 @@ impl Response {
     }
 
     fn channel(&self) -> Result<Arc<StreamChannel>, StreamError> {
-        let channel = lock(&self.exchange.response).channel.clone();
+        let channel = self.exchange.response_state().channel.clone();
         channel.ok_or(StreamError::NotStreaming)
     }
 
     /// The stream channel, once the head has gone out.
     fn sent_channel(&self) -> Option<Arc<StreamChannel>> {
-        let response = lock(&self.exchange.response);
+        let response = self.exchange.response_state();
         response.channel.clone().filter(|_| response.sent)
     }
 }
@@ -502,7 +505,7 @@ where
 
 impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut response = lock(&self.exchange.response);
+        let mut response = self.exchange.response_state();
         f.debug_struct("Response")
             .field("status", &response.status)
             .field("headers", response.header_map())

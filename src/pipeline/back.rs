@@ -62,7 +62,7 @@ impl Tail {
     fn back_entries(&mut self) -> usize {
         *self.back_entries.get_or_insert_with(|| {
             let exchange = &self.exchange;
-            let entries = exchange.site.map.matches(exchange.path()).enumerate();
+            let entries = exchange.site().map.matches(exchange.path()).enumerate();
             let with_work = entries.filter(|(_, e)| !e.post.is_empty() || e.error.is_some());
             with_work.last().map_or(0, |(at, _)| at + 1)
         })
@@ -70,7 +70,7 @@ impl Tail {
 
     /// Reports whether any Post or Error handler would run for this request.
     pub(crate) fn has_work(&mut self) -> bool {
-        self.back_entries() > 0 || self.exchange.added.has(Added::POST)
+        self.back_entries() > 0 || self.exchange.added().has(Added::POST)
     }
 
     /// Runs the back half; see the module docs.
@@ -95,7 +95,7 @@ impl Tail {
         let Progress::Pending(pending, phase) = back.run(&exchange) else {
             return;
         };
-        let server = Arc::clone(&exchange.server);
+        let server = Arc::clone(exchange.server());
         let cut = server.cut.clone();
         let rest = async move {
             tokio::select! {
@@ -155,7 +155,7 @@ impl Back {
     /// The entries of the path that hold this request's Post and Error handlers.
     fn entries<'e>(&self, exchange: &'e Exchange) -> impl Iterator<Item = &'e Entry> + use<'e> {
         exchange
-            .site
+            .site()
             .map
             .matches(exchange.path())
             .take(self.entries)

@@ -15,7 +15,6 @@ use http::StatusCode;
 
 use crate::exchange::Exchange;
 use crate::handler::{HandlerFuture, SharedHandler};
-use crate::sync::lock;
 use crate::wait::Mark;
 use crate::{Outcome, Request, Response};
 
@@ -107,7 +106,7 @@ pub(crate) fn call_now(
     exchange: &Arc<Exchange>,
     phase: &'static str,
 ) -> Called {
-    let mark = exchange.gate.mark();
+    let mark = exchange.gate().mark();
     let request = Request::new(Arc::clone(exchange));
     let response = Response::new(Arc::clone(exchange));
     // The call itself is inside the closure, so a synchronous handler's panic is
@@ -117,7 +116,7 @@ pub(crate) fn call_now(
         future.poll_now().ok_or(future)
     }));
     match polled {
-        Ok(Ok(Outcome::Wait)) if !exchange.gate.is_open_since(mark) => {
+        Ok(Ok(Outcome::Wait)) if !exchange.gate().is_open_since(mark) => {
             Called::Pending(Pending::Waiting(mark))
         }
         Ok(Ok(outcome)) => Called::Done(step_of(outcome)),
@@ -162,7 +161,7 @@ impl Pending {
             Self::Waiting(mark) => (Outcome::Wait, mark),
         };
         if outcome == Outcome::Wait {
-            exchange.gate.passed(mark).await;
+            exchange.gate().passed(mark).await;
         }
         step_of(outcome)
     }
@@ -184,7 +183,7 @@ fn panicked(exchange: &Exchange, phase: &'static str, panic: &(dyn Any + Send)) 
         "handler panicked: {}",
         panic_message(panic)
     );
-    if !lock(&exchange.response).sent {
+    if !exchange.is_sent() {
         exchange.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
     }
     Step::Panicked

@@ -8,15 +8,12 @@
 
 use std::sync::Arc;
 
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 
 use super::call::{Called, Machine, Step, call_next, call_now};
-use crate::body::Body;
-use crate::exchange::{Added, ERROR_PAGE_TYPE, Exchange, error_page};
+use crate::exchange::{Added, Exchange};
 use crate::handler::SharedHandler;
 use crate::path::normalize_path;
-use crate::sync::lock;
 
 /// In order: the machine only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -87,7 +84,7 @@ impl Front {
     }
 
     fn trans(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
-        let called = call_next(&exchange.site.trans, &mut self.index, exchange, "Trans");
+        let called = call_next(&exchange.site().trans, &mut self.index, exchange, "Trans");
         if called.is_none() {
             self.enter(Phase::Map);
         }
@@ -96,11 +93,11 @@ impl Front {
 
     /// Re-normalizes the path when a Trans handler rewrote the URI.
     fn map(&mut self, exchange: &Arc<Exchange>) {
-        if !exchange.added.has(Added::URI) {
+        if !exchange.added().has(Added::URI) {
             return self.enter(Phase::Pre);
         }
-        let rewritten = lock(&exchange.request).rewritten_uri.clone();
-        let Some(uri) = rewritten.filter(|uri| **uri != exchange.head.uri) else {
+        let rewritten = exchange.rewritten_uri();
+        let Some(uri) = rewritten.filter(|uri| *uri != exchange.head().uri) else {
             return self.enter(Phase::Pre);
         };
         match normalize_path(uri.path()) {
@@ -119,7 +116,12 @@ impl Front {
     /// Runs Pre handlers from where the walk stopped, shallowest entry first. Handlers
     /// that say `Ok` at once are passed here, so the map is walked once per resume.
     fn pre(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
-        for entry in exchange.site.map.matches(exchange.path()).skip(self.depth) {
+        for entry in exchange
+            .site()
+            .map
+            .matches(exchange.path())
+            .skip(self.depth)
+        {
             if self.index == 0 {
                 if let Some(handler) = &entry.content {
                     self.content = Some(handler.clone());
@@ -196,7 +198,7 @@ impl Machine for Front {
             (_, Step::Panicked) => Phase::Hooks,
             (Phase::Trans, Step::Stop) => Phase::Map,
             (Phase::Pre | Phase::Content, Step::Stop) => {
-                deny(exchange);
+                exchange.deny();
                 Phase::Hooks
             }
             (Phase::Content, Step::Go) => Phase::Hooks,
@@ -212,28 +214,6 @@ impl Machine for Front {
         };
         if next != self.phase {
             self.enter(next);
-        }
-    }
-}
-
-/// `Deny` from a Pre or Content handler: 403, unless the handler chose an error status.
-///
-/// A `403` replaces the response: status, headers, cookies and body set so far are
-/// dropped (the default headers are still added). With an error status of its own
-/// (say `401` and `WWW-Authenticate`), the handler's response is kept as it is, and
-/// only given the standard error page and its `Content-Type` if it has no body.
-fn deny(exchange: &Exchange) {
-    let mut response = lock(&exchange.response);
-    let status = response.status;
-    if !(status.is_client_error() || status.is_server_error()) {
-        drop(response);
-        return exchange.answer_error(StatusCode::FORBIDDEN);
-    }
-    if response.body.is_empty() {
-        response.body = Body::full(error_page(status));
-        let headers = response.header_map();
-        if !headers.contains_key(CONTENT_TYPE) {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static(ERROR_PAGE_TYPE));
         }
     }
 }

@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{CONNECTION, CONTENT_LENGTH, SET_COOKIE};
+use http::header::{CONNECTION, CONTENT_LENGTH};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use hyper::body::Incoming;
 
@@ -29,9 +29,8 @@ pub(crate) use conn::{ActiveRequest, AfterFlush, ConnState};
 use wire_body::Framing;
 pub(crate) use wire_body::WireBody;
 
-use crate::body::Body;
 use crate::connection::Connection;
-use crate::exchange::{Added, Exchange, RequestHead};
+use crate::exchange::{Added, Exchange, HandedOver, RequestHead};
 use crate::failure::{Failure, FailureKind};
 use crate::host::host_problem;
 use crate::incoming::IncomingBody;
@@ -40,7 +39,6 @@ use crate::shared::Shared;
 use crate::site::Site;
 use crate::stats::InFlightRequest;
 use crate::stream::StreamChannel;
-use crate::sync::lock;
 use call::{Machine, Pending, Progress, Step, call, drive};
 use front::Front;
 
@@ -132,12 +130,12 @@ pub(crate) fn respond(
     };
     let Progress::Pending(pending, phase) = progress else {
         // Answered without waiting: as of its arrival, which saves reading the clock.
-        let answered = exchange.received;
+        let answered = exchange.received();
         let response = send(&exchange, tail, &front, active, answered);
         return Responding::Ready(Some(response));
     };
     // Until the body exists to end the count, a client leaving drops the guard.
-    let counted = InFlightRequest::adopt(exchange.server.stats.clone());
+    let counted = InFlightRequest::adopt(exchange.server().stats.clone());
     Responding::Later(Box::pin(async move {
         finish_front(&mut front, &exchange, pending, phase).await;
         let answered = std::time::Instant::now();
@@ -150,19 +148,19 @@ pub(crate) fn respond(
 /// missing, repeated or invalid `Host`, or a declared body over the limit. Returns
 /// whether it did; if not, the handlers run.
 fn refuse(exchange: &Exchange, refused_path: Option<PathError>, declared_body: u64) -> bool {
-    let head = &exchange.head;
+    let head = &exchange.head();
     let mut close = false;
     let status = if let Some(error) = refused_path {
         tracing::debug!(%error, uri = %head.uri, "refused request path");
         StatusCode::BAD_REQUEST
-    } else if head_size(head) > exchange.connection.limits().max_header_size {
+    } else if head_size(head) > exchange.connection().limits().max_header_size {
         close = true;
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
     } else if let Some(problem) = host_problem(head.version, &head.headers) {
         tracing::debug!(problem, uri = %head.uri, "refused request: Host");
         close = true;
         StatusCode::BAD_REQUEST
-    } else if declared_body > exchange.site.max_body_size as u64 {
+    } else if declared_body > exchange.site().max_body_size as u64 {
         StatusCode::PAYLOAD_TOO_LARGE
     } else {
         return false;
@@ -170,9 +168,7 @@ fn refuse(exchange: &Exchange, refused_path: Option<PathError>, declared_body: u
     exchange.answer_error(status);
     if close {
         // As hyper does for heads it refuses itself: answer, then close.
-        lock(&exchange.response)
-            .headers
-            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        exchange.close_after_answer();
     }
     true
 }
@@ -185,9 +181,9 @@ async fn finish_front(
     pending: Pending,
     phase: &'static str,
 ) {
-    let limit = exchange.connection.limits().handler_timeout;
+    let limit = exchange.connection().limits().handler_timeout;
     // From the request's arrival, which saves reading the clock again.
-    let deadline = tokio::time::Instant::from_std(exchange.received) + limit;
+    let deadline = tokio::time::Instant::from_std(exchange.received()) + limit;
     let rest = drive(front, exchange, pending, phase);
     if tokio::time::timeout_at(deadline, rest).await.is_err() {
         time_out(exchange, limit);
@@ -233,40 +229,19 @@ fn send(
     let tail = in_flight.0.take();
     let tail = tail.map(|tail| tail.knowing(front.back_entries()));
     let tail = tail.and_then(|mut tail| tail.has_work().then_some(tail));
-    let mut state = lock(&exchange.response);
-    if let Some(misuse) = state.misuse.take() {
-        drop(state);
-        tracing::error!(path = %exchange.path(), "handler misused the response: {misuse}");
-        exchange.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
-        state = lock(&exchange.response);
-    }
-    state.sent = true;
-    // The handlers' map goes out (it has room to spare); Post handlers may still look
-    // at the headers, so only then is a copy kept.
-    let mut headers = state.take_headers(tail.is_some());
-    exchange.site.add_default_headers(&mut headers);
-    for cookie in &state.cookies {
-        match HeaderValue::try_from(cookie.encoded().to_string()) {
-            Ok(value) => {
-                headers.append(SET_COOKIE, value);
-            }
-            Err(_) => tracing::error!(cookie = cookie.name(), "cookie is not a valid header"),
-        }
-    }
-    let status = state.status;
-    exchange.server.stats.answered(status, answered);
-    // A whole body stays readable by the Post handlers; a stream goes to hyper. The
-    // channel stays reachable from the Response for `send` and `close`.
-    let body = match state.body.as_bytes() {
-        Some(bytes) => Body::full(bytes.clone()),
-        None => std::mem::take(&mut state.body),
-    };
-    let pushed = state.channel.clone();
-    drop(state);
+    // Post handlers may still look at the headers: only then is a copy kept.
+    let HandedOver {
+        status,
+        mut headers,
+        body,
+        pushed,
+    } = exchange.hand_over(tail.is_some());
+    exchange.site().add_default_headers(&mut headers);
+    exchange.server().stats.answered(status, answered);
     if let Some(channel) = &pushed {
         start_stream_handler(exchange, Arc::clone(channel));
     }
-    let on_wire = exchange.head.method != Method::HEAD
+    let on_wire = exchange.head().method != Method::HEAD
         && !(status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED);
@@ -295,10 +270,10 @@ fn send(
         }
         None => declared_length(&headers),
     };
-    if exchange.added.has(Added::HEADERS) && exchange.head.version < http::Version::HTTP_2 {
+    if exchange.added().has(Added::HEADERS) && exchange.head().version < http::Version::HTTP_2 {
         close_if_asked(exchange, &mut headers);
     }
-    let http2 = exchange.head.version == http::Version::HTTP_2;
+    let http2 = exchange.head().version == http::Version::HTTP_2;
     let framing = Framing {
         on_wire,
         declared,
@@ -340,7 +315,7 @@ fn overrule_length(exchange: &Exchange, headers: &mut HeaderMap, size: usize) {
 /// the connection (the original module's way to end a kept-alive stream): the answer
 /// says `Connection: close`, and hyper closes the connection after it.
 fn close_if_asked(exchange: &Exchange, headers: &mut HeaderMap) {
-    let version = exchange.head.version;
+    let version = exchange.head().version;
     if !exchange.with_request_headers(|request| keeps_alive(version, request)) {
         headers.insert(CONNECTION, HeaderValue::from_static("close"));
     }
@@ -367,7 +342,7 @@ fn keeps_alive(version: http::Version, headers: &HeaderMap) -> bool {
 /// stream starts, then once per flushed block or resume, until the stream ends. A
 /// panicking Stream handler cuts the response.
 fn start_stream_handler(exchange: &Arc<Exchange>, channel: Arc<StreamChannel>) {
-    let (server, site) = (&exchange.server, &exchange.site);
+    let (server, site) = (&exchange.server(), &exchange.site());
     let Some(handler) = site
         .map
         .stream(exchange.path())

@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::SessionId;
+use super::lock;
 use super::store::{Record, SessionStore, StoreFuture};
-use crate::sync::lock;
 
 const DEFAULT_MAX_SESSIONS: usize = 100_000;
 /// Expired sessions are swept once every this many saves.

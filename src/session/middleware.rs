@@ -11,8 +11,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::SessionId;
+use super::lock;
 use super::store::{Record, SessionStore, StoreError};
-use crate::sync::lock;
 use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 
 /// When the `Secure` cookie attribute is set.

@@ -43,3 +43,11 @@ pub use memory::MemoryStore;
 pub use middleware::{OnStoreFailure, Secure, Session, SessionError, Sessions};
 pub use redis::RedisStore;
 pub use store::{Record, SessionStore, StoreError, StoreFuture};
+
+/// Locks `mutex`, ignoring poisoning: the sessions' own locks are held only for short,
+/// panic-free updates, never while a handler or a store runs.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -7,8 +7,7 @@ use std::fmt::Write as _;
 use http::StatusCode;
 use serde_json::json;
 
-use crate::stats::Stats;
-use crate::{Handler, HandlerFuture, Outcome, Request, Response};
+use crate::{Handler, HandlerFuture, Outcome, Request, Response, Stats};
 
 /// The page itself; its script polls `?json` every second.
 const PAGE: &str = include_str!("page.html");
@@ -52,7 +51,7 @@ impl Handler for ServerStatus {
         let outcome = if !self.admits(request.connection().remote_addr().ip()) {
             Outcome::Deny
         } else {
-            let stats = request.exchange().server.stats.clone();
+            let stats = request.server_stats();
             let (content_type, body) = match request.query().as_deref() {
                 Some("json") => ("application/json", json_figures(&stats)),
                 Some("metrics") => (
