@@ -349,7 +349,7 @@ impl Request {
             return Ok(None);
         };
         let block = body.next().await.transpose()?;
-        let (incoming, read) = body.into_parts();
+        let (incoming, read) = body.into_unread();
         let mut request = self.exchange.request_state();
         request.body = incoming;
         request.body_read = read;

@@ -119,7 +119,7 @@ impl RequestBody {
     }
 
     /// Takes back what is left, for a request that keeps reading block by block.
-    pub(crate) fn into_parts(self) -> (Option<IncomingBody>, u64) {
+    pub(crate) fn into_unread(self) -> (Option<IncomingBody>, u64) {
         (self.incoming, self.read)
     }
 
