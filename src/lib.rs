@@ -59,6 +59,7 @@ mod flush;
 pub mod fuzzing;
 mod handler;
 pub mod handlers;
+mod header_tokens;
 mod host;
 mod incoming;
 mod limits;
@@ -85,6 +86,7 @@ mod timed_io;
 mod tls;
 mod transport;
 mod until_signal;
+mod upgrade;
 mod wait;
 
 pub use body::Body;
@@ -104,6 +106,7 @@ pub use sse::Event;
 pub use stats::Stats;
 pub use stream::StreamError;
 pub use tls::TlsInfo;
+pub use upgrade::{Upgrade, UpgradeError, Upgraded};
 
 /// Cheap, reference-counted bytes: what bodies and blocks are made of.
 pub use bytes::Bytes;

@@ -74,7 +74,9 @@ impl Limits {
             .http2()
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(self.max_header_size).unwrap_or(u32::MAX))
-            .max_concurrent_streams(self.max_concurrent_streams);
+            .max_concurrent_streams(self.max_concurrent_streams)
+            // Extended CONNECT (RFC 8441): WebSockets and tunnels over HTTP/2.
+            .enable_connect_protocol();
         // hyper's defaults stay for rapid-reset protection: at most 20 streams reset by
         // the client before the server accepted them, 1024 reset for local errors.
         builder

@@ -2,6 +2,7 @@
 //! rewrite) the request.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,9 +16,11 @@ use crate::connection::Connection;
 use crate::exchange::{Added, Exchange};
 use crate::failure::Failure;
 use crate::handler::{Handler, SharedHandler};
+use crate::header_tokens::lists_token;
 use crate::request_body::RequestBody;
 use crate::response::header_pair;
-use crate::{Response, Stats};
+use crate::upgrade::{Upgrade, UpgradeError};
+use crate::{Response, ShutdownHandle, Stats};
 
 /// The request of one exchange, as every phase sees it.
 ///
@@ -354,6 +357,99 @@ impl Request {
         request.body = incoming;
         request.body_read = read;
         Ok(block)
+    }
+
+    /// The protocol the client asks to switch to: the `Upgrade` header of an HTTP/1.1
+    /// request whose `Connection` lists `upgrade` (`websocket`, say), or the
+    /// `:protocol` of an HTTP/2 extended CONNECT. `None` for an ordinary request.
+    pub fn upgrade_protocol(&self) -> Option<String> {
+        let head = self.exchange.head();
+        if head.version >= Version::HTTP_2 {
+            if head.method != Method::CONNECT {
+                return None;
+            }
+            let request = self.exchange.request_state();
+            let protocol = request.extensions.get::<hyper::ext::Protocol>()?;
+            return Some(protocol.as_str().to_owned());
+        }
+        let asked = self.exchange.with_request_headers(|headers| {
+            lists_token(headers.get_all(http::header::CONNECTION), "upgrade")
+        });
+        if asked {
+            self.header_text(http::header::UPGRADE)
+        } else {
+            None
+        }
+    }
+
+    /// Takes the connection over, for the protocol the client asked to switch to
+    /// ([`Request::upgrade_protocol`]): answer with
+    /// [`Response::switch_protocols`](crate::Response::switch_protocols) and await the
+    /// returned [`Upgrade`] in a task of your own — it resolves to the connection's
+    /// bytes once that answer has gone out (or fails if the handlers answered
+    /// otherwise). See the [`upgrade`](crate::Upgrade) types.
+    ///
+    /// ```
+    /// use poco_httpd::{Outcome, Request, Response};
+    ///
+    /// // Echoes whatever the client sends once it switched to "echo".
+    /// let echo = |req: Request, res: Response| {
+    ///     if req.upgrade_protocol().as_deref() != Some("echo") {
+    ///         return res.ok("ask for Upgrade: echo\n");
+    ///     }
+    ///     let Ok(upgrade) = req.upgrade() else { return Outcome::Deny };
+    ///     let shutdown = req.shutdown_handle();
+    ///     req.spawn(async move {
+    ///         let Ok(io) = upgrade.await else { return };
+    ///         let (mut reader, mut writer) = tokio::io::split(io);
+    ///         tokio::select! {
+    ///             _ = tokio::io::copy(&mut reader, &mut writer) => {}
+    ///             () = shutdown.requested() => {}
+    ///         }
+    ///     });
+    ///     res.switch_protocols("echo")
+    /// };
+    /// # fn assert_handler(_: impl poco_httpd::Handler) {}
+    /// # assert_handler(echo);
+    /// ```
+    ///
+    /// # Errors
+    /// [`UpgradeError::NotRequested`] when the request asked for no protocol switch,
+    /// or an earlier handler already took the connection.
+    pub fn upgrade(&self) -> Result<Upgrade, UpgradeError> {
+        if self.upgrade_protocol().is_none() {
+            return Err(UpgradeError::NotRequested);
+        }
+        let mut request = self.exchange.request_state();
+        let pending = request.extensions.remove::<hyper::upgrade::OnUpgrade>();
+        pending.map(Upgrade).ok_or(UpgradeError::NotRequested)
+    }
+
+    /// A handle on the server's shutdown: whether it was asked for, a future that
+    /// completes when it is (for a task serving a taken-over connection), and the
+    /// means to ask for it (say, from an admin endpoint).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            draining: self.exchange.server().draining.clone(),
+        }
+    }
+
+    /// Runs `task` as one of the server's own: shutdown waits for it up to the
+    /// shutdown deadline, then drops it. For work that outlives the request, such as
+    /// serving a connection taken over with [`Request::upgrade`]; it should watch
+    /// [`ShutdownHandle::requested`] to finish in time.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let server = self.exchange.server();
+        let cut = server.cut.clone();
+        server.tasks.spawn(async move {
+            tokio::select! {
+                () = task => {}
+                () = cut.cancelled() => {}
+            }
+        });
     }
 
     /// The live figures of the server this request arrived at — connections, requests

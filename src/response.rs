@@ -188,6 +188,21 @@ impl Response {
         Outcome::Ok
     }
 
+    /// Accepts the protocol switch the client asked for (see
+    /// [`Request::upgrade`](crate::Request::upgrade)): on HTTP/1.1 `101 Switching
+    /// Protocols` with `Upgrade: protocol` and `Connection: upgrade`; on HTTP/2
+    /// (extended CONNECT) `200`. Returns [`Outcome::Ok`], to end a handler with.
+    pub fn switch_protocols(&self, protocol: &str) -> Outcome {
+        if self.exchange.head().version >= http::Version::HTTP_2 {
+            self.set_status(StatusCode::OK);
+        } else {
+            self.set_status(StatusCode::SWITCHING_PROTOCOLS);
+            self.set_header(http::header::UPGRADE, protocol);
+            self.set_header(http::header::CONNECTION, "upgrade");
+        }
+        Outcome::Ok
+    }
+
     /// Refuses the request with `status` (say `401` or `404`): sets it and returns
     /// [`Outcome::Deny`]. With no body set, the client gets the standard text page for
     /// the status; headers set before (`WWW-Authenticate`) are kept.

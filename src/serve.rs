@@ -101,7 +101,7 @@ pub(crate) async fn serve<S>(
     // The block ends hyper's connection (and with it any request still in flight)
     // before the outcome is looked at, so such requests have reported first.
     let outcome = {
-        let connection = transport.http.serve_connection(io, service);
+        let connection = transport.http.serve_connection_with_upgrades(io, service);
         tokio::pin!(connection);
         let mut drained = std::pin::pin!(draining.cancelled());
         let signal = std::pin::pin!(std::future::poll_fn(|cx| {

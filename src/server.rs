@@ -223,11 +223,11 @@ impl ServerBuilder {
             stats: Stats::default(),
             tasks: TaskTracker::new(),
             cut: CancellationToken::new(),
+            draining: CancellationToken::new(),
         };
         Ok(Server {
             shared: Arc::new(shared),
             listen,
-            draining: CancellationToken::new(),
         })
     }
 
@@ -340,7 +340,6 @@ fn build_headers(changes: Vec<HeaderChange>) -> Result<HeaderMap, Error> {
 pub struct Server {
     shared: Arc<Shared>,
     listen: String,
-    draining: CancellationToken,
 }
 
 impl Server {
@@ -359,7 +358,7 @@ impl Server {
     /// A handle that shuts this server down, usable before it even listens.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
-            draining: self.draining.clone(),
+            draining: self.shared.draining.clone(),
         }
     }
 
@@ -387,7 +386,6 @@ impl Server {
             listener,
             local_addr,
             shared: self.shared,
-            draining: self.draining,
         })
     }
 
@@ -407,7 +405,6 @@ pub struct BoundServer {
     listener: TcpListener,
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    draining: CancellationToken,
 }
 
 impl BoundServer {
@@ -419,7 +416,7 @@ impl BoundServer {
     /// A handle that shuts this server down.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
-            draining: self.draining.clone(),
+            draining: self.shared.draining.clone(),
         }
     }
 
@@ -462,8 +459,8 @@ impl BoundServer {
             listener,
             local_addr,
             shared,
-            draining,
         } = self;
+        let draining = shared.draining.clone();
         tracing::info!(%local_addr, "listening");
         let mut next_id = 0;
         loop {

@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) tasks: TaskTracker,
     /// Cancelled when the shutdown deadline passes: whatever still runs is cut.
     pub(crate) cut: CancellationToken,
+    /// Cancelled when shutdown is asked for: accepting stops, connections drain.
+    pub(crate) draining: CancellationToken,
 }
 
 impl fmt::Debug for Shared {

@@ -25,4 +25,10 @@ impl ShutdownHandle {
     pub fn is_shutting_down(&self) -> bool {
         self.draining.is_cancelled()
     }
+
+    /// Completes once shutdown has been asked for (at once if it already was): what a
+    /// task serving a taken-over connection waits on to say goodbye in time.
+    pub async fn requested(&self) {
+        self.draining.cancelled().await;
+    }
 }

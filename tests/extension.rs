@@ -146,3 +146,28 @@ async fn a_whole_body_set_after_streaming_ends_the_stream_instead_of_being_lost(
     assert_eq!(answer.text().await.unwrap(), "whole after all");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_waits_for_the_tasks_a_handler_spawned_on_the_server() {
+    let events = common::Events::default();
+    let log = events.clone();
+    let server = common::start(Server::builder().content(
+        "/",
+        move |req: Request, res: Response| {
+            let (log, shutdown) = (log.clone(), req.shutdown_handle());
+            req.spawn(async move {
+                shutdown.requested().await;
+                // Work after shutdown was asked for, still within the deadline.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                log.push("task finished");
+            });
+            res.ok("spawned")
+        },
+    ))
+    .await;
+    let answer = common::client().get(server.url("/")).send().await.unwrap();
+    assert_eq!(answer.text().await.unwrap(), "spawned");
+    assert!(events.all().is_empty());
+    server.stop().await;
+    assert_eq!(events.all(), ["task finished"]);
+}

@@ -32,6 +32,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "shutdown",
             "phase",
             "transport",
+            "header_tokens",
+            "upgrade",
         ],
     ),
     (

@@ -71,6 +71,8 @@ pub(crate) struct ConnState {
     unflushed: AtomicBool,
     /// The server, for the default headers of the refusals hyper makes itself.
     shared: Arc<Shared>,
+    /// Set once a `101` went out: the connection now carries another protocol.
+    upgraded: AtomicBool,
 }
 
 impl ConnState {
@@ -87,7 +89,13 @@ impl ConnState {
             write_failure: OnceLock::new(),
             unflushed: AtomicBool::new(false),
             shared: Arc::clone(shared),
+            upgraded: AtomicBool::new(false),
         }
+    }
+
+    /// A `101 Switching Protocols` answer went out on this connection.
+    pub(crate) fn note_upgraded(&self) {
+        self.upgraded.store(true, Ordering::Release);
     }
 
     /// Whether the socket wrapper found the connection idle too long.
@@ -136,7 +144,9 @@ impl FlushObserver for ConnState {
 /// hyper's own answers to heads it refuses get the server's default headers.
 impl Refusals for ConnState {
     fn is_between_requests(&self) -> bool {
-        self.active_requests() == 0 && !self.unflushed.load(Ordering::Acquire)
+        self.active_requests() == 0
+            && !self.unflushed.load(Ordering::Acquire)
+            && !self.upgraded.load(Ordering::Acquire)
     }
 
     fn render(&self, status: http::StatusCode) -> Bytes {

@@ -32,6 +32,7 @@ pub(crate) use wire_body::WireBody;
 use crate::connection::Connection;
 use crate::exchange::{Added, Exchange, HandedOver, RequestHead};
 use crate::failure::{Failure, FailureKind};
+use crate::header_tokens::lists_token;
 use crate::host::host_problem;
 use crate::incoming::IncomingBody;
 use crate::path::{PathError, normalize};
@@ -238,6 +239,10 @@ fn send(
     } = exchange.hand_over(tail.is_some());
     exchange.site().add_default_headers(&mut headers);
     exchange.server().stats.answered(status, answered);
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        // The connection is the handler's from here: its bytes are not hyper's.
+        active.conn().note_upgraded();
+    }
     if let Some(channel) = &pushed {
         start_stream_handler(exchange, Arc::clone(channel));
     }
@@ -324,17 +329,11 @@ fn close_if_asked(exchange: &Exchange, headers: &mut HeaderMap) {
 /// Whether a request with these headers keeps its connection: HTTP/1.1 unless
 /// `Connection` holds the token `close`, HTTP/1.0 only if it holds `keep-alive`.
 fn keeps_alive(version: http::Version, headers: &HeaderMap) -> bool {
-    let has_token = |token: &str| {
-        let values = headers.get_all(CONNECTION).iter();
-        let values = values.filter_map(|value| value.to_str().ok());
-        values
-            .flat_map(|value| value.split(','))
-            .any(|listed| listed.trim().eq_ignore_ascii_case(token))
-    };
+    let connection = headers.get_all(CONNECTION);
     if version == http::Version::HTTP_10 {
-        has_token("keep-alive")
+        lists_token(connection, "keep-alive")
     } else {
-        !has_token("close")
+        !lists_token(connection, "close")
     }
 }
 

@@ -1,0 +1,151 @@
+//! Taking over a connection: HTTP/1.1 `Upgrade` answered `101` (raw bytes), and
+//! HTTP/2 extended CONNECT answered `200` (the `h2` crate as the client), through the
+//! same handler; Pre handlers still refuse with a normal answer first.
+
+mod common;
+
+use bytes::Bytes;
+use poco_httpd::http::StatusCode;
+use poco_httpd::{Outcome, Request, Response, Server, UpgradeError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Switches to "echo" when asked, and sends back whatever arrives after.
+fn echo(req: Request, res: Response) -> Outcome {
+    if req.upgrade_protocol().as_deref() != Some("echo") {
+        let refused = req.upgrade().err().map(|error| error.to_string());
+        return res.ok(format!("not switching: {}", refused.unwrap_or_default()));
+    }
+    let Ok(upgrade) = req.upgrade() else {
+        return res.deny(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    let taken_twice = matches!(req.upgrade(), Err(UpgradeError::NotRequested));
+    let shutdown = req.shutdown_handle();
+    req.spawn(async move {
+        let Ok(io) = upgrade.await else { return };
+        let (mut reader, mut writer) = tokio::io::split(io);
+        // Ends at shutdown, so the server's stop does not wait for the deadline.
+        tokio::select! {
+            _ = tokio::io::copy(&mut reader, &mut writer) => {}
+            () = shutdown.requested() => {}
+        }
+    });
+    res.set_header("x-taken-twice", taken_twice.to_string());
+    res.switch_protocols("echo")
+}
+
+/// Refuses an upgrade without the key, as an auth handler would.
+fn needs_key(req: Request, res: Response) -> Outcome {
+    if req.upgrade_protocol().is_some() && req.header("x-key").is_none() {
+        return res.deny(StatusCode::UNAUTHORIZED);
+    }
+    Outcome::Ok
+}
+
+async fn echo_server() -> common::TestServer {
+    common::start(Server::builder().pre("/", needs_key).content("/echo", echo)).await
+}
+
+/// Reads a response head from `stream`, byte by byte.
+async fn head_of(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let byte = tokio::time::timeout(common::PATIENCE, stream.read_u8())
+            .await
+            .expect("the head arrives")
+            .expect("read");
+        head.push(byte);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+#[tokio::test]
+async fn an_http1_upgrade_gets_101_and_the_socket() {
+    let server = echo_server().await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Key: 1\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let head = head_of(&mut stream).await;
+    assert!(
+        head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("upgrade: echo\r\n"), "{head}");
+    assert!(head.contains("x-taken-twice: true\r\n"), "{head}");
+    // Bytes that would look like an HTTP answer pass untouched once upgraded.
+    for message in [&b"ping"[..], b"HTTP/1.1 400 not ours"] {
+        stream.write_all(message).await.unwrap();
+        let mut echoed = vec![0; message.len()];
+        tokio::time::timeout(common::PATIENCE, stream.read_exact(&mut echoed))
+            .await
+            .expect("the echo arrives")
+            .unwrap();
+        assert_eq!(echoed, message);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_pre_handler_refuses_an_upgrade_with_a_normal_answer() {
+    let server = echo_server().await;
+    let answer = common::raw(
+        server.addr,
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: echo\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
+    let plain = common::client()
+        .get(server.url("/echo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        plain.text().await.unwrap(),
+        "not switching: the request asked for no protocol switch, or it was already taken"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_http2_extended_connect_gets_200_and_the_stream() {
+    let server = echo_server().await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    // The server's SETTINGS may arrive a moment after the handshake.
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    while !client.is_extended_connect_protocol_enabled() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "SETTINGS_ENABLE_CONNECT_PROTOCOL"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let request = poco_httpd::http::Request::builder()
+        .method("CONNECT")
+        .uri(format!("http://{}/echo", server.addr))
+        .header("x-key", "1")
+        .extension(h2::ext::Protocol::from("echo"))
+        .body(())
+        .unwrap();
+    let (response, mut outgoing) = client.send_request(request, false).unwrap();
+    let response = tokio::time::timeout(common::PATIENCE, response)
+        .await
+        .expect("the answer arrives")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    outgoing
+        .send_data(Bytes::from_static(b"ping"), false)
+        .unwrap();
+    let mut incoming = response.into_body();
+    let echoed = tokio::time::timeout(common::PATIENCE, incoming.data())
+        .await
+        .expect("the echo arrives")
+        .expect("a data frame")
+        .unwrap();
+    assert_eq!(&echoed[..], b"ping");
+    server.stop().await;
+}
