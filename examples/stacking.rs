@@ -6,10 +6,10 @@
 //! `/foo/`, then — after the response has been flushed — the Post handlers.
 //! Close a connection mid-request to see the Error handler.
 
-use poco_httpd::{Handler, Outcome, Request, Response, Server};
+use poco_httpd::{Handler, Outcome, Phase, Request, Response, Server};
 
 /// A handler that prints which phase and path it belongs to.
-fn announce(phase: &'static str, key: &'static str) -> impl Handler {
+fn announce(phase: Phase, key: &'static str) -> impl Handler {
     move |req: Request, _res: Response| {
         println!("{phase:<8} {key:<18} {}", req.path());
         Outcome::Ok
@@ -23,25 +23,25 @@ async fn main() -> Result<(), poco_httpd::Error> {
         .unwrap_or_else(|| "127.0.0.1:8000".into());
     let server = Server::builder()
         .listen(listen)
-        .trans(announce("Trans", "(global)"))
-        .pre("/", announce("Pre", "/"))
-        .pre("/foo/", announce("Pre", "/foo/"))
-        .pre("/foo/", announce("Pre", "/foo/ (second)"))
-        .pre("/foo/bar/", announce("Pre", "/foo/bar/"))
-        .pre("/foo/bar/baz.txt", announce("Pre", "/foo/bar/baz.txt"))
+        .trans(announce(Phase::Trans, "(global)"))
+        .pre("/", announce(Phase::Pre, "/"))
+        .pre("/foo/", announce(Phase::Pre, "/foo/"))
+        .pre("/foo/", announce(Phase::Pre, "/foo/ (second)"))
+        .pre("/foo/bar/", announce(Phase::Pre, "/foo/bar/"))
+        .pre("/foo/bar/baz.txt", announce(Phase::Pre, "/foo/bar/baz.txt"))
         .content("/", |req: Request, res: Response| {
-            println!("{:<8} {:<18} {}", "Content", "/", req.path());
+            println!("{:<8} {:<18} {}", Phase::Content, "/", req.path());
             res.ok("top handler\n")
         })
         .content("/foo/", |req: Request, res: Response| {
-            println!("{:<8} {:<18} {}", "Content", "/foo/", req.path());
+            println!("{:<8} {:<18} {}", Phase::Content, "/foo/", req.path());
             res.ok(format!("the /foo/ handler answers {}\n", req.path()))
         })
-        .post("/", announce("Post", "/"))
-        .post("/foo/", announce("Post", "/foo/"))
+        .post("/", announce(Phase::Post, "/"))
+        .post("/foo/", announce(Phase::Post, "/foo/"))
         .error("/", |req: Request, _res: Response| {
             let cause = req.failure().map(ToString::to_string).unwrap_or_default();
-            println!("{:<8} {:<18} {} ({cause})", "Error", "/", req.path());
+            println!("{:<8} {:<18} {} ({cause})", Phase::Error, "/", req.path());
             Outcome::Ok
         })
         .build()?

@@ -6,6 +6,8 @@
 
 use std::io;
 
+use crate::Phase;
+
 /// Why a server could not be built or started. Each message says what to fix; the
 /// operating system's error, where there is one, is the [`source`](std::error::Error::source).
 #[derive(Debug, thiserror::Error)]
@@ -27,9 +29,18 @@ pub enum Error {
     /// Two handlers were registered for a phase that takes one per path.
     #[error("two {phase} handlers are registered for {path:?}; a path takes only one")]
     DuplicateHandler {
-        /// `Content`, `Error` or `Stream`.
-        phase: &'static str,
+        /// [`Phase::Content`], [`Phase::Error`] or [`Phase::Stream`].
+        phase: Phase,
         /// The path registered twice.
+        path: String,
+    },
+    /// A handler was registered by path for a phase whose handlers are not kept by path
+    /// ([`Phase::Trans`], a global list, or [`Phase::Send`], which is built in).
+    #[error("{phase} handlers cannot be registered by path (given {path:?}): {}", instead(*phase))]
+    PhaseNotByPath {
+        /// The phase asked for.
+        phase: Phase,
+        /// The path given with it.
         path: String,
     },
     /// A default header has an invalid name or value.
@@ -77,6 +88,20 @@ pub enum Error {
     },
 }
 
+/// What to call instead of registering a `phase` handler by path.
+fn instead(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Trans => "they are one global list; add one with `trans(handler)`",
+        Phase::Send => {
+            "the Send phase is built in; to change a response before it goes out, add a hook with `Request::before_send` from a Pre or Content handler"
+        }
+        // Registered by path: `build` never refuses these.
+        Phase::Pre | Phase::Content | Phase::Post | Phase::Error | Phase::Stream => {
+            "use `handler(phase, path, handler)`"
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::error::Error as _;
@@ -115,7 +140,11 @@ mod tests {
                 reason: "it must start with '/'",
             },
             Error::DuplicateHandler {
-                phase: "Content",
+                phase: Phase::Content,
+                path: "/".to_owned(),
+            },
+            Error::PhaseNotByPath {
+                phase: Phase::Trans,
                 path: "/".to_owned(),
             },
             Error::InvalidHeader {

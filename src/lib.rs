@@ -1,7 +1,8 @@
 //! poco-httpd: build custom HTTP servers out of handler phases stacked by URL
 //! directory, after Perl's POE::Component::Server::HTTP, on tokio and hyper.
 //!
-//! A request runs through phases, each a list of [`Handler`]s returning an [`Outcome`]:
+//! A request runs through phases ([`Phase`]), each a list of [`Handler`]s returning an
+//! [`Outcome`]:
 //!
 //! - **Trans** handlers (a global list) run first and may rewrite the URI;
 //! - **Pre** handlers of every directory on the path run next, `/` first, then `/foo/`,
@@ -37,6 +38,7 @@
 //! - `pipeline`: the phase state machines in front of and behind the client, which
 //!   run handlers in place and await only those that wait;
 //! - `map`: the directory map from a normalized path to its handler stacks;
+//! - [`Phase`]: the phases' names, for registration, logs and errors;
 //! - `flush`: the socket wrapper that tells when a response has been flushed;
 //! - `stream`: the bounded channel behind streaming responses; [`Event`] and
 //!   [`Multipart`] encode Server-Sent Events and multipart pushes;
@@ -66,6 +68,7 @@ mod limits;
 mod map;
 mod multipart;
 mod path;
+mod phase;
 mod pipeline;
 mod refusal_io;
 mod reload;
@@ -96,6 +99,7 @@ pub use failure::{Failure, FailureKind};
 pub use handler::{Handler, HandlerFuture, Outcome, handler_fn};
 pub use multipart::Multipart;
 pub use path::{PathError, normalize_path};
+pub use phase::Phase;
 pub use reload::ReloadHandle;
 pub use request::{BodyError, Request};
 pub use request_body::RequestBody;

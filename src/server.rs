@@ -26,23 +26,13 @@ use crate::shared::Shared;
 use crate::site::Site;
 use crate::tls::TlsSource;
 use crate::transport::{ConnectionSlot, ConnectionSlots, Transport};
-use crate::{Error, ShutdownHandle, Stats};
+use crate::{Error, Phase, ShutdownHandle, Stats};
 
 /// The `Server` header sent unless configured otherwise.
 const DEFAULT_SERVER_HEADER: &str = concat!("poco-httpd/", env!("CARGO_PKG_VERSION"));
 const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 const DEFAULT_MAX_BODY_SIZE: usize = 2 * 1024 * 1024;
 const DEFAULT_STREAM_BUFFER: usize = 64 * 1024;
-
-/// The phases whose handlers are registered by path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    Pre,
-    Content,
-    Post,
-    Error,
-    Stream,
-}
 
 /// A change to the default headers, applied in order at build time.
 #[derive(Debug)]
@@ -76,7 +66,7 @@ pub struct ServerBuilder {
     header_changes: Vec<HeaderChange>,
     trans: Vec<SharedHandler>,
     stream: Option<SharedHandler>,
-    registrations: Vec<(String, Slot, SharedHandler)>,
+    registrations: Vec<(String, Phase, SharedHandler)>,
     max_body_size: usize,
     stream_buffer: usize,
     pub(crate) limits: Limits,
@@ -142,13 +132,13 @@ impl ServerBuilder {
     /// `/foo/bar.html`). Every Pre handler on a request's path runs, shallowest path
     /// first, in registration order within a path.
     pub fn pre(self, path: &str, handler: impl Handler) -> Self {
-        self.register(path, Slot::Pre, handler)
+        self.handler(Phase::Pre, path, handler)
     }
 
     /// Sets the Content handler of `path`; a request runs the deepest one on its path.
     /// A path takes one Content handler: registering a second is refused by `build`.
     pub fn content(self, path: &str, handler: impl Handler) -> Self {
-        self.register(path, Slot::Content, handler)
+        self.handler(Phase::Content, path, handler)
     }
 
     /// Sets the Content handler of `/`, which answers every path without a deeper one.
@@ -159,13 +149,13 @@ impl ServerBuilder {
     /// Appends a Post handler for `path`, run after the response has been flushed to
     /// the socket, in the same order as Pre handlers.
     pub fn post(self, path: &str, handler: impl Handler) -> Self {
-        self.register(path, Slot::Post, handler)
+        self.handler(Phase::Post, path, handler)
     }
 
     /// Sets the Error handler of `path`, run (the deepest one) when the socket fails
     /// during a request on that path. One per path.
     pub fn error(self, path: &str, handler: impl Handler) -> Self {
-        self.register(path, Slot::Error, handler)
+        self.handler(Phase::Error, path, handler)
     }
 
     /// Sets the global Stream handler, called when a streaming response starts and
@@ -179,7 +169,7 @@ impl ServerBuilder {
     /// Sets the Stream handler of `path`; the deepest one on a request's path wins over
     /// the global one. One per path.
     pub fn stream_at(self, path: &str, handler: impl Handler) -> Self {
-        self.register(path, Slot::Stream, handler)
+        self.handler(Phase::Stream, path, handler)
     }
 
     /// The most bytes a streaming response may have queued but not yet taken by the
@@ -200,9 +190,32 @@ impl ServerBuilder {
         self
     }
 
-    fn register(mut self, path: &str, slot: Slot, handler: impl Handler) -> Self {
+    /// Registers a handler of `phase` for `path` (a directory such as `/foo/`, or a
+    /// file such as `/foo/bar.html`): what [`pre`](Self::pre),
+    /// [`content`](Self::content), [`post`](Self::post), [`error`](Self::error) and
+    /// [`stream_at`](Self::stream_at) do, for code that chooses the phase at run time.
+    ///
+    /// Trans handlers are a global list ([`trans`](Self::trans)) and the Send phase is
+    /// built in ([`Request::before_send`](crate::Request::before_send) adds to it), so
+    /// `build` refuses [`Phase::Trans`] and [`Phase::Send`] here with
+    /// [`Error::PhaseNotByPath`].
+    ///
+    /// ```
+    /// use poco_httpd::{Outcome, Phase, Request, Response, Server};
+    ///
+    /// let audit = |req: Request, _res: Response| {
+    ///     println!("{}", req.path());
+    ///     Outcome::Ok
+    /// };
+    /// let server = Server::builder()
+    ///     .content("/", "hello\n")
+    ///     .handler(Phase::Post, "/admin/", audit)
+    ///     .build();
+    /// assert!(server.is_ok());
+    /// ```
+    pub fn handler(mut self, phase: Phase, path: &str, handler: impl Handler) -> Self {
         self.registrations
-            .push((path.to_owned(), slot, SharedHandler::new(handler)));
+            .push((path.to_owned(), phase, SharedHandler::new(handler)));
         self
     }
 
@@ -211,7 +224,8 @@ impl ServerBuilder {
     /// # Errors
     /// [`Error::NoContentHandler`], [`Error::InvalidPath`] (a path must start with `/`
     /// and be in normal form: no `.`/`..` segments, no `//`, no `%` escapes),
-    /// [`Error::DuplicateHandler`] and [`Error::InvalidHeader`].
+    /// [`Error::DuplicateHandler`], [`Error::PhaseNotByPath`] and
+    /// [`Error::InvalidHeader`].
     pub fn build(self) -> Result<Server, Error> {
         let parts = self.into_parts()?;
         let listen = parts.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
@@ -269,9 +283,9 @@ impl fmt::Debug for ServerBuilder {
     }
 }
 
-fn build_map(registrations: Vec<(String, Slot, SharedHandler)>) -> Result<DirectoryMap, Error> {
+fn build_map(registrations: Vec<(String, Phase, SharedHandler)>) -> Result<DirectoryMap, Error> {
     let mut map = DirectoryMap::default();
-    for (path, slot, handler) in registrations {
+    for (path, phase, handler) in registrations {
         if !path.starts_with('/') {
             return Err(Error::InvalidPath {
                 path,
@@ -284,24 +298,22 @@ fn build_map(registrations: Vec<(String, Slot, SharedHandler)>) -> Result<Direct
             return Err(Error::InvalidPath { path, reason });
         }
         let entry = map.entry(&path);
-        let single = match slot {
-            Slot::Pre => {
+        let single = match phase {
+            Phase::Pre => {
                 entry.pre.push(handler);
                 continue;
             }
-            Slot::Post => {
+            Phase::Post => {
                 entry.post.push(handler);
                 continue;
             }
-            Slot::Content => (&mut entry.content, "Content"),
-            Slot::Error => (&mut entry.error, "Error"),
-            Slot::Stream => (&mut entry.stream, "Stream"),
+            Phase::Content => &mut entry.content,
+            Phase::Error => &mut entry.error,
+            Phase::Stream => &mut entry.stream,
+            Phase::Trans | Phase::Send => return Err(Error::PhaseNotByPath { phase, path }),
         };
-        if single.0.replace(handler).is_some() {
-            return Err(Error::DuplicateHandler {
-                phase: single.1,
-                path,
-            });
+        if single.replace(handler).is_some() {
+            return Err(Error::DuplicateHandler { phase, path });
         }
     }
     if !map.has_any_content() {

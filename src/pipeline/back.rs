@@ -16,6 +16,7 @@ use http::{Method, Uri, Version};
 
 use super::ConnState;
 use super::call::{Called, Machine, Progress, Step, call_next, call_now, drive};
+use crate::Phase;
 use crate::connection::Connection;
 use crate::exchange::{Added, Exchange, RequestHead};
 use crate::failure::{Failure, FailureKind};
@@ -111,6 +112,9 @@ impl Tail {
     }
 }
 
+/// Where the back half stands: the Error phase, then the Post phase in two stages (the
+/// path's handlers, then the request's own), then the end; [`Stage::phase`] names the
+/// phase for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     /// The Error handler, when the socket failed.
@@ -120,6 +124,15 @@ enum Stage {
     /// The Post handlers pushed for this request only.
     Extra,
     Done,
+}
+
+impl Stage {
+    fn phase(self) -> Phase {
+        match self {
+            Self::Error => Phase::Error,
+            Self::Post | Self::Extra | Self::Done => Phase::Post,
+        }
+    }
 }
 
 /// The back half of one request as a state machine, resumable like the front half.
@@ -169,7 +182,7 @@ impl Back {
             && let Some(handler) = deepest
         {
             self.index = 1;
-            return Some(call_now(handler, exchange, "Error"));
+            return Some(call_now(handler, exchange, Phase::Error));
         }
         self.enter(Stage::Post);
         None
@@ -180,7 +193,7 @@ impl Back {
         for entry in self.entries(exchange).skip(self.depth) {
             while let Some(handler) = entry.post.get(self.index) {
                 self.index += 1;
-                match call_now(handler, exchange, "Post") {
+                match call_now(handler, exchange, Phase::Post) {
                     Called::Done(Step::Go | Step::Panicked) => {}
                     called => return Some(called),
                 }
@@ -195,7 +208,7 @@ impl Back {
     fn extra(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
         let extra = (self.extra)
             .get_or_insert_with(|| exchange.take_added(Added::POST, |r| &mut r.extra_post));
-        let called = call_next(extra, &mut self.index, exchange, "Post");
+        let called = call_next(extra, &mut self.index, exchange, Phase::Post);
         if called.is_none() {
             self.enter(Stage::Done);
         }
@@ -218,12 +231,8 @@ impl Machine for Back {
         self.stage == Stage::Done
     }
 
-    fn phase(&self) -> &'static str {
-        if self.stage == Stage::Error {
-            "Error"
-        } else {
-            "Post"
-        }
+    fn phase(&self) -> Phase {
+        self.stage.phase()
     }
 
     /// The Error handler's outcome does not matter; `Deny` stops the Post list.

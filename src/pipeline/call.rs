@@ -16,7 +16,7 @@ use http::StatusCode;
 use crate::exchange::Exchange;
 use crate::handler::{HandlerFuture, SharedHandler};
 use crate::wait::Mark;
-use crate::{Outcome, Request, Response};
+use crate::{Outcome, Phase, Request, Response};
 
 /// What a handler's call amounts to for the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub(crate) enum Progress {
     /// Every handler of the machine has run.
     Done,
     /// A handler of `phase` must be awaited before the machine goes on.
-    Pending(Pending, &'static str),
+    Pending(Pending, Phase),
 }
 
 /// A phase machine (front or back half) the async driver can resume.
@@ -64,7 +64,7 @@ pub(crate) trait Machine {
     fn is_done(&self) -> bool;
 
     /// The phase of the handler the last step called, for logs.
-    fn phase(&self) -> &'static str;
+    fn phase(&self) -> Phase;
 
     /// Applies the outcome of the handler the last step called.
     fn after(&mut self, step: Step, exchange: &Arc<Exchange>);
@@ -88,7 +88,7 @@ pub(crate) async fn drive(
     machine: &mut impl Machine,
     exchange: &Arc<Exchange>,
     mut pending: Pending,
-    mut phase: &'static str,
+    mut phase: Phase,
 ) {
     loop {
         let step = pending.finish(exchange, phase).await;
@@ -101,11 +101,7 @@ pub(crate) async fn drive(
 }
 
 /// Calls one handler and polls its future once; see the module docs.
-pub(crate) fn call_now(
-    handler: &SharedHandler,
-    exchange: &Arc<Exchange>,
-    phase: &'static str,
-) -> Called {
+pub(crate) fn call_now(handler: &SharedHandler, exchange: &Arc<Exchange>, phase: Phase) -> Called {
     let mark = exchange.gate().mark();
     let request = Request::new(Arc::clone(exchange));
     let response = Response::new(Arc::clone(exchange));
@@ -131,7 +127,7 @@ pub(crate) fn call_next(
     list: &[SharedHandler],
     next: &mut usize,
     exchange: &Arc<Exchange>,
-    phase: &'static str,
+    phase: Phase,
 ) -> Option<Called> {
     let handler = list.get(*next)?;
     *next += 1;
@@ -139,11 +135,7 @@ pub(crate) fn call_next(
 }
 
 /// Calls one handler and awaits it; for drivers that are async anyway.
-pub(crate) async fn call(
-    handler: &SharedHandler,
-    exchange: &Arc<Exchange>,
-    phase: &'static str,
-) -> Step {
+pub(crate) async fn call(handler: &SharedHandler, exchange: &Arc<Exchange>, phase: Phase) -> Step {
     match call_now(handler, exchange, phase) {
         Called::Done(step) => step,
         Called::Pending(pending) => pending.finish(exchange, phase).await,
@@ -152,7 +144,7 @@ pub(crate) async fn call(
 
 impl Pending {
     /// Awaits the handler's future, then the resume if it returned `Wait`.
-    pub(crate) async fn finish(self, exchange: &Arc<Exchange>, phase: &'static str) -> Step {
+    pub(crate) async fn finish(self, exchange: &Arc<Exchange>, phase: Phase) -> Step {
         let (outcome, mark) = match self {
             Self::Running(future, mark) => match AssertUnwindSafe(future).catch_unwind().await {
                 Ok(outcome) => (outcome, mark),
@@ -176,9 +168,10 @@ fn step_of(outcome: Outcome) -> Step {
 }
 
 /// Logs a handler's panic and answers 500 unless the response has already gone out.
-fn panicked(exchange: &Exchange, phase: &'static str, panic: &(dyn Any + Send)) -> Step {
+fn panicked(exchange: &Exchange, phase: Phase, panic: &(dyn Any + Send)) -> Step {
     tracing::error!(
-        phase,
+        // A string field, so the log reads `phase="Pre"` as it always has.
+        phase = phase.as_str(),
         path = %exchange.path(),
         "handler panicked: {}",
         panic_message(panic)

@@ -1,7 +1,7 @@
 //! The front half as a state machine: Trans → Map → Pre → Content → the Send
 //! phase's hooks, everything that runs before the response goes to the client.
 //!
-//! The machine keeps only positions (phase, entry depth, handler index), no borrows,
+//! The machine keeps only positions (its place in the walk, entry depth, handler index), no borrows,
 //! so it can stop at a pending handler and be resumed by the async driver later. The
 //! Pre walk passes every entry on the path once and notes, on the way, the deepest
 //! Content handler and whether any Post or Error handler waits behind the client.
@@ -11,14 +11,18 @@ use std::sync::Arc;
 use http::StatusCode;
 
 use super::call::{Called, Machine, Step, call_next, call_now};
+use crate::Phase;
 use crate::exchange::{Added, Exchange};
 use crate::handler::SharedHandler;
 use crate::path::normalize_path;
 
-/// In order: the machine only moves forward.
+/// Where the machine stands, in order: it only moves forward. Map and Done run no
+/// handler, and the hooks are the start of the Send phase, so these are positions
+/// rather than [`Phase`]s; [`Position::phase`] names the phase for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Phase {
+enum Position {
     Trans,
+    /// The path re-normalized after a Trans handler rewrote the URI.
     Map,
     Pre,
     Content,
@@ -27,14 +31,15 @@ enum Phase {
     Done,
 }
 
-impl Phase {
-    fn name(self) -> &'static str {
+impl Position {
+    /// The phase of the handlers called here. No handler runs in Map, which finishes
+    /// the Trans phase's rewrite.
+    fn phase(self) -> Phase {
         match self {
-            Self::Trans => "Trans",
-            Self::Map => "Map",
-            Self::Pre => "Pre",
-            Self::Content => "Content",
-            Self::Hooks | Self::Done => "Send",
+            Self::Trans | Self::Map => Phase::Trans,
+            Self::Pre => Phase::Pre,
+            Self::Content => Phase::Content,
+            Self::Hooks | Self::Done => Phase::Send,
         }
     }
 }
@@ -42,7 +47,7 @@ impl Phase {
 /// The front half of one request; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Front {
-    phase: Phase,
+    position: Position,
     /// The next handler within the current list: Trans, one entry's Pre, the hooks.
     index: usize,
     /// Entries on the path whose Pre handlers have all run.
@@ -60,7 +65,7 @@ pub(crate) struct Front {
 impl Default for Front {
     fn default() -> Self {
         Self {
-            phase: Phase::Trans,
+            position: Position::Trans,
             index: 0,
             depth: 0,
             content: None,
@@ -78,15 +83,20 @@ impl Front {
         self.walked.then_some(self.back_entries)
     }
 
-    fn enter(&mut self, phase: Phase) {
-        self.phase = phase;
+    fn enter(&mut self, position: Position) {
+        self.position = position;
         self.index = 0;
     }
 
     fn trans(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
-        let called = call_next(&exchange.site().trans, &mut self.index, exchange, "Trans");
+        let called = call_next(
+            &exchange.site().trans,
+            &mut self.index,
+            exchange,
+            Phase::Trans,
+        );
         if called.is_none() {
-            self.enter(Phase::Map);
+            self.enter(Position::Map);
         }
         called
     }
@@ -94,21 +104,21 @@ impl Front {
     /// Re-normalizes the path when a Trans handler rewrote the URI.
     fn map(&mut self, exchange: &Arc<Exchange>) {
         if !exchange.added().has(Added::URI) {
-            return self.enter(Phase::Pre);
+            return self.enter(Position::Pre);
         }
         let rewritten = exchange.rewritten_uri();
         let Some(uri) = rewritten.filter(|uri| *uri != exchange.head().uri) else {
-            return self.enter(Phase::Pre);
+            return self.enter(Position::Pre);
         };
         match normalize_path(uri.path()) {
             Ok(path) => {
                 exchange.set_mapped_path(path);
-                self.enter(Phase::Pre);
+                self.enter(Position::Pre);
             }
             Err(error) => {
                 tracing::warn!(%error, "a Trans handler rewrote the URI to a refused path");
                 exchange.answer_error(StatusCode::BAD_REQUEST);
-                self.enter(Phase::Hooks);
+                self.enter(Position::Hooks);
             }
         }
     }
@@ -132,7 +142,7 @@ impl Front {
             }
             while let Some(handler) = entry.pre.get(self.index) {
                 self.index += 1;
-                match call_now(handler, exchange, "Pre") {
+                match call_now(handler, exchange, Phase::Pre) {
                     Called::Done(Step::Go) if !exchange.is_failed() => {}
                     called => return Some(called),
                 }
@@ -141,7 +151,7 @@ impl Front {
             self.index = 0;
         }
         self.walked = true;
-        self.enter(Phase::Content);
+        self.enter(Position::Content);
         None
     }
 
@@ -150,18 +160,18 @@ impl Front {
         let chosen = exchange.take_added(Added::CONTENT, |r| &mut r.content_override);
         let Some(handler) = chosen.or_else(|| self.content.take()) else {
             exchange.answer_error(StatusCode::NOT_FOUND);
-            self.enter(Phase::Hooks);
+            self.enter(Position::Hooks);
             return None;
         };
-        Some(call_now(&handler, exchange, "Content"))
+        Some(call_now(&handler, exchange, Phase::Content))
     }
 
     fn hook(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
         let hooks = (self.hooks)
             .get_or_insert_with(|| exchange.take_added(Added::SEND_HOOKS, |r| &mut r.send_hooks));
-        let called = call_next(hooks, &mut self.index, exchange, "Send");
+        let called = call_next(hooks, &mut self.index, exchange, Phase::Send);
         if called.is_none() {
-            self.enter(Phase::Done);
+            self.enter(Position::Done);
         }
         called
     }
@@ -169,50 +179,50 @@ impl Front {
 
 impl Machine for Front {
     fn step(&mut self, exchange: &Arc<Exchange>) -> Option<Called> {
-        match self.phase {
-            Phase::Trans => self.trans(exchange),
-            Phase::Map => {
+        match self.position {
+            Position::Trans => self.trans(exchange),
+            Position::Map => {
                 self.map(exchange);
                 None
             }
-            Phase::Pre => self.pre(exchange),
-            Phase::Content => self.content(exchange),
-            Phase::Hooks => self.hook(exchange),
-            Phase::Done => None,
+            Position::Pre => self.pre(exchange),
+            Position::Content => self.content(exchange),
+            Position::Hooks => self.hook(exchange),
+            Position::Done => None,
         }
     }
 
     fn is_done(&self) -> bool {
-        self.phase == Phase::Done
+        self.position == Position::Done
     }
 
-    fn phase(&self) -> &'static str {
-        self.phase.name()
+    fn phase(&self) -> Phase {
+        self.position.phase()
     }
 
     fn after(&mut self, step: Step, exchange: &Arc<Exchange>) {
-        let next = match (self.phase, step) {
-            (Phase::Hooks, Step::Panicked) => Phase::Done,
-            (Phase::Hooks, _) => Phase::Hooks,
+        let next = match (self.position, step) {
+            (Position::Hooks, Step::Panicked) => Position::Done,
+            (Position::Hooks, _) => Position::Hooks,
             // A panic has been answered 500; the hooks still see the response.
-            (_, Step::Panicked) => Phase::Hooks,
-            (Phase::Trans, Step::Stop) => Phase::Map,
-            (Phase::Pre | Phase::Content, Step::Stop) => {
+            (_, Step::Panicked) => Position::Hooks,
+            (Position::Trans, Step::Stop) => Position::Map,
+            (Position::Pre | Position::Content, Step::Stop) => {
                 exchange.deny();
-                Phase::Hooks
+                Position::Hooks
             }
-            (Phase::Content, Step::Go) => Phase::Hooks,
+            (Position::Content, Step::Go) => Position::Hooks,
             // No handler runs in Map or Done; Trans and Pre go on with the next one.
-            (phase, _) => phase,
+            (position, _) => position,
         };
         // A client that went away (a handler saw its body read fail) leaves nobody to
         // answer: straight on to Send, which reports the failure.
-        let next = if next < Phase::Hooks && exchange.is_failed() {
-            Phase::Hooks
+        let next = if next < Position::Hooks && exchange.is_failed() {
+            Position::Hooks
         } else {
             next
         };
-        if next != self.phase {
+        if next != self.position {
             self.enter(next);
         }
     }

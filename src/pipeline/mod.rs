@@ -29,6 +29,7 @@ pub(crate) use conn::{ActiveRequest, AfterFlush, ConnState};
 use wire_body::Framing;
 pub(crate) use wire_body::WireBody;
 
+use crate::Phase;
 use crate::connection::Connection;
 use crate::exchange::{Added, Exchange, HandedOver, RequestHead};
 use crate::failure::{Failure, FailureKind};
@@ -176,12 +177,7 @@ fn refuse(exchange: &Exchange, refused_path: Option<PathError>, declared_body: u
 
 /// Awaits the front half's pending handler and runs the rest, all within
 /// `handler_timeout` of the request's arrival.
-async fn finish_front(
-    front: &mut Front,
-    exchange: &Arc<Exchange>,
-    pending: Pending,
-    phase: &'static str,
-) {
+async fn finish_front(front: &mut Front, exchange: &Arc<Exchange>, pending: Pending, phase: Phase) {
     let limit = exchange.connection().limits().handler_timeout;
     // From the request's arrival, which saves reading the clock again.
     let deadline = tokio::time::Instant::from_std(exchange.received()) + limit;
@@ -354,7 +350,7 @@ fn start_stream_handler(exchange: &Arc<Exchange>, channel: Arc<StreamChannel>) {
     let cut = server.cut.clone();
     let drive = async move {
         loop {
-            if call(&handler, &exchange, "Stream").await == Step::Panicked {
+            if call(&handler, &exchange, Phase::Stream).await == Step::Panicked {
                 channel.break_off();
                 return;
             }

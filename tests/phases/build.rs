@@ -1,7 +1,7 @@
 //! Build errors: what `ServerBuilder::build` refuses, and that its messages name
 //! what to fix.
 
-use poco_httpd::{Error, Server, ServerBuilder};
+use poco_httpd::{Error, Phase, Server, ServerBuilder};
 
 use crate::common::{answer, pass};
 
@@ -24,7 +24,7 @@ fn assert_invalid_path(error: &Error, path: &str, why: &str) {
 }
 
 /// Asserts `error` is a second `phase` handler registered for `path`.
-fn assert_duplicate(error: &Error, phase: &str, path: &str) {
+fn assert_duplicate(error: &Error, phase: Phase, path: &str) {
     match error {
         Error::DuplicateHandler { phase: p, path: q } => {
             assert_eq!((*p, q.as_str()), (phase, path))
@@ -75,7 +75,7 @@ fn build_refuses_two_content_or_error_handlers_on_one_path() {
         .content("/x/", answer("one"))
         .content("/x/", answer("two"));
     let error = build_error(twice);
-    assert_duplicate(&error, "Content", "/x/");
+    assert_duplicate(&error, Phase::Content, "/x/");
     let message = error.to_string();
     assert!(
         message.contains("\"/x/\"") && message.contains("Content"),
@@ -84,11 +84,66 @@ fn build_refuses_two_content_or_error_handlers_on_one_path() {
 
     let root = || Server::builder().content("/", answer("one"));
     let error = build_error(root().error("/e", pass).error("/e", pass));
-    assert_duplicate(&error, "Error", "/e");
+    assert_duplicate(&error, Phase::Error, "/e");
 
     // `default_content` is the Content handler of `/`.
     let error = build_error(root().default_content(answer("two")));
-    assert_duplicate(&error, "Content", "/");
+    assert_duplicate(&error, Phase::Content, "/");
+}
+
+#[test]
+fn build_refuses_a_stream_handler_registered_twice_on_one_path() {
+    let root = || Server::builder().content("/", answer("x"));
+    let error = build_error(root().stream_at("/s/", pass).stream_at("/s/", pass));
+    assert_duplicate(&error, Phase::Stream, "/s/");
+    assert!(error.to_string().contains("two Stream handlers"), "{error}");
+}
+
+#[test]
+fn handler_registers_each_phase_kept_by_path_like_its_short_form() {
+    let built = Server::builder()
+        .handler(Phase::Pre, "/x/", pass)
+        .handler(Phase::Content, "/x/", answer("x"))
+        .handler(Phase::Post, "/x/", pass)
+        .handler(Phase::Error, "/x/", pass)
+        .handler(Phase::Stream, "/x/", pass)
+        .build();
+    assert!(built.is_ok(), "{built:?}");
+
+    let twice = Server::builder().content("/x/", answer("one")).handler(
+        Phase::Content,
+        "/x/",
+        answer("two"),
+    );
+    assert_duplicate(&build_error(twice), Phase::Content, "/x/");
+}
+
+/// Trans handlers are a global list and Send is built in: `handler` refuses them by
+/// path, and the message says what to call instead.
+#[test]
+fn handler_refuses_a_phase_not_registered_by_path_and_says_what_to_call() {
+    for (phase, instead) in [
+        (Phase::Trans, "trans(handler)"),
+        (Phase::Send, "before_send"),
+    ] {
+        let builder = Server::builder()
+            .content("/", answer("x"))
+            .handler(phase, "/x/", pass);
+        let error = build_error(builder);
+        match &error {
+            Error::PhaseNotByPath { phase: p, path } => {
+                assert_eq!((*p, path.as_str()), (phase, "/x/"))
+            }
+            other => panic!("{phase}: expected PhaseNotByPath, got {other:?}"),
+        }
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!("{phase} handlers")),
+            "{message}"
+        );
+        assert!(message.contains("\"/x/\""), "{message}");
+        assert!(message.contains(instead), "{message}");
+    }
 }
 
 #[test]
