@@ -30,7 +30,7 @@ async fn serve() -> Result<(), poco_httpd::Error> {
 
 /// The same trivial work as the other servers' stand-ins.
 fn pre(req: Request, _res: Response) -> Outcome {
-    poco_bench::touch(req.header(HOST).map(|v| v.as_bytes()));
+    poco_bench::touch(req.header(HOST).as_ref().map(|v| v.as_bytes()));
     Outcome::Ok
 }
 
