@@ -52,10 +52,6 @@ pub(crate) struct RequestState {
     pub(crate) extra_post: Vec<SharedHandler>,
     /// Handlers to run at the start of the Send phase, before the head goes out.
     pub(crate) send_hooks: Vec<SharedHandler>,
-    /// The request headers once a handler changed them (a copy of the received ones,
-    /// then edited); `None` keeps the received headers, read without locking.
-    /// Boxed: rare, and the exchange is kept small (see the size test).
-    pub(crate) edited_headers: Option<Box<HeaderMap>>,
 }
 
 /// Response headers kept for the Post handlers once the head has gone out; two are
@@ -79,6 +75,9 @@ pub(crate) struct ResponseState {
     pub(crate) channel: Option<Arc<StreamChannel>>,
     /// Set when a handler misused the API in a way only a 500 can answer.
     pub(crate) misuse: Option<String>,
+    /// A handler set a `Content-Length` (the Send phase checks it only then, which
+    /// saves a header lookup per response).
+    pub(crate) length_set: bool,
     pub(crate) sent: bool,
 }
 
@@ -122,7 +121,7 @@ impl Added {
     pub(crate) const POST: u8 = 4;
     /// `Request::set_uri` (not a handler list, but as rarely set).
     pub(crate) const URI: u8 = 8;
-    /// `Request::set_header` and its kin: the headers live in `edited_headers`.
+    /// `Request::set_header` and its kin: the headers live in `Exchange::edited`.
     pub(crate) const HEADERS: u8 = 16;
 
     /// Records an addition; called after the list was changed under its lock.
@@ -159,6 +158,18 @@ pub(crate) struct Exchange {
     mapped: OnceLock<Box<str>>,
     /// Why the exchange failed, once it has; set at most once.
     failure: OnceLock<Failure>,
+    /// The request headers as handlers edited them, newest last; see
+    /// [`EditedHeaders`].
+    edited: OnceLock<Box<EditedHeaders>>,
+}
+
+/// One edit's snapshot of the request headers, in an append-only chain: each link is
+/// set once and never changed or freed before the exchange, so a reader borrows the
+/// newest map without a lock (edits, which copy the map, are rare; reads are not).
+#[derive(Debug)]
+struct EditedHeaders {
+    headers: HeaderMap,
+    newer: OnceLock<Box<EditedHeaders>>,
 }
 
 impl Exchange {
@@ -179,7 +190,6 @@ impl Exchange {
             content_override: None,
             extra_post: Vec::new(),
             send_hooks: Vec::new(),
-            edited_headers: None,
         };
         Arc::new(Self {
             head,
@@ -194,6 +204,7 @@ impl Exchange {
             normalized,
             mapped: OnceLock::new(),
             failure: OnceLock::new(),
+            edited: OnceLock::new(),
         })
     }
 
@@ -319,6 +330,7 @@ impl Exchange {
             headers,
             body,
             pushed: state.channel.clone(),
+            length_set: state.length_set,
         }
     }
 
@@ -330,29 +342,40 @@ impl Exchange {
         }
     }
 
-    /// Runs `read` over the request headers as they stand: the received ones, without
-    /// locking, unless a handler edited them. `read` is our own code, never a handler.
-    pub(crate) fn with_request_headers<R>(&self, read: impl FnOnce(&HeaderMap) -> R) -> R {
+    /// The request headers as they stand: the received ones unless a handler edited
+    /// them, then the newest edit's. Never locks.
+    pub(crate) fn request_headers(&self) -> &HeaderMap {
         if !self.added.has(Added::HEADERS) {
-            return read(&self.head.headers);
+            return &self.head.headers;
         }
-        let request = lock(&self.request);
-        read(
-            request
-                .edited_headers
-                .as_deref()
-                .unwrap_or(&self.head.headers),
-        )
+        let mut newest = &self.head.headers;
+        let mut next = self.edited.get();
+        while let Some(edited) = next {
+            newest = &edited.headers;
+            next = edited.newer.get();
+        }
+        newest
     }
 
-    /// Runs `edit` over the request headers, copying the received ones first if no
-    /// handler edited them yet. `edit` is our own code, never a handler.
+    /// Applies `edit` to a copy of the request headers as they stand, which becomes
+    /// the newest. `edit` is our own code, never a handler's; edits are serialized by
+    /// the request lock.
     pub(crate) fn edit_request_headers<R>(&self, edit: impl FnOnce(&mut HeaderMap) -> R) -> R {
-        let mut request = lock(&self.request);
-        let headers =
-            (request.edited_headers).get_or_insert_with(|| Box::new(self.head.headers.clone()));
-        let result = edit(headers);
-        drop(request);
+        let _one_editor = lock(&self.request);
+        let mut slot = &self.edited;
+        let mut headers = &self.head.headers;
+        while let Some(edited) = slot.get() {
+            headers = &edited.headers;
+            slot = &edited.newer;
+        }
+        let mut headers = headers.clone();
+        let result = edit(&mut headers);
+        let newest = EditedHeaders {
+            headers,
+            newer: OnceLock::new(),
+        };
+        // The lock is held, so the slot found empty is still empty.
+        let _ = slot.set(Box::new(newest));
         self.added.mark(Added::HEADERS);
         result
     }
@@ -429,6 +452,8 @@ pub(crate) struct HandedOver {
     pub(crate) body: Body,
     /// The channel `Response::send` feeds, if the response streams that way.
     pub(crate) pushed: Option<Arc<StreamChannel>>,
+    /// A handler set a `Content-Length`.
+    pub(crate) length_set: bool,
 }
 
 /// The body of the error pages the server writes itself, e.g. `403 Forbidden\n`.

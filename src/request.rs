@@ -10,7 +10,6 @@ use cookie::Cookie;
 use futures_util::StreamExt;
 use http::header::{AsHeaderName, HOST, HeaderName};
 use http::{HeaderMap, HeaderValue, Method, Uri, Version};
-use smallvec::SmallVec;
 
 use crate::connection::Connection;
 use crate::exchange::{Added, Exchange};
@@ -46,17 +45,15 @@ impl Request {
         self.exchange.head().version
     }
 
-    /// A copy of the request headers as they stand: as received, unless a Trans or
-    /// Pre handler changed them.
-    pub fn headers(&self) -> HeaderMap {
-        self.exchange.with_request_headers(HeaderMap::clone)
+    /// The request headers as they stand: as received, unless a Trans or Pre handler
+    /// changed them (later edits do not change a map already borrowed).
+    pub fn headers(&self) -> &HeaderMap {
+        self.exchange.request_headers()
     }
 
-    /// The first value of one request header, if present (a cheap clone: header
-    /// values share the bytes they were read into).
-    pub fn header(&self, name: impl AsHeaderName) -> Option<HeaderValue> {
-        self.exchange
-            .with_request_headers(|headers| headers.get(name).cloned())
+    /// The first value of one request header, if present.
+    pub fn header(&self, name: impl AsHeaderName) -> Option<&HeaderValue> {
+        self.headers().get(name)
     }
 
     /// The first value of one request header as text, if present and made of visible
@@ -74,10 +71,8 @@ impl Request {
     /// # assert_handler(greet);
     /// ```
     pub fn header_text(&self, name: impl AsHeaderName) -> Option<String> {
-        self.exchange.with_request_headers(|headers| {
-            let value = headers.get(name)?;
-            value.to_str().ok().map(str::to_owned)
-        })
+        let value = self.header(name)?;
+        value.to_str().ok().map(str::to_owned)
     }
 
     /// Sets a request header, replacing any values it had, for the handlers that run
@@ -265,19 +260,14 @@ impl Request {
     }
 
     /// Every request cookie; malformed ones are skipped.
-    pub fn cookies(&self) -> impl Iterator<Item = Cookie<'static>> + use<> {
-        let values: SmallVec<[HeaderValue; 1]> = self.exchange.with_request_headers(|headers| {
-            headers
-                .get_all(http::header::COOKIE)
-                .iter()
-                .cloned()
-                .collect()
-        });
-        values.into_iter().flat_map(|value| {
-            let text = value.to_str().map(str::to_owned).unwrap_or_default();
-            let cookies = Cookie::split_parse_encoded(text).filter_map(Result::ok);
-            cookies.map(Cookie::into_owned).collect::<Vec<_>>()
-        })
+    pub fn cookies(&self) -> impl Iterator<Item = Cookie<'static>> + '_ {
+        self.headers()
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(Cookie::split_parse_encoded)
+            .filter_map(Result::ok)
+            .map(Cookie::into_owned)
     }
 
     /// Reads the whole request body, up to the server's
@@ -372,10 +362,8 @@ impl Request {
             let protocol = request.extensions.get::<hyper::ext::Protocol>()?;
             return Some(protocol.as_str().to_owned());
         }
-        let asked = self.exchange.with_request_headers(|headers| {
-            lists_token(headers.get_all(http::header::CONNECTION), "upgrade")
-        });
-        if asked {
+        let connection = self.headers().get_all(http::header::CONNECTION);
+        if lists_token(connection, "upgrade") {
             self.header_text(http::header::UPGRADE)
         } else {
             None

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cookie::Cookie;
-use http::header::{AsHeaderName, CONTENT_TYPE, HeaderName};
+use http::header::{AsHeaderName, CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use futures_util::Stream;
@@ -112,10 +112,9 @@ impl Response {
         <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
     {
         let (name, value) = header_pair(name, value)?;
-        self.exchange
-            .response_state()
-            .header_map()
-            .insert(name, value);
+        let mut response = self.exchange.response_state();
+        response.length_set |= name == CONTENT_LENGTH;
+        response.header_map().insert(name, value);
         Ok(())
     }
 
@@ -131,10 +130,9 @@ impl Response {
         <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
     {
         let (name, value) = header_pair(name, value)?;
-        self.exchange
-            .response_state()
-            .header_map()
-            .append(name, value);
+        let mut response = self.exchange.response_state();
+        response.length_set |= name == CONTENT_LENGTH;
+        response.header_map().append(name, value);
         Ok(())
     }
 
@@ -142,6 +140,7 @@ impl Response {
     /// or a proxy hands on an answer's headers.
     pub fn extend_headers(&self, headers: HeaderMap) {
         let mut response = self.exchange.response_state();
+        response.length_set |= headers.contains_key(CONTENT_LENGTH);
         let mut name = None;
         for (next, value) in headers {
             // `into_iter` names a header once, before all of its values.
@@ -457,10 +456,12 @@ impl Response {
     pub async fn set_body_file(&self, path: impl AsRef<Path>) -> io::Result<()> {
         let file = tokio::fs::File::open(path).await?;
         let length = file.metadata().await?.len();
-        self.exchange
-            .response_state()
+        let mut response = self.exchange.response_state();
+        response.length_set = true;
+        response
             .header_map()
-            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+            .insert(CONTENT_LENGTH, HeaderValue::from(length));
+        drop(response);
         self.set_body_reader(file);
         Ok(())
     }

@@ -114,7 +114,7 @@ fn forward(request: &Request, uri: http::Uri) -> http::Request<RequestBody> {
     let mut forwarded = http::Request::new(body);
     *forwarded.method_mut() = request.method().clone();
     *forwarded.version_mut() = request.version();
-    *forwarded.headers_mut() = request.headers();
+    *forwarded.headers_mut() = request.headers().clone();
     *forwarded.uri_mut() = uri;
     forwarded
 }

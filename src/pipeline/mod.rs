@@ -232,6 +232,7 @@ fn send(
         mut headers,
         body,
         pushed,
+        length_set,
     } = exchange.hand_over(tail.is_some());
     exchange.site().add_default_headers(&mut headers);
     exchange.server().stats.answered(status, answered);
@@ -263,6 +264,7 @@ fn send(
     // A stream is held to a `Content-Length` a handler declared; a whole body's own
     // size overrules one that disagrees.
     let declared = match body.as_bytes() {
+        _ if !length_set => None,
         Some(bytes) => {
             if on_wire {
                 overrule_length(exchange, &mut headers, bytes.len());
@@ -317,7 +319,7 @@ fn overrule_length(exchange: &Exchange, headers: &mut HeaderMap, size: usize) {
 /// says `Connection: close`, and hyper closes the connection after it.
 fn close_if_asked(exchange: &Exchange, headers: &mut HeaderMap) {
     let version = exchange.head().version;
-    if !exchange.with_request_headers(|request| keeps_alive(version, request)) {
+    if !keeps_alive(version, exchange.request_headers()) {
         headers.insert(CONNECTION, HeaderValue::from_static("close"));
     }
 }

@@ -180,7 +180,7 @@ impl Inner {
         };
         if let Some(range) = range
             && let Some(size) = whole_file_length(answer.headers(), answer.status())
-            && if_range_passes(&request.headers(), answer.headers())
+            && if_range_passes(request.headers(), answer.headers())
         {
             match Ranges::of(&range, size) {
                 Ranges::Whole => {}
