@@ -21,6 +21,8 @@ use crate::ServerBuilder;
 const HYPER_MAX_HEADERS: usize = 100;
 /// hyper's default `max_buf_size` for HTTP/1 (8 KiB + 100 × 4 KiB).
 const HYPER_MAX_BUF_SIZE: usize = 8192 + 4096 * 100;
+/// The largest HTTP/2 send buffer h2 accepts (it asserts a `u32`).
+const H2_MAX_SEND_BUF_SIZE: usize = u32::MAX as usize;
 
 /// The limits of one server; see the [`ServerBuilder`] methods for each.
 #[derive(Debug, Clone)]
@@ -34,6 +36,7 @@ pub(crate) struct Limits {
     pub(crate) max_connections: usize,
     pub(crate) handler_timeout: Duration,
     pub(crate) max_concurrent_streams: u32,
+    pub(crate) http2_send_buffer: usize,
     pub(crate) shutdown_deadline: Duration,
 }
 
@@ -48,7 +51,10 @@ impl Default for Limits {
             keep_alive_timeout: Duration::from_secs(15),
             max_connections: 16 * 1024,
             handler_timeout: Duration::from_secs(60),
-            max_concurrent_streams: 200,
+            // nginx's `http2_max_concurrent_streams`; hyper's 200 times its 400 KiB send
+            // buffer let one connection that never reads pin ~100 MiB (issue 19).
+            max_concurrent_streams: 128,
+            http2_send_buffer: 64 * 1024,
             shutdown_deadline: Duration::from_secs(10),
         }
     }
@@ -75,6 +81,9 @@ impl Limits {
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(self.max_header_size).unwrap_or(u32::MAX))
             .max_concurrent_streams(self.max_concurrent_streams)
+            // What one stream may queue for a client that does not read; times the
+            // streams, it bounds what a connection pins (see RELIABILITY.md).
+            .max_send_buf_size(self.http2_send_buffer.clamp(1, H2_MAX_SEND_BUF_SIZE))
             // Extended CONNECT (RFC 8441): WebSockets and tunnels over HTTP/2.
             .enable_connect_protocol();
         // hyper's defaults stay for rapid-reset protection: at most 20 streams reset by
@@ -148,9 +157,22 @@ impl ServerBuilder {
         self
     }
 
-    /// The most HTTP/2 streams (requests) open at once on one connection. Default: 200.
+    /// The most HTTP/2 streams (requests) open at once on one connection. Default: 128
+    /// (nginx's; hyper's own is 200). Together with
+    /// [`http2_send_buffer`](Self::http2_send_buffer) it bounds the memory one HTTP/2
+    /// connection can hold.
     pub fn max_concurrent_streams(mut self, count: u32) -> Self {
         self.limits.max_concurrent_streams = count;
+        self
+    }
+
+    /// The most bytes of an HTTP/2 response body queued for the socket per stream,
+    /// beyond which the body is not read further until the client takes some. A client
+    /// that opens many streams and never reads thus pins at most about
+    /// `max_concurrent_streams` × (this + two body blocks) on one connection.
+    /// Default: 64 KiB (hyper's own is 400 KiB). Larger than 4 GiB is lowered to it.
+    pub fn http2_send_buffer(mut self, bytes: usize) -> Self {
+        self.limits.http2_send_buffer = bytes;
         self
     }
 

@@ -32,7 +32,7 @@ const DAY: u64 = 24 * HOUR;
 const MIB: u64 = 1024 * 1024;
 
 /// Every `[limits]` key, in the order of the README and RELIABILITY.md.
-const LIMITS: [Limit; 11] = [
+const LIMITS: [Limit; 12] = [
     Limit {
         key: "header_read_timeout_secs",
         range: 1..=HOUR,
@@ -94,6 +94,12 @@ const LIMITS: [Limit; 11] = [
         set: |builder, value| {
             builder.max_concurrent_streams(u32::try_from(value).unwrap_or(u32::MAX))
         },
+    },
+    Limit {
+        key: "http2_send_buffer",
+        range: 1024..=16 * MIB,
+        unit: "bytes",
+        set: |builder, value| builder.http2_send_buffer(size(value)),
     },
     Limit {
         key: "shutdown_deadline_secs",
