@@ -37,6 +37,7 @@ pub(crate) struct Limits {
     pub(crate) handler_timeout: Duration,
     pub(crate) max_concurrent_streams: u32,
     pub(crate) http2_send_buffer: usize,
+    pub(crate) http2_connection_buffer: usize,
     pub(crate) shutdown_deadline: Duration,
 }
 
@@ -55,6 +56,7 @@ impl Default for Limits {
             // buffer let one connection that never reads pin ~100 MiB (issue 19).
             max_concurrent_streams: 128,
             http2_send_buffer: 64 * 1024,
+            http2_connection_buffer: 4 * 1024 * 1024,
             shutdown_deadline: Duration::from_secs(10),
         }
     }
@@ -81,8 +83,8 @@ impl Limits {
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(self.max_header_size).unwrap_or(u32::MAX))
             .max_concurrent_streams(self.max_concurrent_streams)
-            // What one stream may queue for a client that does not read; times the
-            // streams, it bounds what a connection pins (see RELIABILITY.md).
+            // What one stream may queue for a client that does not read; the sum over
+            // the streams is bounded by our own budget (`pipeline/send_budget.rs`).
             .max_send_buf_size(self.http2_send_buffer.clamp(1, H2_MAX_SEND_BUF_SIZE))
             // Extended CONNECT (RFC 8441): WebSockets and tunnels over HTTP/2.
             .enable_connect_protocol();
@@ -173,6 +175,17 @@ impl ServerBuilder {
     /// Default: 64 KiB (hyper's own is 400 KiB). Larger than 4 GiB is lowered to it.
     pub fn http2_send_buffer(mut self, bytes: usize) -> Self {
         self.limits.http2_send_buffer = bytes;
+        self
+    }
+
+    /// The most bytes of streamed response bodies one HTTP/2 connection holds taken
+    /// from the handlers but not yet written to the socket, all its streams together;
+    /// beyond it a stream's body waits (holding one block) until others are written.
+    /// Whole bodies a handler already made are not counted. Default: 4 MiB.
+    /// At least 1 byte.
+    pub fn http2_connection_buffer(mut self, bytes: usize) -> Self {
+        // The count becomes a semaphore's permits, which panics past its maximum.
+        self.limits.http2_connection_buffer = bytes.clamp(1, Semaphore::MAX_PERMITS);
         self
     }
 

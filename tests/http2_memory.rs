@@ -192,10 +192,11 @@ async fn a_connection_that_never_reads_pins_little_by_default() {
     let streams = 100;
     let _open = open_unread_streams(server.addr, streams).await;
     let pulled = settled(&counters, streams).await;
-    // Each stream queues at most the 64 KiB send buffer plus the block that crossed
-    // it and the one hyper holds next; hyper's own 400 KiB buffer let 100 streams
-    // pull about 45 MiB here.
-    let allowed = streams * (64 * KIB + 2 * BLOCK) + SOCKET_SLACK;
+    // The connection holds at most its 4 MiB budget plus one block per stream that
+    // waits for it (and each stream at most its 64 KiB send buffer plus two blocks);
+    // hyper's own 400 KiB buffer let 100 streams pull about 45 MiB here.
+    let per_stream = streams * (64 * KIB + 2 * BLOCK);
+    let allowed = per_stream.min(4 * MIB + streams * BLOCK) + SOCKET_SLACK;
     assert!(
         pulled <= allowed,
         "pulled {} KiB, allowed {} KiB",
@@ -207,11 +208,12 @@ async fn a_connection_that_never_reads_pins_little_by_default() {
 }
 
 #[tokio::test]
-async fn the_send_buffer_and_stream_limits_bound_what_a_connection_pins() {
+async fn the_send_buffer_and_stream_limits_bound_each_stream() {
     let counters = Counters::default();
     let builder = Server::builder()
         .max_concurrent_streams(16)
-        .http2_send_buffer(MIB);
+        .http2_send_buffer(MIB)
+        .http2_connection_buffer(64 * MIB);
     let server = start(builder, &counters).await;
     let _open = open_unread_streams(server.addr, 16).await;
     let pulled = settled(&counters, 16).await;
@@ -220,5 +222,23 @@ async fn the_send_buffer_and_stream_limits_bound_what_a_connection_pins() {
     // The larger buffer is really used: every stream filled its megabyte, which the
     // default 64 KiB would not allow.
     assert!(pulled >= 16 * MIB, "pulled only {} KiB", pulled / KIB);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_connection_buffer_bounds_all_streams_together() {
+    let counters = Counters::default();
+    let builder = Server::builder()
+        .max_concurrent_streams(16)
+        .http2_send_buffer(MIB)
+        .http2_connection_buffer(MIB);
+    let server = start(builder, &counters).await;
+    let _open = open_unread_streams(server.addr, 16).await;
+    let pulled = settled(&counters, 16).await;
+    // The budget, plus a block per stream waiting for it; the streams' own buffers
+    // would have let them pull 16 MiB.
+    let allowed = MIB + 16 * BLOCK + SOCKET_SLACK;
+    assert!(pulled <= allowed, "pulled {pulled}, allowed {allowed}");
+    assert!(pulled >= MIB, "the budget is used: {pulled}");
     server.stop().await;
 }

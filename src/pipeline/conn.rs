@@ -11,6 +11,9 @@ use std::task::Wake;
 
 use bytes::Bytes;
 
+use tokio::sync::Semaphore;
+
+use super::send_budget::SendBudget;
 use super::{Delivery, Tail};
 use crate::connection::ConnectionInfo;
 use crate::exchange::{ERROR_PAGE_TYPE, error_page};
@@ -73,6 +76,9 @@ pub(crate) struct ConnState {
     shared: Arc<Shared>,
     /// Set once a `101` went out: the connection now carries another protocol.
     upgraded: AtomicBool,
+    /// The bytes of streamed bodies this connection may hold unwritten, made by the
+    /// first HTTP/2 body that needs it (`send_budget.rs`); HTTP/1 never does.
+    send_budget: OnceLock<Arc<Semaphore>>,
 }
 
 impl ConnState {
@@ -90,7 +96,17 @@ impl ConnState {
             unflushed: AtomicBool::new(false),
             shared: Arc::clone(shared),
             upgraded: AtomicBool::new(false),
+            send_budget: OnceLock::new(),
         }
+    }
+
+    /// This connection's budget for streamed HTTP/2 bodies.
+    pub(crate) fn send_budget(&self) -> SendBudget {
+        let total = self.info.transport.limits.http2_connection_buffer;
+        let semaphore = self
+            .send_budget
+            .get_or_init(|| Arc::new(Semaphore::new(total)));
+        SendBudget::new(Arc::clone(semaphore), total)
     }
 
     /// A `101 Switching Protocols` answer went out on this connection.

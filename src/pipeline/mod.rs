@@ -11,6 +11,7 @@ mod back;
 mod call;
 mod conn;
 mod front;
+mod send_budget;
 mod wire_body;
 
 use std::borrow::Cow;

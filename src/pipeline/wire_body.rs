@@ -14,6 +14,9 @@ use futures_util::Stream;
 use futures_util::stream::BoxStream;
 use http_body::{Body, Frame, SizeHint};
 
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::send_budget::{Charged, SendBudget};
 use super::{ActiveRequest, AfterFlush, Delivery, Tail};
 use crate::body::Kind;
 use crate::failure::{Failure, FailureKind};
@@ -73,6 +76,12 @@ pub(crate) struct WireBody {
     broken: bool,
     /// The channel `Response::send` feeds, if the response has one.
     pushed: Option<Arc<StreamChannel>>,
+    /// The connection's budget, for a streamed HTTP/2 body: what it takes from its
+    /// source waits in `held` until the budget has room, and the charge then rides
+    /// with the block as hyper's data.
+    budget: Option<SendBudget>,
+    held: Option<Bytes>,
+    charge: Option<OwnedSemaphorePermit>,
 }
 
 /// How a response's body is framed, as the Send phase settled it.
@@ -98,6 +107,9 @@ impl WireBody {
     ) -> Self {
         let source = Source::from(body);
         let nothing_to_write = !framing.on_wire || matches!(source, Source::Full(None));
+        // A whole body is already in memory; only what is pulled is worth bounding.
+        let streamed = !matches!(source, Source::Full(_));
+        let budget = (framing.http2 && streamed).then(|| active.conn().send_budget());
         Self {
             source,
             tail,
@@ -108,6 +120,9 @@ impl WireBody {
             http2: framing.http2,
             broken: false,
             pushed: None,
+            budget,
+            held: None,
+            charge: None,
         }
     }
 
@@ -191,6 +206,31 @@ impl WireBody {
 }
 
 impl WireBody {
+    /// The source's next block, once the connection's budget (if this body has one)
+    /// has room for it; its charge is left in `charge`.
+    fn poll_charged(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        if self.budget.is_none() {
+            return self.poll_source(cx);
+        }
+        if self.held.is_none() {
+            match self.poll_source(cx) {
+                Poll::Ready(Some(Ok(block))) => self.held = Some(block),
+                other => return other,
+            }
+        }
+        let len = self.held.as_ref().map_or(0, Bytes::len);
+        let Some(budget) = self.budget.as_mut() else {
+            return Poll::Ready(self.held.take().map(Ok));
+        };
+        match budget.poll_charge(cx, len) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(charge) => {
+                self.charge = charge;
+                Poll::Ready(self.held.take().map(Ok))
+            }
+        }
+    }
+
     /// Why the body was dropped before its end: its own fault, a write error the
     /// socket reported, or else the client leaving.
     fn cut_cause(&self) -> Failure {
@@ -209,14 +249,14 @@ impl WireBody {
 }
 
 impl Body for WireBody {
-    type Data = Bytes;
+    type Data = Charged;
     type Error = io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        let polled = match self.poll_source(cx) {
+    ) -> Poll<Option<Result<Frame<Charged>, io::Error>>> {
+        let polled = match self.poll_charged(cx) {
             Poll::Ready(Some(block)) if !matches!(self.source, Source::Full(_)) => {
                 Poll::Ready(Some(self.check_length(block)))
             }
@@ -232,7 +272,10 @@ impl Body for WireBody {
             Poll::Ready(Some(Ok(_))) if self.is_end_stream() => self.finish(),
             _ => {}
         }
-        polled.map(|block| block.map(|result| result.map(Frame::data)))
+        let charge = self.charge.take();
+        polled.map(|block| {
+            block.map(|result| result.map(|bytes| Frame::data(Charged::new(bytes, charge))))
+        })
     }
 
     fn is_end_stream(&self) -> bool {

@@ -32,7 +32,7 @@ const DAY: u64 = 24 * HOUR;
 const MIB: u64 = 1024 * 1024;
 
 /// Every `[limits]` key, in the order of the README and RELIABILITY.md.
-const LIMITS: [Limit; 12] = [
+const LIMITS: [Limit; 13] = [
     Limit {
         key: "header_read_timeout_secs",
         range: 1..=HOUR,
@@ -100,6 +100,12 @@ const LIMITS: [Limit; 12] = [
         range: 1024..=16 * MIB,
         unit: "bytes",
         set: |builder, value| builder.http2_send_buffer(size(value)),
+    },
+    Limit {
+        key: "http2_connection_buffer",
+        range: 64 * 1024..=1024 * MIB,
+        unit: "bytes",
+        set: |builder, value| builder.http2_connection_buffer(size(value)),
     },
     Limit {
         key: "shutdown_deadline_secs",
