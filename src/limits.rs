@@ -2,7 +2,8 @@
 //! [`ServerBuilder`] methods that set them. hyper enforces the header limits and
 //! HTTP/2's; the idle, write, body-read, handler and connection-count limits are
 //! poco-httpd's own (hyper has none): `timed_io.rs` times the socket's reads and writes,
-//! `incoming.rs` the request body, `pipeline/` the handlers, `server.rs` counts
+//! `incoming.rs` the request body, `pipeline/` the handlers and the bytes an HTTP/2
+//! connection holds unwritten (`pipeline/send_budget.rs`), `server.rs` counts
 //! connections. RELIABILITY.md compares them with nginx's and hyper's defaults.
 //!
 //! A reload replaces the limits for connections accepted after it (`transport.rs`);
