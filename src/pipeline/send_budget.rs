@@ -15,13 +15,18 @@ use bytes::{Buf, Bytes};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::PollSemaphore;
 
-/// One body's access to its connection's budget.
+/// One body's access to its connection's budget, with the block that waits for it.
+/// Boxed in the body, so an HTTP/1 body, which never has one, stays small.
 #[derive(Debug)]
 pub(crate) struct SendBudget {
     semaphore: PollSemaphore,
     /// The whole budget: a block larger than it is charged all of it, so it can
     /// still go out once the others are written.
     total: usize,
+    /// A block taken from the body that waits for room in the budget.
+    held: Option<Bytes>,
+    /// The charge of the block just let through, for the body to hand to hyper.
+    charge: Option<OwnedSemaphorePermit>,
 }
 
 impl SendBudget {
@@ -30,12 +35,42 @@ impl SendBudget {
         Self {
             semaphore: PollSemaphore::new(semaphore),
             total,
+            held: None,
+            charge: None,
         }
+    }
+
+    /// Whether a block waits for room.
+    pub(crate) fn is_holding(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// Keeps `block` until the budget has room for it.
+    pub(crate) fn hold(&mut self, block: Bytes) {
+        self.held = Some(block);
+    }
+
+    /// The held block, once the connection's budget has room for it; its charge is
+    /// kept for [`take_charge`](Self::take_charge). `None` if nothing was held.
+    pub(crate) fn poll_release(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let len = self.held.as_ref().map_or(0, Bytes::len);
+        match self.poll_charge(cx, len) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(charge) => {
+                self.charge = charge;
+                Poll::Ready(self.held.take())
+            }
+        }
+    }
+
+    /// The charge of the block last released.
+    pub(crate) fn take_charge(&mut self) -> Option<OwnedSemaphorePermit> {
+        self.charge.take()
     }
 
     /// The charge for a block of `len` bytes, once the connection's budget has room
     /// for it. An empty block costs nothing.
-    pub(crate) fn poll_charge(
+    fn poll_charge(
         &mut self,
         cx: &mut Context<'_>,
         len: usize,
@@ -55,7 +90,9 @@ impl SendBudget {
 #[derive(Debug)]
 pub(crate) struct Charged {
     bytes: Bytes,
-    _charge: Option<OwnedSemaphorePermit>,
+    /// Boxed: HTTP/1 blocks carry none, and every byte of this type is moved for
+    /// each block hyper writes.
+    _charge: Option<Box<OwnedSemaphorePermit>>,
 }
 
 impl Charged {
@@ -63,7 +100,7 @@ impl Charged {
     pub(crate) fn new(bytes: Bytes, charge: Option<OwnedSemaphorePermit>) -> Self {
         Self {
             bytes,
-            _charge: charge,
+            _charge: charge.map(Box::new),
         }
     }
 }
@@ -97,7 +134,9 @@ mod tests {
     use super::*;
 
     fn charge(budget: &mut SendBudget, len: usize) -> Poll<Option<OwnedSemaphorePermit>> {
-        budget.poll_charge(&mut Context::from_waker(Waker::noop()), len)
+        budget.hold(Bytes::from(vec![0; len]));
+        let cx = &mut Context::from_waker(Waker::noop());
+        budget.poll_release(cx).map(|_| budget.take_charge())
     }
 
     #[test]

@@ -14,8 +14,6 @@ use futures_util::Stream;
 use futures_util::stream::BoxStream;
 use http_body::{Body, Frame, SizeHint};
 
-use tokio::sync::OwnedSemaphorePermit;
-
 use super::send_budget::{Charged, SendBudget};
 use super::{ActiveRequest, AfterFlush, Delivery, Tail};
 use crate::body::Kind;
@@ -77,11 +75,9 @@ pub(crate) struct WireBody {
     /// The channel `Response::send` feeds, if the response has one.
     pushed: Option<Arc<StreamChannel>>,
     /// The connection's budget, for a streamed HTTP/2 body: what it takes from its
-    /// source waits in `held` until the budget has room, and the charge then rides
-    /// with the block as hyper's data.
-    budget: Option<SendBudget>,
-    held: Option<Bytes>,
-    charge: Option<OwnedSemaphorePermit>,
+    /// source waits there until the budget has room, and the charge then rides with
+    /// the block as hyper's data.
+    budget: Option<Box<SendBudget>>,
 }
 
 /// How a response's body is framed, as the Send phase settled it.
@@ -109,7 +105,7 @@ impl WireBody {
         let nothing_to_write = !framing.on_wire || matches!(source, Source::Full(None));
         // A whole body is already in memory; only what is pulled is worth bounding.
         let streamed = !matches!(source, Source::Full(_));
-        let budget = (framing.http2 && streamed).then(|| active.conn().send_budget());
+        let budget = (framing.http2 && streamed).then(|| Box::new(active.conn().send_budget()));
         Self {
             source,
             tail,
@@ -121,8 +117,6 @@ impl WireBody {
             broken: false,
             pushed: None,
             budget,
-            held: None,
-            charge: None,
         }
     }
 
@@ -207,27 +201,24 @@ impl WireBody {
 
 impl WireBody {
     /// The source's next block, once the connection's budget (if this body has one)
-    /// has room for it; its charge is left in `charge`.
+    /// has room for it; the budget keeps its charge.
     fn poll_charged(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
-        if self.budget.is_none() {
-            return self.poll_source(cx);
-        }
-        if self.held.is_none() {
+        if !self
+            .budget
+            .as_ref()
+            .is_some_and(|budget| budget.is_holding())
+        {
             match self.poll_source(cx) {
-                Poll::Ready(Some(Ok(block))) => self.held = Some(block),
+                Poll::Ready(Some(Ok(block))) => match self.budget.as_mut() {
+                    Some(budget) => budget.hold(block),
+                    None => return Poll::Ready(Some(Ok(block))),
+                },
                 other => return other,
             }
         }
-        let len = self.held.as_ref().map_or(0, Bytes::len);
-        let Some(budget) = self.budget.as_mut() else {
-            return Poll::Ready(self.held.take().map(Ok));
-        };
-        match budget.poll_charge(cx, len) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(charge) => {
-                self.charge = charge;
-                Poll::Ready(self.held.take().map(Ok))
-            }
+        match self.budget.as_mut() {
+            Some(budget) => budget.poll_release(cx).map(|block| block.map(Ok)),
+            None => Poll::Ready(None),
         }
     }
 
@@ -272,7 +263,7 @@ impl Body for WireBody {
             Poll::Ready(Some(Ok(_))) if self.is_end_stream() => self.finish(),
             _ => {}
         }
-        let charge = self.charge.take();
+        let charge = self.budget.as_mut().and_then(|budget| budget.take_charge());
         polled.map(|block| {
             block.map(|result| result.map(|bytes| Frame::data(Charged::new(bytes, charge))))
         })
