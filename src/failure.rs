@@ -35,6 +35,10 @@ pub enum FailureKind {
     /// A streaming response's producer failed (its `Stream` yielded an error, or the
     /// Stream handler panicked), so the response was cut.
     StreamBroken,
+    /// An HTTP/2 response made no progress (the client granted no flow-control
+    /// window, or took nothing) within the server's
+    /// [`send_timeout`](crate::ServerBuilder::send_timeout); its stream was reset.
+    SendTimeout,
 }
 
 /// Why an exchange failed; see the module docs.

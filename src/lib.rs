@@ -75,6 +75,7 @@ mod reload;
 mod request;
 mod request_body;
 mod response;
+mod send_watch;
 mod serve;
 mod server;
 pub mod session;

@@ -11,11 +11,13 @@
 
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use hyper_util::server::conn::auto;
 use tokio::sync::Semaphore;
 
 use crate::ServerBuilder;
+use crate::send_watch::StreamExecutor;
+use crate::timed_io::IoLimits;
 
 /// hyper's own default header count; setting any value moves its parser's header
 /// array from the stack to the heap, so this one is left unset.
@@ -33,6 +35,9 @@ pub(crate) struct Limits {
     pub(crate) max_headers: usize,
     pub(crate) body_read_timeout: Duration,
     pub(crate) write_timeout: Duration,
+    pub(crate) min_write_rate: u64,
+    pub(crate) send_timeout: Duration,
+    pub(crate) max_active_streams: u32,
     pub(crate) keep_alive_timeout: Duration,
     pub(crate) max_connections: usize,
     pub(crate) handler_timeout: Duration,
@@ -50,6 +55,9 @@ impl Default for Limits {
             max_headers: HYPER_MAX_HEADERS,
             body_read_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
+            min_write_rate: 1024,
+            send_timeout: Duration::from_secs(60),
+            max_active_streams: 32,
             keep_alive_timeout: Duration::from_secs(15),
             max_connections: 16 * 1024,
             handler_timeout: Duration::from_secs(60),
@@ -64,9 +72,18 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// What the socket wrapper of a connection enforces.
+    pub(crate) fn io(&self) -> IoLimits {
+        IoLimits {
+            write_timeout: self.write_timeout,
+            min_write_rate: self.min_write_rate,
+            idle_timeout: self.keep_alive_timeout,
+        }
+    }
+
     /// hyper's connection builder, with these limits.
-    pub(crate) fn http_builder(&self) -> auto::Builder<TokioExecutor> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
+    pub(crate) fn http_builder(&self) -> auto::Builder<StreamExecutor> {
+        let mut builder = auto::Builder::new(StreamExecutor::new(self.send_timeout));
         let mut http1 = builder.http1();
         // The timer is what turns hyper's header read timeout on.
         http1
@@ -126,10 +143,45 @@ impl ServerBuilder {
         self
     }
 
-    /// How long a write to a client that stopped reading may stall before the
+    /// How long a client may read slower than [`min_write_rate`](Self::min_write_rate)
+    /// while the server has bytes for it (the socket refuses writes) before the
     /// connection is closed (the Error handler runs). Default: 30 s.
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
         self.limits.write_timeout = timeout;
+        self
+    }
+
+    /// The rate, in bytes per second, a client must read at while the server's writes
+    /// wait for it: a stall ends only when everything queued is written or the client
+    /// took `write_timeout × rate` bytes, so a client that reads a trickle is cut
+    /// after [`write_timeout`](Self::write_timeout) as one that reads nothing is.
+    /// Applies to HTTP/1.1 and HTTP/2 alike. Default: 1024 (1 KiB/s); at least 1.
+    pub fn min_write_rate(mut self, bytes_per_second: u64) -> Self {
+        self.limits.min_write_rate = bytes_per_second.max(1);
+        self
+    }
+
+    /// How long one HTTP/2 response may make no progress — hyper holds a block of
+    /// its body and asks for no more, because the client's flow-control window stays
+    /// closed or the connection is stalled — before its stream is reset (`CANCEL`),
+    /// its body dropped (closing a file it streams) and its Error handler told
+    /// ([`FailureKind::SendTimeout`](crate::FailureKind::SendTimeout)). A stream
+    /// that waits for its own producer is not stalled. On HTTP/1.1 a response stalls
+    /// only when its connection's writes do, which
+    /// [`write_timeout`](Self::write_timeout) bounds. Default: 60 s (nginx's
+    /// `send_timeout`).
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.send_timeout = timeout;
+        self
+    }
+
+    /// The most HTTP/2 streams of one connection being answered at once (from their
+    /// handlers to the end of their response body). Further streams wait for one to
+    /// end before their handlers run, so one connection can pin at most this many
+    /// open files and response buffers, however many streams it opens. Default: 32;
+    /// at least 1.
+    pub fn max_active_streams(mut self, count: u32) -> Self {
+        self.limits.max_active_streams = count.max(1);
         self
     }
 

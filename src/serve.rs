@@ -85,12 +85,7 @@ pub(crate) async fn serve<S>(
     let transport = Arc::clone(&info.transport);
     let state = Arc::new(ConnState::new(info, &shared));
     let limits = &transport.limits;
-    let timed = TimedIo::new(
-        stream,
-        Arc::clone(&state),
-        limits.write_timeout,
-        limits.keep_alive_timeout,
-    );
+    let timed = TimedIo::new(stream, Arc::clone(&state), limits.io());
     let flushed = FlushedIo::new(timed, Arc::clone(&state));
     let io = TokioIo::new(RefusalIo::new(flushed, Arc::clone(&state)));
     let service = ConnService {

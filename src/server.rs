@@ -475,6 +475,7 @@ impl BoundServer {
         let draining = shared.draining.clone();
         tracing::info!(%local_addr, "listening");
         let mut next_id = 0;
+        let mut backoff = AcceptBackoff::default();
         loop {
             let Some(slot) = connection_slot(&shared, &draining).await else {
                 break;
@@ -486,6 +487,7 @@ impl BoundServer {
             };
             match accepted {
                 Ok((stream, remote_addr)) => {
+                    backoff.succeeded();
                     // Responses are written whole; waiting to coalesce them only adds latency.
                     let _ = stream.set_nodelay(true);
                     next_id += 1;
@@ -509,7 +511,14 @@ impl BoundServer {
                         drop(slot);
                     });
                 }
-                Err(error) => pause_after_accept_error(&error).await,
+                Err(error) => {
+                    drop(slot);
+                    tokio::select! {
+                        biased;
+                        () = draining.cancelled() => break,
+                        () = backoff.failed(&error) => {}
+                    }
+                }
             }
         }
         drop(listener);
@@ -536,16 +545,44 @@ async fn connection_slot(shared: &Shared, draining: &CancellationToken) -> Optio
     }
 }
 
-/// Accept fails for a vanished client (harmless) or for lack of file descriptors, when
-/// retrying at once would spin; pausing lets connections close meanwhile.
-async fn pause_after_accept_error(error: &std::io::Error) {
-    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
-    if !matches!(
-        error.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted
-    ) {
-        tracing::warn!(%error, "accepting a connection failed; pausing");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// Failed accepts in a row. Accept fails for a vanished client (harmless: retried at
+/// once) or for lack of file descriptors (`EMFILE`, `ENFILE`) or memory, when
+/// retrying at once would spin: then the loop pauses, 10 ms doubling up to 1 s, while
+/// open connections go on being served and may close meanwhile. A burst is logged
+/// when it starts and when it ends, not once per try.
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    const FIRST_PAUSE: Duration = Duration::from_millis(10);
+    const LONGEST_PAUSE: Duration = Duration::from_secs(1);
+
+    /// Accept failed with `error`: pauses unless retrying at once is fine.
+    async fn failed(&mut self, error: &std::io::Error) {
+        use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+        if matches!(
+            error.kind(),
+            ConnectionAborted | ConnectionReset | Interrupted
+        ) {
+            return;
+        }
+        if self.failures == 0 {
+            tracing::warn!(%error, "accepting connections failed; retrying with pauses");
+        }
+        let doublings = self.failures.min(7);
+        self.failures = self.failures.saturating_add(1);
+        let pause = Self::FIRST_PAUSE * (1 << doublings);
+        tokio::time::sleep(pause.min(Self::LONGEST_PAUSE)).await;
+    }
+
+    /// Accept worked: a burst of failures, if any, is over.
+    fn succeeded(&mut self) {
+        if self.failures > 0 {
+            tracing::warn!(failures = self.failures, "accepting connections again");
+            self.failures = 0;
+        }
     }
 }
 

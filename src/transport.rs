@@ -10,19 +10,19 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::limits::Limits;
+use crate::send_watch::StreamExecutor;
 use crate::sync::lock;
 
 /// What a connection is served with, fixed when it is accepted.
 pub(crate) struct Transport {
     pub(crate) limits: Limits,
     /// hyper's builder, configured from `limits`.
-    pub(crate) http: auto::Builder<TokioExecutor>,
+    pub(crate) http: auto::Builder<StreamExecutor>,
     /// Set when the server speaks HTTPS; holds the certificate new handshakes present.
     pub(crate) tls: Option<TlsAcceptor>,
 }

@@ -155,7 +155,7 @@ async fn a_client_that_stops_reading_is_cut_after_the_write_timeout() {
     let client = server.connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     // Never read: the socket buffers fill and the server's writes stall.
     let told = events.wait_for(2).await;
-    assert!(told[0].contains("the client read nothing for"), "{told:?}");
+    assert!(told[0].contains("the client read less than"), "{told:?}");
     assert_eq!(told[1], "post: 200 true");
     assert_eq!(server.stats.open_connections(), 0);
     drop(client);

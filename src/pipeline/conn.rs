@@ -10,7 +10,6 @@ use std::sync::{Arc, OnceLock};
 use std::task::Wake;
 
 use bytes::Bytes;
-
 use tokio::sync::Semaphore;
 
 use super::send_budget::SendBudget;
@@ -79,11 +78,15 @@ pub(crate) struct ConnState {
     /// The bytes of streamed bodies this connection may hold unwritten, made by the
     /// first HTTP/2 body that needs it (`send_budget.rs`); HTTP/1 never does.
     send_budget: OnceLock<Arc<Semaphore>>,
+    /// Room for HTTP/2 streams being answered at once (`max_active_streams`), so
+    /// one connection cannot pin more open files and buffers than that.
+    stream_slots: Semaphore,
 }
 
 impl ConnState {
     /// The state of a connection just accepted, with the facts in `info`.
     pub(crate) fn new(info: ConnectionInfo, shared: &Arc<Shared>) -> Self {
+        let max_active_streams = info.transport.limits.max_active_streams as usize;
         Self {
             info: Arc::new(info),
             flush: FlushTracker::default(),
@@ -97,6 +100,7 @@ impl ConnState {
             shared: Arc::clone(shared),
             upgraded: AtomicBool::new(false),
             send_budget: OnceLock::new(),
+            stream_slots: Semaphore::new(max_active_streams),
         }
     }
 
@@ -200,24 +204,38 @@ impl AlarmWaker for ConnState {
 }
 
 /// Counts a request as in progress from its head until its response body is dropped
-/// (sent or abandoned): the connection is not idle meanwhile.
+/// (sent or abandoned): the connection is not idle meanwhile. An HTTP/2 request also
+/// holds one of its connection's stream slots for as long.
 #[derive(Debug)]
-pub(crate) struct ActiveRequest(Arc<ConnState>);
+pub(crate) struct ActiveRequest(Arc<ConnState>, bool);
 
 impl ActiveRequest {
     pub(crate) fn new(conn: &Arc<ConnState>) -> Self {
         conn.active.fetch_add(1, Ordering::AcqRel);
-        Self(Arc::clone(conn))
+        Self(Arc::clone(conn), false)
     }
 
     /// The connection the request is counted on.
     pub(crate) fn conn(&self) -> &Arc<ConnState> {
         &self.0
     }
+
+    /// Waits for one of the connection's HTTP/2 stream slots, held until this
+    /// request's response is done with.
+    pub(crate) async fn take_stream_slot(&mut self) {
+        // The semaphore is never closed; the permit is given back in `drop`.
+        if let Ok(permit) = self.0.stream_slots.acquire().await {
+            permit.forget();
+            self.1 = true;
+        }
+    }
 }
 
 impl Drop for ActiveRequest {
     fn drop(&mut self) {
+        if self.1 {
+            self.0.stream_slots.add_permits(1);
+        }
         // Before the count drops: a write seeing no request in progress must also
         // see that this one's bytes may still be on their way.
         self.0.unflushed.store(true, Ordering::Release);

@@ -75,13 +75,17 @@ impl Future for Responding {
 
 /// Runs the front half of one HTTP/2 request in the stream's own task, as hyper
 /// polls it there: a connection's streams must not wait for each other's handlers.
+/// It starts once one of the connection's `max_active_streams` slots is free.
 pub(crate) fn respond_in_stream(
     shared: Arc<Shared>,
     site: Arc<Site>,
-    active: ActiveRequest,
+    mut active: ActiveRequest,
     request: http::Request<Incoming>,
 ) -> Responding {
     Responding::Later(Box::pin(async move {
+        // Beyond `max_active_streams`, a stream waits here, before any handler
+        // could open a file for it.
+        active.take_stream_slot().await;
         let Ok(response) = respond(shared, site, active, request).await;
         response
     }))

@@ -18,6 +18,7 @@ use super::send_budget::{Charged, SendBudget};
 use super::{ActiveRequest, AfterFlush, Delivery, Tail};
 use crate::body::Kind;
 use crate::failure::{Failure, FailureKind};
+use crate::send_watch::{self, SendWatch};
 use crate::stream::{StreamChannel, Taken};
 
 /// Where a response's bytes come from.
@@ -78,6 +79,9 @@ pub(crate) struct WireBody {
     /// source waits there until the budget has room, and the charge then rides with
     /// the block as hyper's data.
     budget: Option<Box<SendBudget>>,
+    /// An HTTP/2 stream's send timeout: told when hyper takes a block and when it
+    /// comes back for the next.
+    send_watch: Option<Arc<SendWatch>>,
 }
 
 /// How a response's body is framed, as the Send phase settled it.
@@ -117,6 +121,8 @@ impl WireBody {
             broken: false,
             pushed: None,
             budget,
+            // Built inside the stream's task, where its watch is set.
+            send_watch: framing.http2.then(send_watch::current).flatten(),
         }
     }
 
@@ -229,6 +235,13 @@ impl WireBody {
             let message = "the response body failed, so the response was cut";
             return Failure::new(FailureKind::StreamBroken, message);
         }
+        if let Some(watch) = self.send_watch.as_ref().filter(|watch| watch.was_cut()) {
+            let message = format!(
+                "the client took nothing of the response for {:?}, so its stream was reset",
+                watch.limit()
+            );
+            return Failure::new(FailureKind::SendTimeout, message);
+        }
         match self.active.conn().write_failure.get() {
             Some(failure) => failure.clone(),
             None => {
@@ -247,6 +260,9 @@ impl Body for WireBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Charged>, io::Error>>> {
+        if let Some(watch) = &self.send_watch {
+            watch.release();
+        }
         let polled = match self.poll_charged(cx) {
             Poll::Ready(Some(block)) if !matches!(self.source, Source::Full(_)) => {
                 Poll::Ready(Some(self.check_length(block)))
@@ -254,7 +270,12 @@ impl Body for WireBody {
             polled => polled,
         };
         match &polled {
-            Poll::Ready(Some(Ok(block))) => self.active.conn().stats.sent(block.len()),
+            Poll::Ready(Some(Ok(block))) => {
+                self.active.conn().stats.sent(block.len());
+                if let Some(watch) = &self.send_watch {
+                    watch.hold();
+                }
+            }
             Poll::Ready(Some(Err(_))) => self.broken = true,
             _ => {}
         }

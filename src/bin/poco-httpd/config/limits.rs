@@ -32,7 +32,7 @@ const DAY: u64 = 24 * HOUR;
 const MIB: u64 = 1024 * 1024;
 
 /// Every `[limits]` key, in the order of the README and RELIABILITY.md.
-const LIMITS: [Limit; 13] = [
+const LIMITS: [Limit; 16] = [
     Limit {
         key: "header_read_timeout_secs",
         range: 1..=HOUR,
@@ -68,6 +68,18 @@ const LIMITS: [Limit; 13] = [
         range: 1..=HOUR,
         unit: "seconds",
         set: |builder, value| builder.write_timeout(Duration::from_secs(value)),
+    },
+    Limit {
+        key: "min_write_rate",
+        range: 1..=1024 * MIB,
+        unit: "bytes per second",
+        set: |builder, value| builder.min_write_rate(value),
+    },
+    Limit {
+        key: "send_timeout_secs",
+        range: 1..=HOUR,
+        unit: "seconds",
+        set: |builder, value| builder.send_timeout(Duration::from_secs(value)),
     },
     Limit {
         key: "keep_alive_timeout_secs",
@@ -106,6 +118,12 @@ const LIMITS: [Limit; 13] = [
         range: 64 * 1024..=1024 * MIB,
         unit: "bytes",
         set: |builder, value| builder.http2_connection_buffer(size(value)),
+    },
+    Limit {
+        key: "max_active_streams",
+        range: 1..=10_000,
+        unit: "streams",
+        set: |builder, value| builder.max_active_streams(u32::try_from(value).unwrap_or(u32::MAX)),
     },
     Limit {
         key: "shutdown_deadline_secs",
