@@ -1,10 +1,12 @@
 //! The limits a server puts on its clients, each with a documented default, and the
 //! [`ServerBuilder`] methods that set them. hyper enforces the header limits and
-//! HTTP/2's; the idle, write, body-read, handler and connection-count limits are
-//! poco-httpd's own (hyper has none): `timed_io.rs` times the socket's reads and writes,
-//! `incoming.rs` the request body, `pipeline/` the handlers and the bytes an HTTP/2
-//! connection holds unwritten (`pipeline/send_budget.rs`), `server.rs` counts
-//! connections. RELIABILITY.md compares them with nginx's and hyper's defaults.
+//! HTTP/2's; the idle, write, send, body-read, handler, stream-slot and
+//! connection-count limits are poco-httpd's own (hyper has none): `timed_io.rs` times
+//! the socket's reads and writes, `send_watch.rs` each HTTP/2 response's progress,
+//! `incoming.rs` the request body, `pipeline/` the handlers, the stream slots and the
+//! bytes an HTTP/2 connection holds unwritten (`pipeline/send_budget.rs`),
+//! `server.rs` counts connections. RELIABILITY.md compares them with nginx's and
+//! hyper's defaults.
 //!
 //! A reload replaces the limits for connections accepted after it (`transport.rs`);
 //! a connection keeps the limits it was accepted with.

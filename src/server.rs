@@ -580,7 +580,7 @@ impl AcceptBackoff {
     /// Accept worked: a burst of failures, if any, is over.
     fn succeeded(&mut self) {
         if self.failures > 0 {
-            tracing::warn!(failures = self.failures, "accepting connections again");
+            tracing::info!(failures = self.failures, "accepting connections again");
             self.failures = 0;
         }
     }

@@ -24,8 +24,15 @@ impl Running {
     /// Starts it with exactly `args`, its log going to `stderr`; the address must be
     /// on 127.0.0.1.
     fn launch(args: &[&str], stderr: Stdio) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
-            .args(args)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_poco-httpd"));
+        command.args(args);
+        Self::spawn(command, stderr)
+    }
+
+    /// Starts `command`, which runs the server (perhaps through a shell), its log
+    /// going to `stderr`.
+    fn spawn(mut command: Command, stderr: Stdio) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -550,7 +557,7 @@ async fn tls_and_limits_from_the_config_file() {
     let config = write_config(
         "tls.toml",
         &format!(
-            "[tls]\ncert = \"{}\"\nkey = \"{}\"\n[limits]\nmax_header_size = 8192\n[[location]]\npath = \"/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n",
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"\n[limits]\nmax_header_size = 8192\nmin_write_rate = 2048\nsend_timeout_secs = 20\nmax_active_streams = 16\n[[location]]\npath = \"/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n",
             cert.display(),
             key.display()
         ),
@@ -807,4 +814,88 @@ async fn the_default_command_hides_dot_files_and_a_config_may_serve_them() {
         "{html}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Sends `GET /missing.txt` on a kept-alive `stream` and reads the answer's status
+/// line; answering it opens no file.
+async fn status_of_missing(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = "GET /missing.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let mut block = [0u8; 4096];
+    while !String::from_utf8_lossy(&received).contains("\r\n\r\n") {
+        let read = stream.read(&mut block).await.unwrap();
+        assert!(read > 0, "the connection stays open");
+        received.extend_from_slice(&block[..read]);
+    }
+    let text = String::from_utf8_lossy(&received);
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+/// How many lines of `path` contain `needle`.
+fn lines_with(path: &std::path::Path, needle: &str) -> usize {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().filter(|line| line.contains(needle)).count()
+}
+
+/// Waits (bounded) until a line of `path` contains `needle`.
+async fn wait_for_line(path: &std::path::Path, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lines_with(path, needle) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a line with {needle:?} in {path:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn out_of_file_descriptors_the_server_pauses_accepting_serves_what_is_open_and_recovers() {
+    const FAILED: &str = "accepting connections failed";
+    let log = write_config("emfile.log", "");
+    let mut command = Command::new("sh");
+    // A child shell lowers its own limit, then becomes the server.
+    command.args([
+        "-c",
+        "ulimit -n 64 && exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_poco-httpd"),
+        "--listen",
+        "127.0.0.1:0",
+        "--root",
+        FIXTURES,
+    ]);
+    let server = Running::spawn(command, Stdio::from(std::fs::File::create(&log).unwrap()));
+    let addr = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut first = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert!(status_of_missing(&mut first).await.contains("404"));
+    // More connections than descriptors: the kernel completes them all, the server
+    // accepts until it runs out.
+    let mut crowd = Vec::new();
+    for _ in 0..100 {
+        crowd.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    wait_for_line(&log, FAILED).await;
+    // Several pauses pass (10, 20, 40, … ms), each retry failing again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(status_of_missing(&mut first).await.contains("404"));
+    assert_eq!(lines_with(&log, FAILED), 1, "logged once per burst");
+    drop(crowd);
+    wait_for_line(&log, "accepting connections again").await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let (status, body) = {
+        let answer = server.get(&client, "/hello.txt").await;
+        (answer.status(), answer.text().await.unwrap())
+    };
+    assert_eq!(status, 200);
+    assert!(body.starts_with("Hello from"), "{body}");
+    assert!(server.terminate().success());
 }
