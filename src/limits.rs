@@ -19,7 +19,6 @@ use tokio::sync::Semaphore;
 
 use crate::ServerBuilder;
 use crate::send_watch::StreamExecutor;
-use crate::timed_io::IoLimits;
 
 /// hyper's own default header count; setting any value moves its parser's header
 /// array from the stack to the heap, so this one is left unset.
@@ -74,15 +73,6 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// What the socket wrapper of a connection enforces.
-    pub(crate) fn io(&self) -> IoLimits {
-        IoLimits {
-            write_timeout: self.write_timeout,
-            min_write_rate: self.min_write_rate,
-            idle_timeout: self.keep_alive_timeout,
-        }
-    }
-
     /// hyper's connection builder, with these limits.
     pub(crate) fn http_builder(&self) -> auto::Builder<StreamExecutor> {
         let mut builder = auto::Builder::new(StreamExecutor::new(self.send_timeout));

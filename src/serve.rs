@@ -21,7 +21,7 @@ use crate::pipeline::{self, ActiveRequest, ConnState, WireBody};
 use crate::refusal_io::RefusalIo;
 use crate::shared::Shared;
 use crate::site::SiteCache;
-use crate::timed_io::TimedIo;
+use crate::timed_io::{IoLimits, TimedIo};
 use crate::tls::TlsInfo;
 use crate::until_signal::{Ended, UntilSignal};
 
@@ -85,7 +85,12 @@ pub(crate) async fn serve<S>(
     let transport = Arc::clone(&info.transport);
     let state = Arc::new(ConnState::new(info, &shared));
     let limits = &transport.limits;
-    let timed = TimedIo::new(stream, Arc::clone(&state), limits.io());
+    let io_limits = IoLimits {
+        write_timeout: limits.write_timeout,
+        min_write_rate: limits.min_write_rate,
+        idle_timeout: limits.keep_alive_timeout,
+    };
+    let timed = TimedIo::new(stream, Arc::clone(&state), io_limits);
     let flushed = FlushedIo::new(timed, Arc::clone(&state));
     let io = TokioIo::new(RefusalIo::new(flushed, Arc::clone(&state)));
     let service = ConnService {

@@ -207,38 +207,45 @@ impl AlarmWaker for ConnState {
 /// (sent or abandoned): the connection is not idle meanwhile. An HTTP/2 request also
 /// holds one of its connection's stream slots for as long.
 #[derive(Debug)]
-pub(crate) struct ActiveRequest(Arc<ConnState>, bool);
+pub(crate) struct ActiveRequest {
+    conn: Arc<ConnState>,
+    /// Whether it holds one of the connection's stream slots.
+    holds_slot: bool,
+}
 
 impl ActiveRequest {
     pub(crate) fn new(conn: &Arc<ConnState>) -> Self {
         conn.active.fetch_add(1, Ordering::AcqRel);
-        Self(Arc::clone(conn), false)
+        Self {
+            conn: Arc::clone(conn),
+            holds_slot: false,
+        }
     }
 
     /// The connection the request is counted on.
     pub(crate) fn conn(&self) -> &Arc<ConnState> {
-        &self.0
+        &self.conn
     }
 
     /// Waits for one of the connection's HTTP/2 stream slots, held until this
     /// request's response is done with.
     pub(crate) async fn take_stream_slot(&mut self) {
         // The semaphore is never closed; the permit is given back in `drop`.
-        if let Ok(permit) = self.0.stream_slots.acquire().await {
+        if let Ok(permit) = self.conn.stream_slots.acquire().await {
             permit.forget();
-            self.1 = true;
+            self.holds_slot = true;
         }
     }
 }
 
 impl Drop for ActiveRequest {
     fn drop(&mut self) {
-        if self.1 {
-            self.0.stream_slots.add_permits(1);
+        if self.holds_slot {
+            self.conn.stream_slots.add_permits(1);
         }
         // Before the count drops: a write seeing no request in progress must also
         // see that this one's bytes may still be on their way.
-        self.0.unflushed.store(true, Ordering::Release);
-        self.0.active.fetch_sub(1, Ordering::AcqRel);
+        self.conn.unflushed.store(true, Ordering::Release);
+        self.conn.active.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -2,6 +2,8 @@
 //! handlers' [`Body`](crate::Body). It also tells the connection's flush tracker when
 //! the last byte (and, for pushed bodies, each block) has been handed over, ends the
 //! request's in-flight count, and reports a body cut short to the request's tail.
+//! On HTTP/2 it tells its stream's `SendWatch` when hyper takes a block and when
+//! hyper comes back for the next, which is what the send timeout measures.
 
 use std::fmt;
 use std::io;
