@@ -7,9 +7,12 @@
 //! a response (`HTTP/1.`) while no request is in progress and every earlier response
 //! has been flushed can only be hyper's own refusal. They are replaced by the answer
 //! [`Refusals`] renders, and whatever hyper writes after them is dropped: hyper
-//! closes the connection after a refused head. A connection whose client opened with
-//! the HTTP/2 preface is left alone. When a refusal shares a write with an earlier
-//! response (pipelined requests), it goes out as hyper wrote it.
+//! closes the connection after a refused head. An HTTP/2 connection is left alone:
+//! the implementor says so once its first request arrived, and before that hyper
+//! writes only control frames, whose first byte (the high byte of a frame length
+//! below 16 KiB) is never `H`. When a refusal shares a write with an earlier
+//! response (pipelined requests), it goes out as hyper wrote it. Reads pass through
+//! untouched.
 //!
 //! This module knows sockets and bytes only; what counts as "no request in progress"
 //! and what the answer says is the [`Refusals`] implementor's business.
@@ -25,8 +28,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// What [`RefusalIo`] asks of the connection it serves.
 pub(crate) trait Refusals {
-    /// Whether no request is in progress and every earlier response has been
-    /// flushed, so a response written now is hyper's own.
+    /// Whether this is an HTTP/1 connection with no request in progress and every
+    /// earlier response flushed, so a response written now is hyper's own.
     fn is_between_requests(&self) -> bool;
 
     /// The whole response to send instead of hyper's refusal with `status`.
@@ -40,12 +43,7 @@ pub(crate) struct RefusalIo<T, R> {
     refusals: Arc<R>,
     /// Our answer, still (partly) to be written; then everything is swallowed.
     replacement: Option<Bytes>,
-    /// What the client's first bytes said: `None` before any arrived.
-    http2: Option<bool>,
 }
-
-/// What an HTTP/2 client sends first (RFC 9113 §3.4).
-const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 impl<T, R: Refusals> RefusalIo<T, R> {
     pub(crate) fn new(inner: T, refusals: Arc<R>) -> Self {
@@ -53,14 +51,13 @@ impl<T, R: Refusals> RefusalIo<T, R> {
             inner,
             refusals,
             replacement: None,
-            http2: None,
         }
     }
 
     /// Recognizes hyper's own refusal at the start of `buf`.
     fn refused_status(&self, buf: &[u8]) -> Option<StatusCode> {
         let status = buf.strip_prefix(b"HTTP/1.")?.get(2..5)?;
-        if self.http2 != Some(false) || !self.refusals.is_between_requests() {
+        if !self.refusals.is_between_requests() {
             return None;
         }
         StatusCode::from_bytes(status).ok()
@@ -91,14 +88,7 @@ impl<T: AsyncRead + Unpin, R> AsyncRead for RefusalIo<T, R> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
-        let first = &buf.filled()[before..];
-        if self.http2.is_none() && !first.is_empty() {
-            let common = first.len().min(HTTP2_PREFACE.len());
-            self.http2 = Some(first[..common] == HTTP2_PREFACE[..common]);
-        }
-        Poll::Ready(Ok(()))
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
@@ -170,7 +160,7 @@ impl<T: AsyncWrite + Unpin, R: Refusals> AsyncWrite for RefusalIo<T, R> {
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     use super::*;
 
@@ -193,7 +183,6 @@ mod tests {
         let refusals = Arc::new(Fixed::default());
         refusals.busy.store(busy, Ordering::Relaxed);
         let mut io = RefusalIo::new(Vec::new(), refusals);
-        io.http2 = Some(false);
         for bytes in writes {
             io.write_all(bytes).await.expect("writes to a Vec");
         }
@@ -215,21 +204,6 @@ mod tests {
         let response = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
         let text = String::from_utf8_lossy(response).into_owned();
         assert_eq!(written(true, &[response]).await, text);
-    }
-
-    #[tokio::test]
-    async fn an_http2_connection_is_left_alone() {
-        let (client, server) = tokio::io::duplex(1024);
-        let mut io = RefusalIo::new(server, Arc::new(Fixed::default()));
-        let (mut read_half, mut write_half) = tokio::io::split(client);
-        write_half.write_all(HTTP2_PREFACE).await.expect("write");
-        let mut preface = [0; 24];
-        io.read_exact(&mut preface).await.expect("read");
-        let response = b"HTTP/1.1 400 Bad Request\r\n\r\n";
-        io.write_all(response).await.expect("write");
-        let mut echoed = [0; 28];
-        read_half.read_exact(&mut echoed).await.expect("read");
-        assert_eq!(&echoed, response);
     }
 
     #[test]

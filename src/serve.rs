@@ -171,6 +171,7 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
         let shared = Arc::clone(&self.shared);
         let site = self.site.current();
         if request.version() == http::Version::HTTP_2 {
+            self.conn.note_http2();
             pipeline::respond_in_stream(shared, site, active, request)
         } else {
             // HTTP/1 answers one request at a time: run the handlers right here.

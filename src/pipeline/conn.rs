@@ -75,6 +75,8 @@ pub(crate) struct ConnState {
     shared: Arc<Shared>,
     /// Set once a `101` went out: the connection now carries another protocol.
     upgraded: AtomicBool,
+    /// Set by the first HTTP/2 request: hyper's own refusals are an HTTP/1 matter.
+    http2: AtomicBool,
     /// The bytes of streamed bodies this connection may hold unwritten, made by the
     /// first HTTP/2 body that needs it (`send_budget.rs`); HTTP/1 never does.
     send_budget: OnceLock<Arc<Semaphore>>,
@@ -99,8 +101,16 @@ impl ConnState {
             unflushed: AtomicBool::new(false),
             shared: Arc::clone(shared),
             upgraded: AtomicBool::new(false),
+            http2: AtomicBool::new(false),
             send_budget: OnceLock::new(),
             stream_slots: Semaphore::new(max_active_streams),
+        }
+    }
+
+    /// An HTTP/2 request arrived: the connection speaks HTTP/2.
+    pub(crate) fn note_http2(&self) {
+        if !self.http2.load(Ordering::Relaxed) {
+            self.http2.store(true, Ordering::Release);
         }
     }
 
@@ -167,6 +177,7 @@ impl Refusals for ConnState {
         self.active_requests() == 0
             && !self.unflushed.load(Ordering::Acquire)
             && !self.upgraded.load(Ordering::Acquire)
+            && !self.http2.load(Ordering::Acquire)
     }
 
     fn render(&self, status: http::StatusCode) -> Bytes {
