@@ -414,12 +414,25 @@ impl Exchange {
 
     /// A failed exchange whose head never reached the client has no status the client
     /// saw: it reads `499 Client Closed Request` (nginx's code for the same case), not
-    /// the `200` it was being built with. `always` says the client is known to be gone
-    /// even if the head was handed over.
-    pub(crate) fn note_unsent_status(&self, always: bool) {
+    /// the `200` it was being built with.
+    pub(crate) fn note_unsent_status(&self) {
         let mut response = lock(&self.response);
-        if always || !response.sent {
+        if !response.sent {
             response.status = client_closed_request();
+        }
+    }
+
+    /// The client is known to be gone although the head was handed over: it saw no
+    /// status either (see [`Exchange::note_unsent_status`]).
+    pub(crate) fn note_client_gone(&self) {
+        lock(&self.response).status = client_closed_request();
+    }
+
+    /// Records a failed header call of a handler as a misuse, answered with `500`
+    /// when the response is sent.
+    pub(crate) fn note_misuse(&self, result: Result<(), http::Error>, call: &str) {
+        if let Err(error) = result {
+            lock(&self.response).misuse = Some(format!("{call}: {error}"));
         }
     }
 

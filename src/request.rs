@@ -19,7 +19,7 @@ use crate::header_tokens::lists_token;
 use crate::request_body::RequestBody;
 use crate::response::header_pair;
 use crate::upgrade::{Upgrade, UpgradeError};
-use crate::{Response, ShutdownHandle, Stats};
+use crate::{ShutdownHandle, Stats};
 
 /// The request of one exchange, as every phase sees it.
 ///
@@ -105,7 +105,7 @@ impl Request {
         <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
     {
         let set = self.try_set_header(name, value);
-        Response::new(Arc::clone(&self.exchange)).note_misuse(set, "Request::set_header");
+        self.exchange.note_misuse(set, "Request::set_header");
     }
 
     /// Adds a request header value, keeping the values it already had; misuse is
@@ -118,7 +118,8 @@ impl Request {
         <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
     {
         let appended = self.try_append_header(name, value);
-        Response::new(Arc::clone(&self.exchange)).note_misuse(appended, "Request::append_header");
+        self.exchange
+            .note_misuse(appended, "Request::append_header");
     }
 
     /// Sets a request header, replacing any values it had.

@@ -76,7 +76,7 @@ impl Response {
         <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
     {
         let set = self.try_set_header(name, value);
-        self.note_misuse(set, "set_header");
+        self.exchange.note_misuse(set, "set_header");
     }
 
     /// Adds a header value, keeping the values it already had. Misuse is answered as
@@ -89,14 +89,7 @@ impl Response {
         <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
     {
         let appended = self.try_append_header(name, value);
-        self.note_misuse(appended, "append_header");
-    }
-
-    /// Records a failed header call as a misuse, answered with `500` when sent.
-    pub(crate) fn note_misuse(&self, result: Result<(), http::Error>, call: &str) {
-        if let Err(error) = result {
-            self.exchange.response_state().misuse = Some(format!("{call}: {error}"));
-        }
+        self.exchange.note_misuse(appended, "append_header");
     }
 
     /// Sets a header, replacing any values it had.

@@ -80,7 +80,7 @@ impl Tail {
         if let Delivery::Failed(cause) = delivery {
             tracing::debug!(connection = self.conn.info.id, %cause, "exchange failed");
             self.exchange.fail(cause);
-            self.exchange.note_unsent_status(false);
+            self.exchange.note_unsent_status();
             self.conn.error_reported.store(true, Ordering::Release);
         }
         if !self.has_work() {

@@ -256,11 +256,12 @@ fn send(
         // Failed while the handlers ran: a handler timeout's 503 still goes out, but
         // after a broken body read there is nobody left to answer.
         (Some(tail), Some(cause)) => {
-            let gone = matches!(
+            if matches!(
                 cause.kind(),
                 FailureKind::BodyRead | FailureKind::ClientGone
-            );
-            exchange.note_unsent_status(gone);
+            ) {
+                exchange.note_client_gone();
+            }
             tail.deliver(Delivery::Failed(cause));
             None
         }
