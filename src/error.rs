@@ -75,6 +75,22 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A listener cannot be served as asked.
+    #[error("listener {listener}: {reason}")]
+    InvalidListener {
+        /// The listener's address (or `a socket given ready`).
+        listener: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A virtual host cannot be served as asked.
+    #[error("virtual host {hosts}: {reason}")]
+    InvalidVirtualHost {
+        /// Its host names as given, comma-separated.
+        hosts: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A reload asked for a change that only a restart can make; the server keeps its
     /// current configuration.
     #[error(

@@ -29,7 +29,7 @@ const HYPER_MAX_BUF_SIZE: usize = 8192 + 4096 * 100;
 const H2_MAX_SEND_BUF_SIZE: usize = u32::MAX as usize;
 
 /// The limits of one server; see the [`ServerBuilder`] methods for each.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Limits {
     pub(crate) header_read_timeout: Duration,
     pub(crate) max_header_size: usize,

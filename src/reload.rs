@@ -21,7 +21,9 @@ use crate::{Error, ServerBuilder};
 /// - Limits (timeouts, header bounds, `max_concurrent_streams`) and the TLS
 ///   certificate apply to connections accepted after the reload; open connections
 ///   keep theirs. `max_connections` and `shutdown_deadline` apply at once.
-/// - The listen address cannot change, nor can TLS be turned on or off: both need a
+/// - Virtual hosts come and go with the builder, each with its handlers and
+///   certificate.
+/// - The listeners cannot change, nor can TLS be turned on or off: both need a
 ///   restart, and a reload asking for either is refused.
 ///
 /// ```no_run
@@ -59,15 +61,15 @@ impl ReloadHandle {
     /// when the builder names another listen address (one it does not name is not
     /// compared), or would turn TLS on or off.
     pub fn reload(&self, builder: ServerBuilder) -> Result<(), Error> {
-        let parts = builder.into_parts()?;
+        let parts = builder.into_parts(&self.shared.https_port)?;
         self.check_live(&parts)?;
         let BuiltParts {
-            site, transport, ..
+            sites, transport, ..
         } = parts;
         let max_connections = transport.limits.max_connections;
         self.shared.transport.store(Arc::new(transport));
         self.shared.connection_slots.resize(max_connections);
-        self.shared.site.store(Arc::new(site));
+        self.shared.site.store(Arc::new(sites));
         tracing::info!("configuration reloaded");
         Ok(())
     }
@@ -77,7 +79,8 @@ impl ReloadHandle {
     /// keep the one they were made with). This is how a renewed certificate takes
     /// effect without a restart. The new config is built as
     /// [`ServerBuilder::tls`] builds it, replacing one given to
-    /// [`ServerBuilder::tls_config`].
+    /// [`ServerBuilder::tls_config`] — and the virtual hosts' certificates, which
+    /// [`reload`](Self::reload) renews instead.
     ///
     /// # Errors
     /// [`Error::Tls`] naming the file at fault (the old certificate stays);
@@ -107,7 +110,11 @@ impl ReloadHandle {
         {
             return Err(Error::NeedsRestart {
                 setting: "listen",
-                change: format!("from {:?} to {listen:?}", self.shared.listen),
+                change: format!(
+                    "from {} to {}",
+                    self.shared.listen.join(", "),
+                    listen.join(", ")
+                ),
             });
         }
         let tls_now = self.shared.transport.load().tls.is_some();

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connection::ConnectionInfo;
 use crate::flush::FlushedIo;
+use crate::listener::BoundListener;
 use crate::pipeline::{self, ActiveRequest, ConnState, WireBody};
 use crate::refusal_io::RefusalIo;
 use crate::shared::Shared;
@@ -26,18 +27,24 @@ use crate::tls::TlsInfo;
 use crate::until_signal::{Ended, UntilSignal};
 
 /// The task of one accepted socket: served as it is, or through the TLS handshake
-/// first if the server speaks HTTPS. Boxed per kind, so a plain connection's task is
+/// first if its listener speaks TLS. Boxed per kind, so a plain connection's task is
 /// not sized for the larger TLS state (this is memory every idle connection holds).
 pub(crate) fn accept(
     shared: Arc<Shared>,
     stream: TcpStream,
     info: ConnectionInfo,
+    listener: BoundListener,
     draining: CancellationToken,
     cut: CancellationToken,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-    match info.transport.tls.clone() {
-        None => Box::pin(serve(shared, stream, info, draining, cut)),
-        Some(acceptor) => Box::pin(accept_tls(acceptor, shared, stream, info, draining, cut)),
+    let redirects = listener.redirects_to_https();
+    match (listener.is_tls(), info.transport.tls.clone()) {
+        (false, _) => Box::pin(serve(shared, stream, info, redirects, draining, cut)),
+        (true, Some(acceptor)) => {
+            Box::pin(accept_tls(acceptor, shared, stream, info, draining, cut))
+        }
+        // A reload cannot turn TLS off, so a TLS listener always has an acceptor.
+        (true, None) => Box::pin(std::future::ready(())),
     }
 }
 
@@ -67,15 +74,17 @@ async fn accept_tls(
         () = draining.cancelled() => return,
     };
     info.tls = Some(TlsInfo::of(stream.get_ref().1));
-    serve(shared, stream, info, draining, cut).await;
+    serve(shared, stream, info, false, draining, cut).await;
 }
 
 /// Serves one accepted socket until the client leaves, it stays idle too long, or the
-/// server shuts down.
+/// server shuts down. A socket of a listener that `redirects` gets the HTTPS redirect
+/// for every request.
 pub(crate) async fn serve<S>(
     shared: Arc<Shared>,
     stream: S,
     info: ConnectionInfo,
+    redirects: bool,
     draining: CancellationToken,
     cut: CancellationToken,
 ) where
@@ -97,6 +106,7 @@ pub(crate) async fn serve<S>(
         shared: Arc::clone(&shared),
         site: SiteCache::new(Arc::clone(&shared)),
         conn: Arc::clone(&state),
+        redirects,
     };
     // The block ends hyper's connection (and with it any request still in flight)
     // before the outcome is looked at, so such requests have reported first.
@@ -159,6 +169,8 @@ struct ConnService {
     shared: Arc<Shared>,
     site: SiteCache,
     conn: Arc<ConnState>,
+    /// The listener redirects every request to HTTPS.
+    redirects: bool,
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for ConnService {
@@ -169,7 +181,7 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         let active = ActiveRequest::new(&self.conn);
         let shared = Arc::clone(&self.shared);
-        let site = self.site.current();
+        let site = self.site.current(self.redirects, &request);
         if request.version() == http::Version::HTTP_2 {
             self.conn.note_http2();
             pipeline::respond_in_stream(shared, site, active, request)

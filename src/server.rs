@@ -1,15 +1,19 @@
-//! The server: [`ServerBuilder`] collects handlers and settings, [`Server`] is the
-//! validated result, [`BoundServer`] owns the listening socket and runs the accept
-//! loop until shut down.
+//! The server: [`ServerBuilder`] collects handlers and settings — with its virtual
+//! hosts, each described by a builder of its own — [`Server`] is the validated
+//! result, [`BoundServer`] owns the listening sockets and runs one accept loop per
+//! socket until shut down. Every listener serves the same sites, with one set of
+//! connection slots, statistics and one shutdown.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use http::header::{HeaderName, SERVER};
 use http::{HeaderMap, HeaderValue};
-use tokio::net::TcpListener;
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -17,13 +21,17 @@ use arc_swap::ArcSwap;
 
 use crate::connection::ConnectionInfo;
 use crate::handler::{Handler, SharedHandler};
+use crate::host_pattern::{HostPattern, HostTable};
+use crate::https_redirect::HttpsRedirect;
 use crate::limits::Limits;
+use crate::listener::{BoundListener, BoundSocket, Listener};
 use crate::map::DirectoryMap;
 use crate::path::is_normalized;
 use crate::reload::ReloadHandle;
 use crate::serve;
 use crate::shared::Shared;
-use crate::site::Site;
+use crate::site::{Site, Sites};
+use crate::sni::SniResolver;
 use crate::tls::TlsSource;
 use crate::transport::{ConnectionSlot, ConnectionSlots, Transport};
 use crate::{Error, Phase, ShutdownHandle, Stats};
@@ -60,8 +68,10 @@ enum HeaderChange {
 /// # }
 /// ```
 pub struct ServerBuilder {
-    /// `None` until set: a reload compares only an address it was given.
-    listen: Option<String>,
+    /// Empty until set: a reload compares only listeners it was given.
+    listeners: Vec<Listener>,
+    /// Host names and the builder describing their site.
+    virtual_hosts: Vec<(Vec<String>, ServerBuilder)>,
     hostname: Option<String>,
     header_changes: Vec<HeaderChange>,
     trans: Vec<SharedHandler>,
@@ -76,7 +86,8 @@ pub struct ServerBuilder {
 impl Default for ServerBuilder {
     fn default() -> Self {
         Self {
-            listen: None,
+            listeners: Vec::new(),
+            virtual_hosts: Vec::new(),
             hostname: None,
             header_changes: Vec::new(),
             trans: Vec::new(),
@@ -91,16 +102,62 @@ impl Default for ServerBuilder {
 }
 
 impl ServerBuilder {
-    /// The address to listen on, `host:port`; port 0 picks a free port (read it back
-    /// with [`BoundServer::local_addr`]). Default: `127.0.0.1:8000`. A running server
-    /// cannot move: [`ReloadHandle::reload`] refuses a builder naming another address.
-    pub fn listen(mut self, addr: impl Into<String>) -> Self {
-        self.listen = Some(addr.into());
+    /// Adds a listener on `addr`: `host:port` (`127.0.0.1:8000`, `[::1]:8000`), or a
+    /// port alone (`8000`, `:8000`) for every interface; port 0 picks a free port
+    /// (read it back with [`BoundServer::local_addr`]). Each call adds one: a server
+    /// may listen on IPv4 and IPv6, plain and TLS at once (see [`Listener`] for more
+    /// choices). Default, when none is given: `127.0.0.1:8000`. A running server
+    /// cannot move: [`ReloadHandle::reload`] refuses a builder naming other listeners.
+    pub fn listen(self, addr: impl Into<String>) -> Self {
+        self.listener(Listener::new(addr))
+    }
+
+    /// Adds a listener: an address or a socket given ready, plain or TLS, or one that
+    /// redirects every request to HTTPS.
+    pub fn listener(mut self, listener: Listener) -> Self {
+        self.listeners.push(listener);
         self
     }
 
-    /// The host name used in [`Request::url`](crate::Request::url) when a request
-    /// names none. Default: the address the connection was accepted on.
+    /// Serves the requests for `hosts` with the site `site` describes: its handlers,
+    /// default headers, `hostname`, `max_body_size`, `stream_buffer` and TLS
+    /// certificate, which handshakes asking for one of `hosts` (SNI) get. A host is
+    /// an exact name (`example.org`) or every name below one (`*.example.org`, which
+    /// does not cover `example.org` itself); the request's host (from `Host` or the
+    /// URI, port left out) is compared without regard to case, an exact name winning
+    /// over a wildcard. Requests for any other host, or none, go to the site this
+    /// builder describes itself (the default site), and so do handshakes.
+    ///
+    /// `site` describes a site only: listeners, limits and virtual hosts are the
+    /// server's, and `build` refuses a `site` that sets them.
+    ///
+    /// ```
+    /// use poco_httpd::Server;
+    ///
+    /// let server = Server::builder()
+    ///     .content("/", "the default site\n")
+    ///     .virtual_host(
+    ///         ["example.org", "*.example.org"],
+    ///         Server::builder().header("X-Site", "example").content("/", "example\n"),
+    ///     )
+    ///     .build();
+    /// assert!(server.is_ok());
+    /// ```
+    pub fn virtual_host<I>(mut self, hosts: I, site: ServerBuilder) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let hosts = hosts.into_iter().map(Into::into).collect();
+        self.virtual_hosts.push((hosts, site));
+        self
+    }
+
+    /// The host name [`Request::host`](crate::Request::host) and
+    /// [`Request::url`](crate::Request::url) report for a request that names none
+    /// (an HTTP/1.0 request without `Host`). It does not choose a site: virtual hosts
+    /// are chosen by [`virtual_host`](Self::virtual_host)'s names. Default: the
+    /// address the connection was accepted on.
     pub fn hostname(mut self, hostname: impl Into<String>) -> Self {
         self.hostname = Some(hostname.into());
         self
@@ -227,13 +284,24 @@ impl ServerBuilder {
     /// [`Error::DuplicateHandler`], [`Error::PhaseNotByPath`] and
     /// [`Error::InvalidHeader`].
     pub fn build(self) -> Result<Server, Error> {
-        let parts = self.into_parts()?;
-        let listen = parts.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let https_port = Arc::new(AtomicU16::new(0));
+        let mut parts = self.into_parts(&https_port)?;
+        if parts.listeners.is_empty() {
+            let listener = Listener::new(DEFAULT_LISTEN);
+            let tls = listener.speaks_tls(parts.transport.tls.is_some())?;
+            parts.listeners.push((listener, tls));
+        }
         let shared = Shared {
-            site: ArcSwap::from_pointee(parts.site),
+            site: ArcSwap::from_pointee(parts.sites),
             connection_slots: ConnectionSlots::new(parts.transport.limits.max_connections),
             transport: ArcSwap::from_pointee(parts.transport),
-            listen: listen.clone(),
+            listen: parts
+                .listeners
+                .iter()
+                .map(|(listener, _)| listener.describe())
+                .collect(),
+            https_port,
+            next_connection_id: Default::default(),
             stats: Stats::default(),
             tasks: TaskTracker::new(),
             cut: CancellationToken::new(),
@@ -241,44 +309,179 @@ impl ServerBuilder {
         };
         Ok(Server {
             shared: Arc::new(shared),
-            listen,
+            listeners: parts.listeners,
         })
     }
 
-    /// Checks the settings: the handlers' [`Site`], the connections' [`Transport`], the
-    /// address. TLS files are read here.
-    pub(crate) fn into_parts(self) -> Result<BuiltParts, Error> {
-        let site = Site {
-            map: build_map(self.registrations)?,
-            trans: self.trans,
-            stream: self.stream,
-            default_headers: build_headers(self.header_changes)?,
-            hostname: self.hostname,
-            max_body_size: self.max_body_size,
-            stream_buffer: self.stream_buffer,
+    /// Checks the settings: the [`Sites`], the connections' [`Transport`], the
+    /// listeners. TLS files are read here. `https_port` is where the redirecting
+    /// listeners send clients, once the server is bound.
+    pub(crate) fn into_parts(self, https_port: &Arc<AtomicU16>) -> Result<BuiltParts, Error> {
+        let listen = (!self.listeners.is_empty())
+            .then(|| self.listeners.iter().map(Listener::describe).collect());
+        let default_tls = self.tls.as_ref().map(TlsSource::config).transpose()?;
+        let mut by_host = HostTable::default();
+        let mut certificates = HostTable::default();
+        for (hosts, site) in self.virtual_hosts {
+            let (site, tls) = site.into_virtual_host(&hosts)?;
+            let site = Arc::new(site);
+            for host in &hosts {
+                let invalid = |reason: String| Error::InvalidVirtualHost {
+                    hosts: hosts.join(", "),
+                    reason,
+                };
+                let pattern = HostPattern::parse(host)
+                    .map_err(|reason| invalid(format!("{host:?}: {reason}")))?;
+                if by_host.insert(pattern.clone(), Arc::clone(&site)).is_err() {
+                    return Err(invalid(format!(
+                        "{host:?} is named by another virtual host"
+                    )));
+                }
+                if let Some(tls) = &tls {
+                    let _ = certificates.insert(pattern, Arc::clone(tls));
+                }
+            }
+        }
+        let tls = SniResolver::config(default_tls, certificates);
+        let mut listeners = Vec::with_capacity(self.listeners.len());
+        for listener in self.listeners {
+            let speaks_tls = listener.speaks_tls(tls.is_some())?;
+            listeners.push((listener, speaks_tls));
+        }
+        let default = site_of(
+            self.registrations,
+            self.trans,
+            self.stream,
+            self.header_changes,
+            SiteSettings {
+                hostname: self.hostname,
+                max_body_size: self.max_body_size,
+                stream_buffer: self.stream_buffer,
+            },
+        )?;
+        let https_redirect = listeners
+            .iter()
+            .any(|(listener, _)| listener.redirects())
+            .then(|| redirect_site(&default, https_port));
+        let sites = Sites {
+            default: Arc::new(default),
+            by_host,
+            https_redirect,
         };
-        let tls = self.tls.as_ref().map(TlsSource::acceptor).transpose()?;
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         Ok(BuiltParts {
-            site,
-            listen: self.listen,
-            transport: Transport::new(self.limits, tls),
+            sites,
+            listen,
+            listeners,
+            transport: Transport::new(self.limits, acceptor),
         })
     }
+
+    /// The site a virtual host's builder describes, and its TLS config if any.
+    fn into_virtual_host(
+        self,
+        hosts: &[String],
+    ) -> Result<(Site, Option<Arc<ServerConfig>>), Error> {
+        let invalid = |reason: &str| Error::InvalidVirtualHost {
+            hosts: hosts.join(", "),
+            reason: reason.to_owned(),
+        };
+        if hosts.is_empty() {
+            return Err(invalid("it names no host"));
+        }
+        if !self.listeners.is_empty() {
+            return Err(invalid(
+                "its builder sets listeners; they are the server's: give them to the outer builder",
+            ));
+        }
+        if !self.virtual_hosts.is_empty() {
+            return Err(invalid(
+                "its builder has virtual hosts of its own; give them all to the outer builder",
+            ));
+        }
+        if self.limits != Limits::default() {
+            return Err(invalid(
+                "its builder sets limits; they are the server's: set them on the outer builder",
+            ));
+        }
+        let tls = self.tls.as_ref().map(TlsSource::config).transpose()?;
+        let site = site_of(
+            self.registrations,
+            self.trans,
+            self.stream,
+            self.header_changes,
+            SiteSettings {
+                hostname: self.hostname,
+                max_body_size: self.max_body_size,
+                stream_buffer: self.stream_buffer,
+            },
+        )?;
+        Ok((site, tls))
+    }
+}
+
+/// A site's settings beside its handlers.
+struct SiteSettings {
+    hostname: Option<String>,
+    max_body_size: usize,
+    stream_buffer: usize,
+}
+
+/// The site of one builder's handlers and settings.
+fn site_of(
+    registrations: Vec<(String, Phase, SharedHandler)>,
+    trans: Vec<SharedHandler>,
+    stream: Option<SharedHandler>,
+    header_changes: Vec<HeaderChange>,
+    settings: SiteSettings,
+) -> Result<Site, Error> {
+    Ok(Site {
+        map: build_map(registrations)?,
+        trans,
+        stream,
+        default_headers: build_headers(header_changes)?,
+        hostname: settings.hostname,
+        max_body_size: settings.max_body_size,
+        stream_buffer: settings.stream_buffer,
+    })
+}
+
+/// The site of the listeners that redirect to HTTPS: the redirect at `/`, with the
+/// default site's headers.
+fn redirect_site(default: &Site, https_port: &Arc<AtomicU16>) -> Arc<Site> {
+    let mut map = DirectoryMap::default();
+    let redirect = HttpsRedirect {
+        port: Arc::clone(https_port),
+    };
+    map.entry("/").content = Some(SharedHandler::new(redirect));
+    Arc::new(Site {
+        map,
+        trans: Vec::new(),
+        stream: None,
+        default_headers: default.default_headers.clone(),
+        hostname: default.hostname.clone(),
+        max_body_size: default.max_body_size,
+        stream_buffer: default.stream_buffer,
+    })
 }
 
 /// A checked [`ServerBuilder`], taken apart.
 pub(crate) struct BuiltParts {
-    pub(crate) site: Site,
-    pub(crate) listen: Option<String>,
+    pub(crate) sites: Sites,
+    /// The listeners as a reload compares them, if the builder named any.
+    pub(crate) listen: Option<Vec<String>>,
+    /// Each listener and whether it speaks TLS.
+    pub(crate) listeners: Vec<(Listener, bool)>,
     pub(crate) transport: Transport,
 }
 
 impl fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
-            .field("listen", &self.listen)
+            .field("listeners", &self.listeners)
             .field("hostname", &self.hostname)
             .field("handlers", &(self.trans.len() + self.registrations.len()))
+            .field("virtual_hosts", &self.virtual_hosts.len())
             .finish_non_exhaustive()
     }
 }
@@ -351,7 +554,8 @@ fn build_headers(changes: Vec<HeaderChange>) -> Result<HeaderMap, Error> {
 #[derive(Debug)]
 pub struct Server {
     shared: Arc<Shared>,
-    listen: String,
+    /// Each listener and whether it speaks TLS.
+    listeners: Vec<(Listener, bool)>,
 }
 
 impl Server {
@@ -374,29 +578,22 @@ impl Server {
         }
     }
 
-    /// Opens the listening socket.
+    /// Opens the listening sockets, in the order they were given.
     ///
     /// # Errors
-    /// [`Error::Resolve`] or [`Error::Listen`] (say, the port is taken).
+    /// [`Error::Resolve`] or [`Error::Listen`] (say, a port is taken), naming the
+    /// listener; those opened before it are closed again.
     pub async fn bind(self) -> Result<BoundServer, Error> {
-        let listen_error = |source| Error::Listen {
-            addr: self.listen.clone(),
-            source,
-        };
-        let addrs = tokio::net::lookup_host(self.listen.as_str())
-            .await
-            .map_err(|source| Error::Resolve {
-                addr: self.listen.clone(),
-                source,
-            })?
-            .collect::<Vec<_>>();
-        let listener = TcpListener::bind(addrs.as_slice())
-            .await
-            .map_err(listen_error)?;
-        let local_addr = listener.local_addr().map_err(listen_error)?;
+        let mut sockets = Vec::with_capacity(self.listeners.len());
+        for (listener, tls) in self.listeners {
+            sockets.push(listener.bind(tls).await?);
+        }
+        if let Some(tls) = sockets.iter().find(|socket| socket.info.is_tls()) {
+            let port = tls.info.local_addr().port();
+            self.shared.https_port.store(port, Ordering::Relaxed);
+        }
         Ok(BoundServer {
-            listener,
-            local_addr,
+            sockets,
             shared: self.shared,
         })
     }
@@ -411,18 +608,26 @@ impl Server {
     }
 }
 
-/// A server with its listening socket open.
+/// A server with its listening sockets open.
 #[derive(Debug)]
 pub struct BoundServer {
-    listener: TcpListener,
-    local_addr: SocketAddr,
+    sockets: Vec<BoundSocket>,
     shared: Arc<Shared>,
 }
 
 impl BoundServer {
-    /// The address actually bound, with the port the system chose for port 0.
+    /// The address of the first listener, with the port the system chose for port 0.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.sockets
+            .first()
+            .map(|socket| socket.info.local_addr())
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Every listener, in the order given: its address, and whether it speaks TLS or
+    /// redirects to HTTPS.
+    pub fn listeners(&self) -> Vec<BoundListener> {
+        self.sockets.iter().map(|socket| socket.info).collect()
     }
 
     /// A handle that shuts this server down.
@@ -467,64 +672,88 @@ impl BoundServer {
     /// then stops accepting at once, lets requests in flight (and their Post handlers)
     /// finish within the shutdown deadline, cuts what is left, and returns.
     pub async fn run(self) {
-        let Self {
-            listener,
-            local_addr,
-            shared,
-        } = self;
-        let draining = shared.draining.clone();
-        tracing::info!(%local_addr, "listening");
-        let mut next_id = 0;
-        let mut backoff = AcceptBackoff::default();
-        loop {
-            let Some(slot) = connection_slot(&shared, &draining).await else {
-                break;
-            };
-            let accepted = tokio::select! {
-                biased;
-                () = draining.cancelled() => break,
-                accepted = listener.accept() => accepted,
-            };
-            match accepted {
-                Ok((stream, remote_addr)) => {
-                    backoff.succeeded();
-                    // Responses are written whole; waiting to coalesce them only adds latency.
-                    let _ = stream.set_nodelay(true);
-                    next_id += 1;
-                    let local_addr = stream.local_addr().unwrap_or(local_addr);
-                    let info = ConnectionInfo {
-                        id: next_id,
-                        remote_addr,
-                        local_addr,
-                        tls: None,
-                        transport: shared.transport.load_full(),
-                    };
-                    let serve = serve::accept(
-                        Arc::clone(&shared),
-                        stream,
-                        info,
-                        draining.clone(),
-                        shared.cut.clone(),
-                    );
-                    shared.tasks.spawn(async move {
-                        serve.await;
-                        drop(slot);
-                    });
-                }
-                Err(error) => {
-                    drop(slot);
-                    tokio::select! {
-                        biased;
-                        () = draining.cancelled() => break,
-                        () = backoff.failed(&error) => {}
-                    }
-                }
-            }
+        let Self { sockets, shared } = self;
+        for socket in &sockets {
+            let local_addr = socket.info.local_addr();
+            tracing::info!(%local_addr, tls = socket.info.is_tls(), "listening");
         }
-        drop(listener);
+        accept_loop(&sockets, &shared).await;
+        drop(sockets);
         let deadline = shared.transport.load().limits.shutdown_deadline;
         drain(&shared, deadline).await;
     }
+}
+
+/// Accepts connections on every listener and spawns their tasks, until shutdown. One
+/// loop for all of them, so one free connection slot waits for whichever listener
+/// gets the next client.
+async fn accept_loop(sockets: &[BoundSocket], shared: &Arc<Shared>) {
+    let draining = shared.draining.clone();
+    let mut backoff = AcceptBackoff::default();
+    let mut turn = 0;
+    loop {
+        let Some(slot) = connection_slot(shared, &draining).await else {
+            break;
+        };
+        let (accepted, listener) = tokio::select! {
+            biased;
+            () = draining.cancelled() => break,
+            accepted = std::future::poll_fn(|cx| poll_accept_any(sockets, &mut turn, cx)) => accepted,
+        };
+        match accepted {
+            Ok((stream, remote_addr)) => {
+                backoff.succeeded();
+                // Responses are written whole; waiting to coalesce them only adds latency.
+                let _ = stream.set_nodelay(true);
+                let id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed) + 1;
+                let local_addr = stream.local_addr().unwrap_or(listener.local_addr());
+                let connection = ConnectionInfo {
+                    id,
+                    remote_addr,
+                    local_addr,
+                    tls: None,
+                    transport: shared.transport.load_full(),
+                };
+                let serve = serve::accept(
+                    Arc::clone(shared),
+                    stream,
+                    connection,
+                    listener,
+                    draining.clone(),
+                    shared.cut.clone(),
+                );
+                shared.tasks.spawn(async move {
+                    serve.await;
+                    drop(slot);
+                });
+            }
+            Err(error) => {
+                drop(slot);
+                tokio::select! {
+                    biased;
+                    () = draining.cancelled() => break,
+                    () = backoff.failed(&error) => {}
+                }
+            }
+        }
+    }
+}
+
+/// The next connection on any of `sockets`, asking them in turn from `turn` on, so
+/// a busy listener cannot starve the others.
+fn poll_accept_any(
+    sockets: &[BoundSocket],
+    turn: &mut usize,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<(std::io::Result<(TcpStream, SocketAddr)>, BoundListener)> {
+    for offset in 0..sockets.len() {
+        let socket = &sockets[(*turn + offset) % sockets.len()];
+        if let std::task::Poll::Ready(accepted) = socket.listener.poll_accept(cx) {
+            *turn = turn.wrapping_add(offset + 1);
+            return std::task::Poll::Ready((accepted, socket.info));
+        }
+    }
+    std::task::Poll::Pending
 }
 
 /// Waits for room under `max_connections`; `None` once shutdown began. While the

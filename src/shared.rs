@@ -3,25 +3,32 @@
 //! tracker and the cut token.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicU64};
 
 use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::site::Site;
+use crate::site::Sites;
 use crate::stats::Stats;
 use crate::transport::{ConnectionSlots, Transport};
 
 /// What every connection and request of one server shares.
 pub(crate) struct Shared {
     /// The current handlers; swapped by [`ReloadHandle::reload`].
-    pub(crate) site: ArcSwap<Site>,
+    pub(crate) site: ArcSwap<Sites>,
     /// What new connections are served with; swapped by [`ReloadHandle::reload`].
     pub(crate) transport: ArcSwap<Transport>,
     /// One slot per open connection, up to `max_connections`.
     pub(crate) connection_slots: ConnectionSlots,
-    /// The listen address as configured, which a reload may not change.
-    pub(crate) listen: String,
+    /// The listeners as configured, which a reload may not change.
+    pub(crate) listen: Vec<String>,
+    /// The first TLS listener's port once bound (0 before), where the redirecting
+    /// listeners send clients.
+    pub(crate) https_port: Arc<AtomicU16>,
+    /// The id of the connection accepted last, on any listener.
+    pub(crate) next_connection_id: AtomicU64,
     pub(crate) stats: Stats,
     /// Connection tasks and Post tasks, awaited on shutdown.
     pub(crate) tasks: TaskTracker,

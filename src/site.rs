@@ -1,10 +1,11 @@
 //! [`Site`]: what the handler configuration determines — the directory map, the Trans
-//! list, default headers and per-request limits — and [`SiteCache`], one connection's
-//! view of the current one, which `ReloadHandle` (`reload.rs`) swaps while the server
-//! runs.
+//! list, default headers and per-request limits — [`Sites`], a server's default site
+//! with its virtual hosts (chosen by the request's host name) and the site of its
+//! HTTP→HTTPS redirecting listeners, and [`SiteCache`], one connection's view of the
+//! current `Sites`, which `ReloadHandle` (`reload.rs`) swaps while the server runs.
 //!
-//! Each request takes the current site when it starts and keeps it to the end, so a
-//! reload never changes the handlers of a request in flight and drops no connection.
+//! Each request takes its site when it starts and keeps it to the end, so a reload
+//! never changes the handlers of a request in flight and drops no connection.
 
 use std::cell::RefCell;
 use std::ops::Deref;
@@ -17,6 +18,7 @@ use http::header::Entry;
 
 use crate::connection::Connection;
 use crate::handler::SharedHandler;
+use crate::host_pattern::{HostTable, host_name};
 use crate::map::DirectoryMap;
 use crate::shared::Shared;
 
@@ -53,21 +55,64 @@ impl Site {
     }
 }
 
-/// One connection's view of the server's current site. Noticing a reload costs one
+/// Every site of one configuration: the default one, the virtual hosts, and what the
+/// redirecting listeners answer with.
+#[derive(Debug)]
+pub(crate) struct Sites {
+    /// For requests whose host name no virtual host covers (or that name none).
+    pub(crate) default: Arc<Site>,
+    /// The virtual hosts by host name.
+    pub(crate) by_host: HostTable<Arc<Site>>,
+    /// The site of listeners that redirect every request to HTTPS, if any.
+    pub(crate) https_redirect: Option<Arc<Site>>,
+}
+
+impl Sites {
+    /// The site a request for `authority` (a `Host` value or a URI's authority)
+    /// runs with. A server without virtual hosts does not look at the name.
+    pub(crate) fn for_host(&self, authority: Option<&str>) -> &Arc<Site> {
+        if self.by_host.is_empty() {
+            return &self.default;
+        }
+        authority
+            .and_then(|authority| self.by_host.find(host_name(authority)))
+            .unwrap_or(&self.default)
+    }
+}
+
+/// The site a request runs with: the listener's redirect, else by host name.
+pub(crate) fn site_for<B>(sites: &Sites, redirects: bool, request: &http::Request<B>) -> Arc<Site> {
+    if redirects && let Some(redirect) = &sites.https_redirect {
+        return Arc::clone(redirect);
+    }
+    if sites.by_host.is_empty() {
+        return Arc::clone(&sites.default);
+    }
+    let authority = match request.uri().authority() {
+        Some(authority) => Some(authority.as_str()),
+        None => request
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|host| host.to_str().ok()),
+    };
+    Arc::clone(sites.for_host(authority))
+}
+
+/// One connection's view of the server's current sites. Noticing a reload costs one
 /// atomic load per request, where a full load of the `ArcSwap` takes a debt slot, a
 /// count increment and the debt's payback. The site a connection last used stays
 /// alive until its next request sees the new one, or it closes.
 #[derive(Debug, Clone)]
-pub(crate) struct SiteCache(RefCell<Cache<CurrentSite, Arc<Site>>>);
+pub(crate) struct SiteCache(RefCell<Cache<CurrentSite, Arc<Sites>>>);
 
 /// What [`SiteCache`] watches: the server's swappable site.
 #[derive(Debug, Clone)]
 struct CurrentSite(Arc<Shared>);
 
 impl Deref for CurrentSite {
-    type Target = ArcSwap<Site>;
+    type Target = ArcSwap<Sites>;
 
-    fn deref(&self) -> &ArcSwap<Site> {
+    fn deref(&self) -> &ArcSwap<Sites> {
         &self.0.site
     }
 }
@@ -77,8 +122,9 @@ impl SiteCache {
         Self(RefCell::new(Cache::new(CurrentSite(shared))))
     }
 
-    /// The site a request starting now runs with.
-    pub(crate) fn current(&self) -> Arc<Site> {
-        Arc::clone(self.0.borrow_mut().load())
+    /// The site `request`, starting now, runs with: chosen by its host name, or the
+    /// HTTPS redirect on a listener that `redirects`.
+    pub(crate) fn current<B>(&self, redirects: bool, request: &http::Request<B>) -> Arc<Site> {
+        site_for(self.0.borrow_mut().load(), redirects, request)
     }
 }

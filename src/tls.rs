@@ -103,17 +103,22 @@ pub(crate) enum TlsSource {
 }
 
 impl TlsSource {
+    /// The rustls config: the files read, or the one given.
+    pub(crate) fn config(&self) -> Result<Arc<ServerConfig>, Error> {
+        match self {
+            Self::Files(cert, key) => server_config(cert, key),
+            Self::Config(config) => Ok(Arc::clone(config)),
+        }
+    }
+
     pub(crate) fn acceptor(&self) -> Result<TlsAcceptor, Error> {
-        let config = match self {
-            Self::Files(cert, key) => server_config(cert, key)?,
-            Self::Config(config) => Arc::clone(config),
-        };
-        Ok(TlsAcceptor::from(config))
+        self.config().map(TlsAcceptor::from)
     }
 }
 
 impl ServerBuilder {
-    /// Serves HTTPS only, with the certificate chain in the PEM file `cert` (server
+    /// Serves HTTPS (on every listener not made plain with
+    /// [`Listener::tls`](crate::Listener::tls)), with the certificate chain in the PEM file `cert` (server
     /// certificate first) and its private key in the PEM file `key`. ALPN offers
     /// `h2` and `http/1.1`. The files are read by [`ServerBuilder::build`], whose
     /// error names the file at fault.
@@ -122,7 +127,7 @@ impl ServerBuilder {
         self
     }
 
-    /// Serves HTTPS only, with a rustls config of your own (client certificates,
+    /// Serves HTTPS (as [`tls`](Self::tls) does), with a rustls config of your own (client certificates,
     /// several certificates by SNI...). Its `alpn_protocols` decide whether clients
     /// may choose HTTP/2: set them to `h2` and `http/1.1` for both.
     pub fn tls_config(mut self, config: Arc<ServerConfig>) -> Self {

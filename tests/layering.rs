@@ -35,6 +35,9 @@ const LAYERS: &[(&str, &[&str])] = &[
             "header_tokens",
             "upgrade",
             "send_watch",
+            "host_pattern",
+            "sni",
+            "listener",
         ],
     ),
     (
@@ -51,6 +54,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "site",
             "shared",
             "stream",
+            "https_redirect",
         ],
     ),
     (

@@ -262,7 +262,7 @@ pub(crate) fn report_aborted_head(shared: &Arc<Shared>, conn: &Arc<ConnState>, c
         None,
         connection,
         Arc::clone(shared),
-        shared.site.load_full(),
+        Arc::clone(&shared.site.load().default),
     );
     let tail = Tail::new(exchange, Arc::clone(conn));
     let message = "the client went away in the middle of a request head";

@@ -192,7 +192,11 @@ impl Refusals for ConnState {
         }
         let close = http::HeaderValue::from_static("close");
         headers.insert(http::header::CONNECTION, close);
-        self.shared.site.load().add_default_headers(&mut headers);
+        self.shared
+            .site
+            .load()
+            .default
+            .add_default_headers(&mut headers);
         encode_response(status, &headers, &body)
     }
 }
