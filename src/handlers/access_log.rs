@@ -1,5 +1,5 @@
 //! [`AccessLog`]: a Post handler writing one line per request in the Common or
-//! Combined Log Format, plus the time taken, to stdout or a file. The request line
+//! Combined Log Format, plus the time taken, or as a JSON object, to stdout or a file. The request line
 //! shows the target as the client sent it, in origin form (`/path?query`) for HTTP/1.1
 //! and HTTP/2 alike, whatever a Trans handler rewrote it to.
 
@@ -25,6 +25,10 @@ pub enum LogFormat {
     Common,
     /// Common, then `"referer" "user-agent"`, then the duration.
     Combined,
+    /// One JSON object per line, for log collectors: `time` (RFC 3339, UTC),
+    /// `remote`, `user`, `host`, `method`, `target`, `protocol`, `status`, `bytes`,
+    /// `referer`, `user_agent`, `duration_us` (absent values are `null`).
+    Json,
 }
 
 /// Where log lines go.
@@ -94,12 +98,12 @@ impl AccessLog {
 
     /// The log line for one exchange, without the newline.
     pub fn line(&self, request: &Request, response: &Response) -> String {
+        if self.format == LogFormat::Json {
+            return json_line(request, response);
+        }
         let connection = request.connection();
         let user = connection.user().unwrap_or_else(|| "-".into());
-        let bytes = response
-            .header(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok().map(str::to_owned))
-            .unwrap_or_else(|| response.body().len().to_string());
+        let bytes = bytes_sent(response).to_string();
         let bytes = if bytes == "0" { "-".to_owned() } else { bytes };
         let mut line = format!(
             "{} - {} [{}] \"{} {} {:?}\" {} {}",
@@ -139,6 +143,38 @@ impl Handler for AccessLog {
         self.write(&self.line(&request, &response));
         HandlerFuture::ready(Outcome::Ok)
     }
+}
+
+/// The body's size as sent: the declared `Content-Length` (a streamed or `HEAD`
+/// response's), else the whole body's length.
+fn bytes_sent(response: &Response) -> u64 {
+    response
+        .header(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse().ok())
+        .unwrap_or_else(|| response.body().len() as u64)
+}
+
+/// The [`LogFormat::Json`] line: serde_json escapes whatever the client sent.
+fn json_line(request: &Request, response: &Response) -> String {
+    let connection = request.connection();
+    let time = OffsetDateTime::now_utc()
+        .format(&cookie::time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let line = serde_json::json!({
+        "time": time,
+        "remote": connection.remote_addr().ip().to_string(),
+        "user": connection.user(),
+        "host": request.host(),
+        "method": request.method().as_str(),
+        "target": target(request),
+        "protocol": format!("{:?}", request.version()),
+        "status": response.status().as_u16(),
+        "bytes": bytes_sent(response),
+        "referer": request.header_text(REFERER),
+        "user_agent": request.header_text(USER_AGENT),
+        "duration_us": u64::try_from(request.received_at().elapsed().as_micros()).unwrap_or(u64::MAX),
+    });
+    line.to_string()
 }
 
 /// The request target as the client sent it. For HTTP/1 that is the request line's

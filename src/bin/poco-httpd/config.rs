@@ -5,10 +5,11 @@
 //! and every error names the file, the line and the key; building the server from
 //! `Settings` cannot fail.
 //!
-//! Each table has its own module: `[[location]]` blocks (`location`), `[[rewrite]]`
-//! (`rewrites`), `[status]` (`status`), `[session]` (`session`), `[tls]` (`tls`),
-//! `[limits]` (`limits`) and `[headers]` (`headers`). This file keeps the top level:
-//! the flags, the file as a whole, `[compression]`, and turning a position in the
+//! Each table has its own module: `listen` (`listen`), `[[location]]` blocks
+//! (`location`), `[[site]]` blocks (`sites`), `[[rewrite]]` (`rewrites`), `[status]`
+//! (`status`), `[session]` (`session`), `[tls]` (`tls`), `[limits]` (`limits`) and
+//! `[headers]` (`headers`). This file keeps the top level: the flags, the file as a
+//! whole, which site is the default, `[compression]`, and turning a position in the
 //! file into its line.
 
 // Explicit paths: the fuzz target includes this file with `#[path]`, which resolves
@@ -17,33 +18,37 @@
 mod headers;
 #[path = "config/limits.rs"]
 mod limits;
+#[path = "config/listen.rs"]
+mod listen;
 #[path = "config/location.rs"]
 mod location;
 #[path = "config/rewrites.rs"]
 mod rewrites;
 #[path = "config/session.rs"]
 mod session;
+#[path = "config/sites.rs"]
+mod sites;
 #[path = "config/status.rs"]
 mod status;
 #[path = "config/tls.rs"]
 mod tls;
 
-use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use poco_httpd::handlers::{AccessLog, Compression};
-use poco_httpd::{Server, ServerBuilder};
+use poco_httpd::{Listener, Server, ServerBuilder};
 use serde::Deserialize;
-use toml::Spanned;
 
 use self::headers::{Headers, RawHeaders};
 use self::limits::{Limits, RawLimits};
+use self::listen::{ListenSpec, RawListen};
 use self::location::{Location, RawLocation};
 use self::rewrites::{RawRewrite, Rewrites};
 use self::session::{RawSession, Session};
+use self::sites::{RawSite, Site};
 use self::status::{RawStatus, Status};
 use self::tls::{RawTls, Tls};
 
@@ -51,7 +56,8 @@ use self::tls::{RawTls, Tls};
 #[derive(Debug, Clone, Parser)]
 #[command(version, about)]
 pub(crate) struct Cli {
-    /// Address to listen on, ADDR:PORT (overrides the config file).
+    /// Address to listen on, ADDR:PORT, or a port alone (8080, :8080) for every
+    /// interface (overrides the config file's `listen`).
     #[arg(long, value_name = "ADDR:PORT")]
     pub(crate) listen: Option<String>,
     /// Directory to serve when no config file is given [default: .]
@@ -61,6 +67,10 @@ pub(crate) struct Cli {
     /// `--root` with it).
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+    /// Check the configuration (every file it names opened, every value checked),
+    /// print the verdict and exit: 0 when it is valid, 1 with the error otherwise.
+    #[arg(long)]
+    pub(crate) check: bool,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
@@ -69,12 +79,15 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    listen: Option<Spanned<String>>,
+    listen: Option<RawListen>,
     hostname: Option<String>,
     #[serde(default)]
     headers: RawHeaders,
     #[serde(default)]
     location: Vec<RawLocation>,
+    /// Virtual hosts.
+    #[serde(default)]
+    site: Vec<RawSite>,
     /// Trans handlers, in order.
     #[serde(default)]
     rewrite: Vec<RawRewrite>,
@@ -146,10 +159,15 @@ impl<'a> ConfigText<'a> {
 /// values and ready handlers; nothing left to parse or open.
 #[derive(Debug)]
 pub(crate) struct Settings {
-    listen: String,
+    listen: Vec<ListenSpec>,
     hostname: Option<String>,
     headers: Headers,
+    /// The default site's locations: the top-level ones (empty when a `[[site]]` is
+    /// the default).
     locations: Vec<Location>,
+    sites: Vec<Site>,
+    /// Which of `sites` is the default one, if any.
+    default_site: Option<usize>,
     rewrites: Rewrites,
     status: Option<Status>,
     compression: Option<Compression>,
@@ -166,10 +184,10 @@ impl Settings {
             (None, root) => Self::serving(root.as_deref().unwrap_or(Path::new(".")))?,
         };
         if let Some(listen) = &cli.listen {
-            if let Err(expected) = check_listen(listen) {
-                bail!("--listen {listen:?}: {expected}");
+            match ListenSpec::address(listen) {
+                Ok(spec) => settings.listen = vec![spec],
+                Err(expected) => bail!("--listen {listen:?}: {expected}"),
             }
-            settings.listen.clone_from(listen);
         }
         Ok(settings)
     }
@@ -180,10 +198,12 @@ impl Settings {
             bail!("--root {}: not a directory", root.display());
         }
         Ok(Self {
-            listen: DEFAULT_LISTEN.to_owned(),
+            listen: vec![default_listen()],
             hostname: None,
             headers: Headers::default(),
             locations: vec![Location::serving(root.to_owned())],
+            sites: Vec::new(),
+            default_site: None,
             rewrites: Rewrites::default(),
             status: Some(Status::by_default()),
             compression: RawCompression::default().handler(),
@@ -205,29 +225,41 @@ impl Settings {
             toml::from_str(text).map_err(|error| serde_error(file, text, &error))?;
         let text = ConfigText::new(file, text);
         let locations = location::check_all(raw.location, &text)?;
-        let status = Status::check(raw.status, &locations, &text)?;
+        let sites = sites::check_all(raw.site, &text)?;
+        let default_site = default_site(&locations, &sites, &text)?;
+        let default_locations = match default_site {
+            Some(index) => &sites[index].locations,
+            None => &locations,
+        };
+        let status = Status::check(raw.status, default_locations, &text)?;
         let session = raw
             .session
             .map(|session| Session::check(session, &text))
             .transpose()?;
+        let tls = raw.tls.map(|tls| Tls::check(&tls, &text)).transpose()?;
+        let any_tls = tls.is_some() || sites.iter().any(|site| site.tls.is_some());
+        let listen = match raw.listen {
+            Some(raw) => listen::check(raw, any_tls, &text)?,
+            None => vec![default_listen()],
+        };
         let settings = Self {
-            listen: raw
-                .listen
-                .map(|listen| checked_listen(listen, &text))
-                .transpose()?
-                .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            listen,
             hostname: raw.hostname,
             headers: Headers::check(raw.headers, &text)?,
             locations,
+            sites,
+            default_site,
             rewrites: Rewrites::check(raw.rewrite, &text)?,
             status,
             compression: raw.compression.handler(),
             session,
-            tls: raw.tls.map(|tls| Tls::check(&tls, &text)).transpose()?,
+            tls,
             limits: Limits::check(raw.limits, &text)?,
         };
         // Last, so a mistake on a line is reported first.
-        if !settings.locations.iter().any(Location::has_content) {
+        if settings.default_site.is_none()
+            && !settings.locations.iter().any(Location::has_content)
+        {
             bail!(
                 "{}: nothing to serve: no [[location]] has `static` or `redirect`. Add one, for example:\n\n[[location]]\npath = \"/\"\nstatic = {{ root = \"/var/www\" }}\n",
                 file.display()
@@ -236,23 +268,40 @@ impl Settings {
         Ok(settings)
     }
 
-    /// `https` when the server speaks TLS, else `http`.
-    pub(crate) fn scheme(&self) -> &'static str {
-        if self.tls.is_some() { "https" } else { "http" }
-    }
-
-    /// The server these settings describe.
+    /// The server these settings describe, without its listeners
+    /// ([`Settings::listeners`]).
     pub(crate) fn builder(&self) -> ServerBuilder {
-        let mut builder = Server::builder().listen(self.listen.as_str());
-        builder = self.limits.apply(builder);
-        if let Some(tls) = &self.tls {
+        let mut builder = self.limits.apply(Server::builder());
+        builder = self.site_builder(builder, self.default_site.map(|i| &self.sites[i]));
+        // The default site's certificate: its own, else `[tls]`.
+        if let Some(tls) = &self.tls
+            && self
+                .default_site
+                .is_none_or(|i| self.sites[i].tls.is_none())
+        {
             builder = tls.apply(builder);
         }
-        builder = self.rewrites.apply(builder);
-        if let Some(compression) = &self.compression {
-            // First of the Pre handlers of `/`, so it covers every answer.
-            builder = builder.pre("/", compression.clone());
+        builder = self.default_only(builder);
+        builder = self
+            .locations
+            .iter()
+            .fold(builder, |builder, location| location.register(builder));
+        // A default `[[site]]` is also the virtual host of its own names, so that a
+        // wildcard of another site cannot take them.
+        for (index, site) in self.sites.iter().enumerate() {
+            let mut own = self.site_builder(Server::builder(), Some(site));
+            if self.default_site == Some(index) {
+                own = self.default_only(own);
+            }
+            builder = builder.virtual_host(site.hosts.iter().map(String::as_str), own);
         }
+        builder
+    }
+
+    /// `builder` with what only the default site has: `[[rewrite]]`, `[status]`,
+    /// `[session]` and the top-level `hostname`.
+    fn default_only(&self, mut builder: ServerBuilder) -> ServerBuilder {
+        builder = self.rewrites.apply(builder);
         if let Some(status) = &self.status {
             builder = status.register(builder);
         }
@@ -262,42 +311,85 @@ impl Settings {
         if let Some(hostname) = &self.hostname {
             builder = builder.hostname(hostname.as_str());
         }
+        builder
+    }
+
+    /// `builder` with what every site has — compression, the top-level `[headers]` —
+    /// and `site`'s own hostname, headers, certificate and locations.
+    fn site_builder(&self, mut builder: ServerBuilder, site: Option<&Site>) -> ServerBuilder {
+        if let Some(compression) = &self.compression {
+            // First of the Pre handlers of `/`, so it covers every answer.
+            builder = builder.pre("/", compression.clone());
+        }
         builder = self.headers.apply(builder);
-        self.locations
-            .iter()
-            .fold(builder, |builder, location| location.register(builder))
+        match site {
+            Some(site) => site.apply(builder),
+            None => builder,
+        }
+    }
+
+    /// The listeners: `listen`'s addresses, or the sockets systemd passed (socket
+    /// activation), which take the places of `listen`'s entries in order (their
+    /// `tls` and `redirect_to_https` apply to the socket in the same place).
+    pub(crate) fn listeners(
+        &self,
+        passed: Vec<std::net::TcpListener>,
+    ) -> anyhow::Result<Vec<Listener>> {
+        if passed.is_empty() {
+            return Ok(self.listen.iter().map(ListenSpec::listener).collect());
+        }
+        if passed.len() > self.listen.len() && self.listen.len() > 1 {
+            bail!(
+                "systemd passed {} sockets but `listen` has {} entries; give one entry per socket, in order",
+                passed.len(),
+                self.listen.len()
+            );
+        }
+        Ok(passed
+            .into_iter()
+            .enumerate()
+            .map(|(i, socket)| {
+                let spec = self.listen.get(i).unwrap_or(&self.listen[0]);
+                spec.configure(Listener::from_std(socket))
+            })
+            .collect())
     }
 
     /// The access logs of every location, to reopen on SIGHUP.
     pub(crate) fn access_logs(&self) -> Vec<AccessLog> {
+        let sites = self.sites.iter().flat_map(|site| &site.locations);
         self.locations
             .iter()
+            .chain(sites)
             .filter_map(|l| l.access_log().cloned())
             .collect()
     }
 }
 
-/// `listen`, checked to be an address the server can resolve when it binds.
-fn checked_listen(listen: Spanned<String>, text: &ConfigText<'_>) -> anyhow::Result<String> {
-    if let Err(expected) = check_listen(listen.get_ref()) {
-        bail!(
-            "{}: key `listen`: {:?}: {expected}",
-            text.at(listen.span()),
-            listen.get_ref()
-        );
-    }
-    Ok(listen.into_inner())
+/// `127.0.0.1:8000`, where the server listens unless told otherwise.
+fn default_listen() -> ListenSpec {
+    ListenSpec::address(DEFAULT_LISTEN).unwrap_or_else(|_| unreachable!("a valid address"))
 }
 
-/// A listen address as the resolver takes it: an IP address and port, or `HOST:PORT`
-/// with a host name, resolved when the server binds.
-fn check_listen(addr: &str) -> Result<(), &'static str> {
-    if addr.parse::<SocketAddr>().is_ok() {
-        return Ok(());
-    }
-    match addr.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
-        _ => Err("expected HOST:PORT, such as 127.0.0.1:8000, [::1]:8000 or localhost:8000"),
+/// Which `[[site]]` is the default one: the one with `default = true`, none when the
+/// top-level `[[location]]` blocks are, else the first (as nginx takes the first
+/// `server`). Refuses a marked site beside top-level locations.
+fn default_site(
+    locations: &[Location],
+    sites: &[Site],
+    text: &ConfigText<'_>,
+) -> anyhow::Result<Option<usize>> {
+    let marked = sites.iter().position(|site| site.default);
+    let top_level = !locations.is_empty();
+    match (marked, top_level) {
+        (Some(index), true) => bail!(
+            "{}:{}: key `default`: the top-level [[location]] blocks are the default site already; move them into a [[site]] or drop `default`",
+            text.file.display(),
+            sites[index].line
+        ),
+        (Some(index), false) => Ok(Some(index)),
+        (None, false) if !sites.is_empty() => Ok(Some(0)),
+        (None, _) => Ok(None),
     }
 }
 
@@ -407,23 +499,71 @@ mod tests {
     }
 
     #[test]
-    fn a_listen_address_needs_a_host_and_a_port() {
-        for good in ["127.0.0.1:0", "[::1]:8000", "localhost:8000"] {
-            assert_eq!(check_listen(good), Ok(()), "{good}");
-        }
-        for bad in ["8000", ":8000", "localhost", "127.0.0.1:99999", ""] {
+    fn a_listen_address_needs_a_host_and_a_port_or_a_port_alone() {
+        for bad in ["localhost", "127.0.0.1:99999", "", "99999"] {
             let error = error_of(&format!("# site\nlisten = {bad:?}\n"));
             assert!(
                 error.starts_with(&format!(
-                    "site.toml:2: key `listen`: {bad:?}: expected HOST:PORT"
+                    "site.toml:2: key `listen`: {bad:?}: expected HOST:PORT or a port alone"
                 )),
                 "{error}"
             );
         }
-        let cli = Cli::try_parse_from(["poco-httpd", "--listen", "8000"]).expect("flags");
+        let cli = Cli::try_parse_from(["poco-httpd", "--listen", "localhost"]).expect("flags");
         let error = Settings::load(&cli).expect_err("refused").to_string();
         assert!(
-            error.starts_with("--listen \"8000\": expected HOST:PORT"),
+            error.starts_with("--listen \"localhost\": expected HOST:PORT"),
+            "{error}"
+        );
+        for good in ["8080", ":8080"] {
+            let cli = Cli::try_parse_from(["poco-httpd", "--listen", good]).expect("flags");
+            assert!(Settings::load(&cli).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn listen_takes_a_list_of_addresses_and_tables() {
+        let text = "listen = [\"127.0.0.1:1\", \"[::1]:1\", { addr = \":2\", redirect_to_https = true }]\n[[location]]\npath = \"/\"\nredirect = { to = \"/x\" }\n";
+        let settings = Settings::parse(Path::new("site.toml"), text).expect("valid");
+        assert_eq!(settings.listen.len(), 3);
+        let error = error_of("listen = [{ addr = \":1\", tls = true }]\n");
+        assert!(
+            error.starts_with("site.toml:1: key `listen`") && error.contains("no certificate"),
+            "{error}"
+        );
+        let error =
+            error_of("listen = [{ addr = \":1\", tls = true, redirect_to_https = true }]\n");
+        assert!(error.contains("drop `tls = true`"), "{error}");
+    }
+
+    #[test]
+    fn the_default_site_is_marked_or_the_top_level_or_the_first() {
+        let site = |hosts: &str, extra: &str| {
+            format!(
+                "[[site]]\nhosts = [{hosts:?}]\n{extra}[[site.location]]\npath = \"/\"\nredirect = {{ to = \"/x\" }}\n"
+            )
+        };
+        let parse =
+            |text: &str| Settings::parse(Path::new("site.toml"), text).map(|s| s.default_site);
+        let two = format!(
+            "{}{}",
+            site("a.test", ""),
+            site("b.test", "default = true\n")
+        );
+        assert_eq!(parse(&two).expect("valid"), Some(1));
+        assert_eq!(parse(&site("a.test", "")).expect("valid"), Some(0));
+        let top = format!(
+            "[[location]]\npath = \"/\"\nredirect = {{ to = \"/y\" }}\n{}",
+            site("a.test", "")
+        );
+        assert_eq!(parse(&top).expect("valid"), None);
+        let clash = format!(
+            "[[location]]\npath = \"/\"\nredirect = {{ to = \"/y\" }}\n{}",
+            site("a.test", "default = true\n")
+        );
+        let error = parse(&clash).expect_err("refused").to_string();
+        assert!(
+            error.contains("the top-level [[location]] blocks are the default site already"),
             "{error}"
         );
     }

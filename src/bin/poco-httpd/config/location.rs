@@ -51,6 +51,7 @@ enum Format {
     #[default]
     Common,
     Combined,
+    Json,
 }
 
 impl From<Format> for LogFormat {
@@ -58,6 +59,7 @@ impl From<Format> for LogFormat {
         match format {
             Format::Common => Self::Common,
             Format::Combined => Self::Combined,
+            Format::Json => Self::Json,
         }
     }
 }
