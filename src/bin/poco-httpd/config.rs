@@ -257,8 +257,7 @@ impl Settings {
             limits: Limits::check(raw.limits, &text)?,
         };
         // Last, so a mistake on a line is reported first.
-        if settings.default_site.is_none()
-            && !settings.locations.iter().any(Location::has_content)
+        if settings.default_site.is_none() && !settings.locations.iter().any(Location::has_content)
         {
             bail!(
                 "{}: nothing to serve: no [[location]] has `static` or `redirect`. Add one, for example:\n\n[[location]]\npath = \"/\"\nstatic = {{ root = \"/var/www\" }}\n",
