@@ -31,7 +31,9 @@
 //!
 //! # Layout
 //!
-//! - [`server`](ServerBuilder): builder, listening socket, accept loop, shutdown drain;
+//! - [`server`](ServerBuilder): builder, listening sockets ([`Listener`]), accept
+//!   loop, shutdown drain; virtual hosts, each a site chosen by host name with its
+//!   certificate chosen by SNI (`site`, `sni`);
 //! - `connection`: one task per socket, serving HTTP/1.1 and HTTP/2 through hyper;
 //! - `transport`: what a connection is served with (limits, TLS certificate), which
 //!   a [`ReloadHandle`] replaces for the connections after it;
