@@ -58,7 +58,7 @@ impl ReloadHandle {
     ///
     /// # Errors
     /// As [`ServerBuilder::build`] (which reads the TLS files); [`Error::NeedsRestart`]
-    /// when the builder names another listen address (one it does not name is not
+    /// when the builder names other listeners (a builder naming none is not
     /// compared), or would turn TLS on or off.
     pub fn reload(&self, builder: ServerBuilder) -> Result<(), Error> {
         let parts = builder.into_parts(&self.shared.https_port)?;

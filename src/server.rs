@@ -129,7 +129,8 @@ impl ServerBuilder {
     /// builder describes itself (the default site), and so do handshakes.
     ///
     /// `site` describes a site only: listeners, limits and virtual hosts are the
-    /// server's, and `build` refuses a `site` that sets them.
+    /// server's, and `build` refuses a `site` that sets them. What `site` does not set
+    /// takes its default, not this builder's value (say, `max_body_size`).
     ///
     /// ```
     /// use poco_httpd::Server;

@@ -14,7 +14,9 @@ use std::time::Duration;
 use binary::{BINARY, Binary, FIXTURES, addr_of, certificate, https_client, scratch, write};
 use common::{Raw, raw};
 
-#[tokio::test]
+// Several threads: the blocking `terminate` must not stop the client's connection
+// tasks from answering the server's HTTP/2 GOAWAY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_listens_on_ipv4_ipv6_tls_and_a_redirecting_port() {
     let dir = scratch("listeners");
     let (cert, key, pem) = certificate(&dir, "server", &["localhost"]);

@@ -69,10 +69,10 @@ async fn sites_are_chosen_by_host_with_their_own_locations_and_headers_and_reloa
 }
 
 #[tokio::test]
-async fn a_site_marked_default_answers_unknown_hosts_and_its_own() {
+async fn a_site_marked_default_answers_unknown_hosts_and_its_own_and_limits_hold_on_every_site() {
     let dir = scratch("default-site");
     let config = format!(
-        "listen = \"127.0.0.1:0\"\n{}{}",
+        "listen = \"127.0.0.1:0\"\n[limits]\nmax_body_size = 10\n{}{}",
         site("[\"a.test\"]", "a", "/a", ""),
         site("[\"b.test\"]", "b", "/b", "default = true\n"),
     );
@@ -82,10 +82,23 @@ async fn a_site_marked_default_answers_unknown_hosts_and_its_own() {
     assert_eq!(get(addr, "a.test", "/").await.1, "a");
     assert_eq!(get(addr, "b.test", "/").await.1, "b");
     assert_eq!(get(addr, "unknown.test", "/").await.1, "b");
+    // [limits] max_body_size holds on every site.
+    for host in ["a.test", "b.test"] {
+        let post = format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 11\r\nConnection: close\r\n\r\n0123456789A"
+        );
+        assert_eq!(
+            Raw::parse(&raw(addr, post.as_bytes()).await).status,
+            413,
+            "{host}"
+        );
+    }
     assert!(server.terminate().success());
 }
 
-#[tokio::test]
+// Several threads: the blocking `terminate` must not stop the client's connection
+// tasks from answering the server's HTTP/2 GOAWAY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_site_presents_its_own_certificate_by_sni() {
     let dir = scratch("sni");
     let (cert, key, default_pem) = certificate(&dir, "default", &["localhost"]);
@@ -124,7 +137,6 @@ async fn each_site_presents_its_own_certificate_by_sni() {
         refused.is_err(),
         "a.test did not get the default certificate"
     );
-    // Dropped first: an idle HTTP/2 client would hold the shutdown to its deadline.
     drop((client, only_default));
     assert!(server.terminate().success());
 }

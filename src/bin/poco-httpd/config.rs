@@ -288,7 +288,8 @@ impl Settings {
         // A default `[[site]]` is also the virtual host of its own names, so that a
         // wildcard of another site cannot take them.
         for (index, site) in self.sites.iter().enumerate() {
-            let mut own = self.site_builder(Server::builder(), Some(site));
+            let own = self.limits.apply_per_site(Server::builder());
+            let mut own = self.site_builder(own, Some(site));
             if self.default_site == Some(index) {
                 own = self.default_only(own);
             }

@@ -168,7 +168,21 @@ impl Limits {
             (limit.set)(builder, *value)
         })
     }
+
+    /// `builder` (a virtual host's) with the limits the library keeps per site:
+    /// `max_body_size`, which a request is checked against by its site.
+    pub(super) fn apply_per_site(&self, builder: ServerBuilder) -> ServerBuilder {
+        self.0
+            .iter()
+            .filter(|(limit, _)| PER_SITE.contains(&limit.key))
+            .fold(builder, |builder, (limit, value)| {
+                (limit.set)(builder, *value)
+            })
+    }
 }
+
+/// The `[limits]` keys the library keeps per site rather than per server.
+const PER_SITE: [&str; 1] = ["max_body_size"];
 
 /// `value` if it lies in `range`, else an error naming the file, line, key and range.
 pub(super) fn in_range(
