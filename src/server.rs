@@ -1,8 +1,8 @@
 //! The server: [`ServerBuilder`] collects handlers and settings — with its virtual
 //! hosts, each described by a builder of its own — [`Server`] is the validated
-//! result, [`BoundServer`] owns the listening sockets and runs one accept loop per
-//! socket until shut down. Every listener serves the same sites, with one set of
-//! connection slots, statistics and one shutdown.
+//! result, [`BoundServer`] owns the listening sockets and runs one accept loop over
+//! all of them until shut down. Every listener serves the same sites, with one set
+//! of connection slots, statistics and one shutdown.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -282,8 +282,10 @@ impl ServerBuilder {
     /// # Errors
     /// [`Error::NoContentHandler`], [`Error::InvalidPath`] (a path must start with `/`
     /// and be in normal form: no `.`/`..` segments, no `//`, no `%` escapes),
-    /// [`Error::DuplicateHandler`], [`Error::PhaseNotByPath`] and
-    /// [`Error::InvalidHeader`].
+    /// [`Error::DuplicateHandler`], [`Error::PhaseNotByPath`],
+    /// [`Error::InvalidHeader`], [`Error::InvalidListener`],
+    /// [`Error::InvalidVirtualHost`] (for the server or any virtual host), and
+    /// [`Error::Tls`] for certificate files that cannot be used.
     pub fn build(self) -> Result<Server, Error> {
         let https_port = Arc::new(AtomicU16::new(0));
         let mut parts = self.into_parts(&https_port)?;
