@@ -41,6 +41,8 @@ pub(crate) struct Limits {
     pub(crate) max_active_streams: u32,
     pub(crate) keep_alive_timeout: Duration,
     pub(crate) max_connections: usize,
+    /// `None`: no bound per address.
+    pub(crate) max_connections_per_ip: Option<usize>,
     pub(crate) handler_timeout: Duration,
     pub(crate) max_concurrent_streams: u32,
     pub(crate) http2_send_buffer: usize,
@@ -61,6 +63,7 @@ impl Default for Limits {
             max_active_streams: 32,
             keep_alive_timeout: Duration::from_secs(15),
             max_connections: 16 * 1024,
+            max_connections_per_ip: None,
             handler_timeout: Duration::from_secs(60),
             // nginx's `http2_max_concurrent_streams`; hyper's 200 times its 400 KiB send
             // buffer let one connection that never reads pin ~100 MiB (issue 19).
@@ -191,6 +194,18 @@ impl ServerBuilder {
     pub fn max_connections(mut self, count: usize) -> Self {
         // The count becomes a semaphore's permits, which panics past its maximum.
         self.limits.max_connections = count.clamp(1, Semaphore::MAX_PERMITS);
+        self
+    }
+
+    /// The most connections one client address may hold open at once (the client's
+    /// address: the one a PROXY protocol header names, when
+    /// [`proxy_protocol`](ServerBuilder::proxy_protocol) is on). A connection past it
+    /// is closed as soon as it is accepted (after the PROXY header, before the TLS
+    /// handshake), without an answer; the client's other connections go on. An IPv4
+    /// address mapped into IPv6 counts as the IPv4 address. Default: no bound; at
+    /// least 1.
+    pub fn max_connections_per_ip(mut self, count: usize) -> Self {
+        self.limits.max_connections_per_ip = Some(count.max(1));
         self
     }
 

@@ -1,4 +1,5 @@
-//! Serving one accepted socket: the TLS handshake if any, the socket wrappers, hyper's
+//! Serving one accepted socket: the PROXY protocol header and the TLS handshake if
+//! any, the per-address connection bound, the socket wrappers, hyper's
 //! connection (HTTP/1.1 and HTTP/2 on the same port) with [`ConnService`] handing
 //! each request to the pipeline, graceful shutdown and the cut at the deadline.
 
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::connection::ConnectionInfo;
 use crate::flush::FlushedIo;
 use crate::pipeline::{self, ActiveRequest, ConnState, WireBody};
+use crate::proxy_header::{self, Rewind};
 use crate::refusal_io::RefusalIo;
 use crate::shared::Shared;
 use crate::site::SiteCache;
@@ -25,9 +27,10 @@ use crate::timed_io::{IoLimits, TimedIo};
 use crate::tls::TlsInfo;
 use crate::until_signal::{Ended, UntilSignal};
 
-/// The task of one accepted socket: served as it is, or through the TLS handshake
-/// first if the server speaks HTTPS. Boxed per kind, so a plain connection's task is
-/// not sized for the larger TLS state (this is memory every idle connection holds).
+/// The task of one accepted socket: its PROXY protocol header read first if the
+/// server expects one, then served as it is, or through the TLS handshake first if the
+/// server speaks HTTPS. Boxed per kind, so a plain connection's task is not sized for
+/// the larger TLS state (this is memory every idle connection holds).
 pub(crate) fn accept(
     shared: Arc<Shared>,
     stream: TcpStream,
@@ -35,21 +38,91 @@ pub(crate) fn accept(
     draining: CancellationToken,
     cut: CancellationToken,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-    match info.transport.tls.clone() {
-        None => Box::pin(serve(shared, stream, info, draining, cut)),
-        Some(acceptor) => Box::pin(accept_tls(acceptor, shared, stream, info, draining, cut)),
+    if info.transport.proxy_protocol {
+        return Box::pin(accept_proxied(shared, stream, info, draining, cut));
     }
+    serve_or_handshake(shared, stream, info, draining, cut)
 }
 
-/// The TLS handshake (bounded by the header read timeout), then serving.
-async fn accept_tls(
-    acceptor: TlsAcceptor,
+/// Reads the PROXY protocol header (bounded by the header read timeout) and takes the
+/// client's address from it, then goes on with the bytes after it.
+async fn accept_proxied(
     shared: Arc<Shared>,
-    stream: TcpStream,
+    mut stream: TcpStream,
     mut info: ConnectionInfo,
     draining: CancellationToken,
     cut: CancellationToken,
 ) {
+    let timeout = info.transport.limits.header_read_timeout;
+    let read = tokio::time::timeout(timeout, proxy_header::read(&mut stream));
+    let header = tokio::select! {
+        result = read => match result {
+            Ok(Ok(header)) => header,
+            Ok(Err(error)) => {
+                tracing::debug!(remote = %info.remote_addr, %error, "connection closed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(remote = %info.remote_addr, "PROXY protocol header timed out");
+                return;
+            }
+        },
+        () = draining.cancelled() => return,
+    };
+    if let Some(source) = header.source {
+        info.client_addr = source;
+    }
+    let stream = Rewind::new(header.rest, stream);
+    serve_or_handshake(shared, stream, info, draining, cut).await;
+}
+
+/// Takes the client's place under `max_connections_per_ip` (closing the connection
+/// if there is none), then serves, through the TLS handshake if the server speaks
+/// HTTPS.
+fn serve_or_handshake<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    info: ConnectionInfo,
+    draining: CancellationToken,
+    cut: CancellationToken,
+) -> Pin<Box<dyn Future<Output = ()> + Send>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let place = match info.transport.limits.max_connections_per_ip {
+        None => None,
+        Some(max) => match shared.per_ip.try_acquire(info.client_addr.ip(), max) {
+            Some(place) => Some(place),
+            None => {
+                tracing::debug!(client = %info.client_addr, max, "too many connections from one address; closed");
+                return Box::pin(std::future::ready(()));
+            }
+        },
+    };
+    match (info.transport.tls.clone(), place) {
+        (None, None) => Box::pin(serve(shared, stream, info, draining, cut)),
+        (None, Some(place)) => Box::pin(async move {
+            serve(shared, stream, info, draining, cut).await;
+            drop(place);
+        }),
+        (Some(acceptor), place) => Box::pin(async move {
+            accept_tls(acceptor, shared, stream, info, draining, cut).await;
+            drop(place);
+        }),
+    }
+}
+
+/// The TLS handshake (bounded by the header read timeout), then serving.
+async fn accept_tls<S>(
+    acceptor: TlsAcceptor,
+    shared: Arc<Shared>,
+    stream: S,
+    mut info: ConnectionInfo,
+    draining: CancellationToken,
+    cut: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let timeout = info.transport.limits.header_read_timeout;
     let handshake = tokio::time::timeout(timeout, acceptor.accept(stream));
     let stream = tokio::select! {
