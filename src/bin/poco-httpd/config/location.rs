@@ -9,13 +9,20 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use poco_httpd::handlers::{AccessLog, BasicAuth, LogFormat, Redirect, StaticFiles};
+use poco_httpd::handlers::{
+    AccessControl, AccessLog, BasicAuth, Cors, ErrorPages, LogFormat, RateLimit, Redirect,
+    ResponseHeaders, StaticFiles, TryFiles,
+};
 use poco_httpd::http::StatusCode;
 use poco_httpd::{ServerBuilder, normalize_path};
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::ConfigText;
+use super::cors::{self, RawCors};
+use super::error_pages::{self, RawErrorPages};
+use super::location_headers::{self, RawLocationHeaders};
+use super::rate_limit::{self, RawRateLimit};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +33,15 @@ pub(super) struct RawLocation {
     redirect: Option<RawRedirect>,
     basic_auth: Option<RawBasicAuth>,
     access_log: Option<RawAccessLog>,
+    headers: Option<RawLocationHeaders>,
+    cors: Option<RawCors>,
+    error_pages: Option<RawErrorPages>,
+    try_files: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    deny: Vec<Spanned<String>>,
+    rate_limit: Option<RawRateLimit>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,7 +113,49 @@ const REDIRECT_VARIABLES: [&str; 2] = ["request_uri", "host"];
 #[derive(Debug)]
 enum Content {
     Static(StaticFiles),
+    TryFiles(TryFiles),
     Redirect(Redirect),
+}
+
+/// The Pre handlers of one location, in the order they run: those that finish the
+/// answer (their `before_send` hooks see every answer, a refusal too) first, then
+/// those that may refuse — the cheap address checks before the password check.
+#[derive(Debug, Default)]
+struct Guards {
+    error_pages: Option<ErrorPages>,
+    headers: Option<ResponseHeaders>,
+    cors: Option<Cors>,
+    access: Option<AccessControl>,
+    rate_limit: Option<RateLimit>,
+}
+
+impl Guards {
+    fn is_empty(&self) -> bool {
+        self.error_pages.is_none()
+            && self.headers.is_none()
+            && self.cors.is_none()
+            && self.access.is_none()
+            && self.rate_limit.is_none()
+    }
+
+    fn register(&self, key: &str, mut builder: ServerBuilder) -> ServerBuilder {
+        if let Some(pages) = &self.error_pages {
+            builder = builder.pre(key, pages.clone());
+        }
+        if let Some(headers) = &self.headers {
+            builder = builder.pre(key, headers.clone());
+        }
+        if let Some(cors) = &self.cors {
+            builder = builder.pre(key, cors.clone());
+        }
+        if let Some(access) = &self.access {
+            builder = builder.pre(key, access.clone());
+        }
+        if let Some(limit) = &self.rate_limit {
+            builder = builder.pre(key, limit.clone());
+        }
+        builder
+    }
 }
 
 /// The handlers one `[[location]]` puts on its path.
@@ -107,6 +165,7 @@ pub(super) struct Location {
     /// The line of its `path` key, to point at when another block overlaps it.
     line: usize,
     content: Option<Content>,
+    guards: Guards,
     auth: Option<BasicAuth>,
     log: Option<AccessLog>,
 }
@@ -120,6 +179,7 @@ impl Location {
             path: "/".to_owned(),
             line: 0,
             content: Some(Content::Static(files)),
+            guards: Guards::default(),
             auth: None,
             log: None,
         }
@@ -129,14 +189,53 @@ impl Location {
     fn check(raw: RawLocation, text: &ConfigText<'_>) -> anyhow::Result<Self> {
         let path = check_path(&raw.path, "location", text)?;
         let what = format!("location {path:?}");
+        let location_at = text.at(raw.path.span());
+        let static_root = raw
+            .static_files
+            .as_ref()
+            .map(|files| text.relative(files.root.get_ref()));
+        if raw.static_files.is_none()
+            && let Some(try_files) = &raw.try_files
+        {
+            bail!(
+                "{}: key `try_files` of {what}: it looks for files under the location's `static` root; add `static`",
+                text.at(try_files.span())
+            );
+        }
         let content = match (raw.static_files, raw.redirect) {
-            (Some(files), None) => Some(static_files(files, &path, text)?),
+            (Some(files), None) => Some(static_files(files, &path, raw.try_files, text)?),
             (None, Some(redirect)) => Some(redirect_to(redirect, &what, text)?),
             (None, None) => None,
             (Some(_), Some(_)) => bail!(
-                "{}: {what} has both `static` and `redirect`; a path has one Content handler",
-                text.at(raw.path.span())
+                "{location_at}: {what} has both `static` and `redirect`; a path has one Content handler"
             ),
+        };
+        let guards = Guards {
+            error_pages: raw
+                .error_pages
+                .map(|pages| {
+                    error_pages::check(pages, static_root.as_deref(), &what, &location_at, text)
+                })
+                .transpose()?,
+            headers: raw
+                .headers
+                .map(|headers| location_headers::check(headers, &what, text))
+                .transpose()?,
+            cors: raw
+                .cors
+                .map(|cors| cors::check(cors, &what, text))
+                .transpose()?,
+            access: if raw.allow.is_empty() && raw.deny.is_empty() {
+                None
+            } else {
+                Some(super::access::access_control(
+                    &raw.allow, &raw.deny, &what, text,
+                )?)
+            },
+            rate_limit: raw
+                .rate_limit
+                .map(|limit| rate_limit::check(limit, &what, &location_at, text))
+                .transpose()?,
         };
         let auth = raw
             .basic_auth
@@ -146,16 +245,16 @@ impl Location {
             .access_log
             .map(|log| access_log(log, &what, text))
             .transpose()?;
-        if content.is_none() && auth.is_none() && log.is_none() {
+        if content.is_none() && auth.is_none() && log.is_none() && guards.is_empty() {
             bail!(
-                "{}: {what} needs at least one of the keys `static`, `redirect`, `basic_auth`, `access_log`",
-                text.at(raw.path.span())
+                "{location_at}: {what} needs at least one of the keys `static`, `redirect`, `basic_auth`, `access_log`, `headers`, `cors`, `error_pages`, `allow`, `deny`, `rate_limit`"
             );
         }
         Ok(Self {
             path,
             line: text.line(raw.path.span()),
             content,
+            guards,
             auth,
             log,
         })
@@ -181,6 +280,7 @@ impl Location {
     /// Puts its handlers on every key its path covers.
     pub(super) fn register(&self, mut builder: ServerBuilder) -> ServerBuilder {
         for key in keys_of(&self.path) {
+            builder = self.guards.register(&key, builder);
             if let Some(auth) = &self.auth {
                 builder = builder.pre(&key, auth.clone());
             }
@@ -190,6 +290,7 @@ impl Location {
             builder = match &self.content {
                 None => builder,
                 Some(Content::Static(files)) => builder.content(&key, files.clone()),
+                Some(Content::TryFiles(files)) => builder.content(&key, files.clone()),
                 Some(Content::Redirect(redirect)) => builder.content(&key, redirect.clone()),
             };
         }
@@ -261,7 +362,12 @@ pub(super) fn check_path(
     }
 }
 
-fn static_files(raw: RawStatic, path: &str, text: &ConfigText<'_>) -> anyhow::Result<Content> {
+fn static_files(
+    raw: RawStatic,
+    path: &str,
+    try_files: Option<Spanned<Vec<String>>>,
+    text: &ConfigText<'_>,
+) -> anyhow::Result<Content> {
     let root = text.relative(raw.root.get_ref());
     if !root.is_dir() {
         bail!(
@@ -274,7 +380,17 @@ fn static_files(raw: RawStatic, path: &str, text: &ConfigText<'_>) -> anyhow::Re
         .follow_symlinks_out(raw.follow_symlinks)
         .hidden_files(raw.hidden)
         .directory_listing(raw.listing);
-    Ok(Content::Static(files))
+    let Some(try_files) = try_files else {
+        return Ok(Content::Static(files));
+    };
+    let candidates = try_files.get_ref().iter().map(String::as_str);
+    match TryFiles::new(files, candidates) {
+        Ok(files) => Ok(Content::TryFiles(files)),
+        Err(error) => bail!(
+            "{}: key `try_files` of location {path:?}: {error}",
+            text.at(try_files.span())
+        ),
+    }
 }
 
 fn redirect_to(raw: RawRedirect, what: &str, text: &ConfigText<'_>) -> anyhow::Result<Content> {
