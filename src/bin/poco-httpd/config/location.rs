@@ -630,4 +630,82 @@ mod tests {
             outcome("[[location]]\npath = \"/\"\naccess_log = { format = \"combined\" }\n");
         assert_eq!(combined, "ok");
     }
+
+    /// The front-server keys: each mistake names the line and the key.
+    #[test]
+    fn front_server_keys_are_checked_with_line_and_key() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let with = |keys: &str| {
+            outcome(&format!(
+                "[[location]]\npath = \"/\"\nstatic = {{ root = {root:?} }}\n{keys}\n"
+            ))
+        };
+        for (keys, expected) in [
+            (
+                "try_files = [\"$uri\", \"index.html\"]",
+                "site.toml:4: key `try_files`",
+            ),
+            ("try_files = [\"=404\", \"$uri\"]", "may only be the last"),
+            (
+                "allow = [\"10.0.0.0/8\", \"ten\"]",
+                "site.toml:4: key `allow`",
+            ),
+            (
+                "rate_limit = { burst = 3 }",
+                "exactly one of `per_second` and `per_minute`",
+            ),
+            (
+                "rate_limit = { per_second = 0 }",
+                "site.toml:4: key `per_second`",
+            ),
+            (
+                "cors = { origins = [\"app.example\"] }",
+                "site.toml:4: key `origins`",
+            ),
+            ("cors = { origins = [] }", "name at least one origin"),
+            (
+                "headers = { always = \"yes\" }",
+                "site.toml:4: key `always`",
+            ),
+            (
+                "headers = { \"Content-Length\" = \"1\" }",
+                "sets this header per response",
+            ),
+            (
+                "headers = { \"X-A\" = \"a\\nb\" }",
+                "site.toml:4: key `X-A`",
+            ),
+            (
+                "error_pages = { 200 = \"/index.html\" }",
+                "not an error status",
+            ),
+            (
+                "error_pages = { 404 = \"/no-such-page.html\" }",
+                "is not a file",
+            ),
+        ] {
+            let error = with(keys);
+            assert!(error.contains(expected), "{keys}: {error}");
+        }
+        let fine = with(
+            "try_files = [\"$uri\", \"/README.md\"]\nallow = [\"all\"]\ndeny = [\"192.0.2.0/24\"]\nrate_limit = { per_second = 5, burst = 10 }\nheaders = { \"Cache-Control\" = \"no-store\", always = true }\nerror_pages = { 404 = \"/README.md\" }",
+        );
+        assert_eq!(fine, "ok");
+    }
+
+    #[test]
+    fn try_files_and_error_pages_need_a_root() {
+        let error = outcome(
+            "[[location]]\npath = \"/\"\nredirect = { to = \"/x\" }\ntry_files = [\"$uri\"]\n",
+        );
+        assert!(
+            error.starts_with("site.toml:4: key `try_files`") && error.contains("add `static`"),
+            "{error}"
+        );
+        let error = outcome("[[location]]\npath = \"/x\"\nerror_pages = { 404 = \"/404.html\" }\n");
+        assert!(
+            error.starts_with("site.toml:2:") && error.contains("root ="),
+            "{error}"
+        );
+    }
 }
