@@ -168,7 +168,7 @@ impl Inner {
 
     /// Whether answers depend on the request's `Origin`.
     fn varies(&self) -> bool {
-        !(self.any_origin && !self.credentials)
+        !self.any_origin || self.credentials
     }
 
     /// The headers every answer to an allowed origin carries.

@@ -108,7 +108,7 @@ impl RateLimit {
     /// Takes a token for `ip`; `Err` holds the whole seconds until one is back.
     fn check(&self, ip: IpAddr) -> Result<(), u64> {
         let inner = &self.inner;
-        if inner.checks.fetch_add(1, Ordering::Relaxed) % SIZE_CHECK_EVERY == 0 {
+        if (inner.checks.fetch_add(1, Ordering::Relaxed)).is_multiple_of(SIZE_CHECK_EVERY) {
             inner.bound_memory();
         }
         let limiter = inner.limiter.load();
