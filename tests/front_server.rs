@@ -308,6 +308,19 @@ async fn an_untrusted_peer_cannot_claim_another_address() {
 }
 
 #[tokio::test]
+async fn a_trusted_forwarded_header_names_the_client_with_its_port() {
+    let real_ip = RealIp::new()
+        .trust("127.0.0.1")
+        .expect("valid")
+        .header(HeaderName::from_static("forwarded"));
+    let server = start(Server::builder().trans(real_ip).content("/", client_addr)).await;
+    let forwarded = "Forwarded: for=\"[2001:db8:cafe::17]:4711\";proto=https, for=127.0.0.1\r\n";
+    let answer = Raw::parse(&exchange(server.addr, &get_closing("/", forwarded)).await);
+    assert_eq!(answer.body, "[2001:db8:cafe::17]:4711");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn the_access_log_names_the_client_address() {
     let log_path = std::env::temp_dir().join(format!("front-log-{}", std::process::id()));
     let _ = std::fs::remove_file(&log_path);
