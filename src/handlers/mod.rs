@@ -3,6 +3,8 @@
 //!
 //! - [`TowerService`]: any `tower::Service` (an axum `Router`, a tower-http service)
 //!   as the Content handler of a directory.
+//! - [`Proxy`]: a reverse proxy to HTTP/1.1 or HTTP/2 upstreams (TCP or Unix
+//!   sockets), with balancing, health checks, retries and WebSocket tunnels.
 //! - [`Redirect`]: a Content handler answering with a redirect.
 //! - [`BasicAuth`]: a Pre handler for HTTP Basic authentication from an htpasswd file.
 //! - [`Compression`]: a Pre handler compressing responses with zstd, brotli or gzip.
@@ -15,6 +17,7 @@
 mod access_log;
 mod basic_auth;
 mod compression;
+mod proxy;
 mod redirect;
 mod rewrite;
 mod static_files;
@@ -24,6 +27,7 @@ mod tower;
 pub use self::access_log::{AccessLog, LogFormat};
 pub use self::basic_auth::{BasicAuth, HtpasswdError};
 pub use self::compression::{Coding, Compression, is_compressible};
+pub use self::proxy::{Balance, HostHeader, Proxy, ProxyFailure, ProxyReport, UpstreamError};
 pub use self::redirect::Redirect;
 pub use self::rewrite::Rewrite;
 pub use self::static_files::{Ranges, StaticFiles};
