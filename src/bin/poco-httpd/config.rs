@@ -6,7 +6,7 @@
 //! `Settings` cannot fail.
 //!
 //! Each table has its own module: `[[location]]` blocks (`location`), `[[rewrite]]`
-//! (`rewrites`), `[status]` (`status`), `[session]` (`session`), `[tls]` (`tls`),
+//! (`rewrites`) — with a location's `proxy = { … }` in `proxy` — `[status]` (`status`), `[session]` (`session`), `[tls]` (`tls`),
 //! `[limits]` (`limits`) and `[headers]` (`headers`). This file keeps the top level:
 //! the flags, the file as a whole, `[compression]`, and turning a position in the
 //! file into its line.
@@ -19,6 +19,8 @@ mod headers;
 mod limits;
 #[path = "config/location.rs"]
 mod location;
+#[path = "config/proxy.rs"]
+mod proxy;
 #[path = "config/rewrites.rs"]
 mod rewrites;
 #[path = "config/session.rs"]
@@ -229,7 +231,7 @@ impl Settings {
         // Last, so a mistake on a line is reported first.
         if !settings.locations.iter().any(Location::has_content) {
             bail!(
-                "{}: nothing to serve: no [[location]] has `static` or `redirect`. Add one, for example:\n\n[[location]]\npath = \"/\"\nstatic = {{ root = \"/var/www\" }}\n",
+                "{}: nothing to serve: no [[location]] has `static`, `redirect` or `proxy`. Add one, for example:\n\n[[location]]\npath = \"/\"\nstatic = {{ root = \"/var/www\" }}\n",
                 file.display()
             );
         }

@@ -26,6 +26,7 @@ pub(super) struct RawLocation {
     redirect: Option<RawRedirect>,
     basic_auth: Option<RawBasicAuth>,
     access_log: Option<RawAccessLog>,
+    proxy: Option<super::proxy::RawProxy>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +99,7 @@ const REDIRECT_VARIABLES: [&str; 2] = ["request_uri", "host"];
 enum Content {
     Static(StaticFiles),
     Redirect(Redirect),
+    Proxy(poco_httpd::handlers::Proxy),
 }
 
 /// The handlers one `[[location]]` puts on its path.
@@ -138,6 +140,16 @@ impl Location {
                 text.at(raw.path.span())
             ),
         };
+        let content = match (content, raw.proxy) {
+            (content, None) => content,
+            (None, Some(proxy)) => Some(Content::Proxy(super::proxy::check(
+                proxy, &path, &what, text,
+            )?)),
+            (Some(_), Some(_)) => bail!(
+                "{}: {what} has `proxy` and `static` or `redirect`; a path has one Content handler",
+                text.at(raw.path.span())
+            ),
+        };
         let auth = raw
             .basic_auth
             .map(|auth| basic_auth(auth, &what, text))
@@ -148,7 +160,7 @@ impl Location {
             .transpose()?;
         if content.is_none() && auth.is_none() && log.is_none() {
             bail!(
-                "{}: {what} needs at least one of the keys `static`, `redirect`, `basic_auth`, `access_log`",
+                "{}: {what} needs at least one of the keys `static`, `redirect`, `proxy`, `basic_auth`, `access_log`",
                 text.at(raw.path.span())
             );
         }
@@ -191,6 +203,7 @@ impl Location {
                 None => builder,
                 Some(Content::Static(files)) => builder.content(&key, files.clone()),
                 Some(Content::Redirect(redirect)) => builder.content(&key, redirect.clone()),
+                Some(Content::Proxy(proxy)) => builder.content(&key, proxy.clone()),
             };
         }
         builder
