@@ -170,3 +170,43 @@ async fn a_client_going_away_cancels_the_upstream_request() {
     assert!(was_closed, "the proxy closed the upstream connection");
     proxy.stop().await;
 }
+
+/// A listener whose accept queue is full drops new SYNs, so connecting hangs:
+/// the proxy gives up at its connect timeout and answers 504.
+#[tokio::test]
+async fn an_upstream_that_does_not_accept_in_time_gives_504() {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    let _listener = socket.listen(1).expect("listen");
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let connect = tokio::net::TcpStream::connect(addr);
+        if let Ok(Ok(stream)) = tokio::time::timeout(common::QUIET, connect).await {
+            fillers.push(stream);
+        }
+    }
+    let events = Events::default();
+    let proxy = common::start(
+        Server::builder()
+            .content(
+                "/",
+                proxy_to(&[addr.to_string()]).connect_timeout(Duration::from_millis(200)),
+            )
+            .post("/", log_report(&events, "post")),
+    )
+    .await;
+    let (status, body) = proxy.get(&common::client(), "/").await;
+    assert_eq!(status, 504, "{body}");
+    assert!(
+        body.contains("did not accept a connection in time"),
+        "{body}"
+    );
+    assert_eq!(
+        events.wait_for(1).await,
+        [format!("post Some(ConnectTimeout) {addr} 1")]
+    );
+    proxy.stop().await;
+}

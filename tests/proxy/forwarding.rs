@@ -215,3 +215,61 @@ async fn python_http_server_files_come_through() {
     proxy.stop().await;
     let _ = python.kill().await;
 }
+
+/// A `HEAD` answer keeps the upstream's `Content-Length` and has no body.
+#[tokio::test]
+async fn a_head_request_gets_the_upstreams_length_and_no_body() {
+    let upstream =
+        common::start(Server::builder().content("/", common::answer("twelve bytes"))).await;
+    let proxy = proxy_server(proxy_to(&[upstream.addr.to_string()]), |b| b).await;
+    let answer = common::raw(
+        proxy.addr,
+        b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let raw = common::Raw::parse(&answer);
+    assert_eq!(raw.status, 200);
+    assert_eq!(raw.header("content-length"), Some("12"));
+    assert_eq!(raw.body, "");
+    proxy.stop().await;
+    upstream.stop().await;
+}
+
+/// An HTTP/2 client over TLS: the upstream hears `X-Forwarded-Proto: https`.
+#[tokio::test]
+async fn an_http2_client_over_tls_is_forwarded_as_https() {
+    let upstream = echo_upstream().await;
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let dir = std::env::temp_dir().join(format!("proxy-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, generated.cert.pem()).expect("cert");
+    std::fs::write(&key, generated.signing_key.serialize_pem()).expect("key");
+    let proxy = common::start(
+        Server::builder()
+            .tls(&cert, &key)
+            .content("/", proxy_to(&[upstream.addr.to_string()])),
+    )
+    .await;
+    let root = reqwest::Certificate::from_pem(generated.cert.pem().as_bytes()).expect("root");
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(root)
+        .resolve("localhost", proxy.addr)
+        .timeout(common::PATIENCE)
+        .build()
+        .expect("client");
+    let url = format!("https://localhost:{}/secure", proxy.addr.port());
+    let response = client.get(url).send().await.expect("GET");
+    assert_eq!(response.version(), poco_httpd::http::Version::HTTP_2);
+    let echo = response.text().await.expect("body");
+    assert_eq!(echoed(&echo, "x-forwarded-proto"), Some("https"));
+    assert_eq!(
+        echoed(&echo, "host"),
+        Some(format!("localhost:{}", proxy.addr.port()).as_str())
+    );
+    proxy.stop().await;
+    upstream.stop().await;
+}
