@@ -122,3 +122,74 @@ async fn an_http2_websocket_reaches_an_http1_upstream_as_an_upgrade() {
     proxy.stop().await;
     upstream.stop().await;
 }
+
+/// The Python interpreter that has the `websockets` package (Debian's
+/// python3-websockets goes with /usr/bin/python3).
+fn python_with_websockets() -> &'static str {
+    for python in ["/usr/bin/python3", "python3"] {
+        let found = std::process::Command::new(python)
+            .args(["-c", "import websockets"])
+            .status()
+            .is_ok_and(|status| status.success());
+        if found {
+            return python;
+        }
+    }
+    panic!("the WebSocket test needs Python's websockets: apt-get install python3-websockets");
+}
+
+const WS_ECHO_SERVER: &str = r#"
+import asyncio, sys, websockets
+async def echo(ws, path=None):
+    async for message in ws:
+        await ws.send(message)
+async def main():
+    async with websockets.serve(echo, "127.0.0.1", int(sys.argv[1])):
+        print("ready", flush=True)
+        await asyncio.Future()
+asyncio.run(main())
+"#;
+
+const WS_CLIENT: &str = r#"
+import asyncio, sys, websockets
+async def main():
+    async with websockets.connect(sys.argv[1]) as ws:
+        for text in ["hello", "through the proxy"]:
+            await ws.send(text)
+            print(await ws.recv())
+asyncio.run(main())
+"#;
+
+/// Python's websockets on both ends: a real handshake (the client checks
+/// `Sec-WebSocket-Accept`) and frames both ways through the proxy.
+#[tokio::test]
+async fn a_python_websocket_client_talks_to_a_python_websocket_server_through_the_proxy() {
+    let python = python_with_websockets();
+    let port = crate::dead_address().await.port();
+    let mut server = tokio::process::Command::new(python)
+        .args(["-c", WS_ECHO_SERVER, &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the Python WebSocket server");
+    let upstream = format!("127.0.0.1:{port}");
+    crate::wait_for_listener(&upstream).await;
+    let proxy = proxy_server(proxy_to(&[upstream]), |b| b).await;
+    let url = format!("ws://{}/chat", proxy.addr);
+    let client = tokio::process::Command::new(python)
+        .args(["-c", WS_CLIENT, &url])
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(common::PATIENCE, client)
+        .await
+        .expect("the client finishes")
+        .expect("run the Python WebSocket client");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "hello\nthrough the proxy\n"
+    );
+    proxy.stop().await;
+    let _ = server.kill().await;
+}
