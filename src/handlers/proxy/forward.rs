@@ -53,12 +53,11 @@ pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Respons
                 {
                     return tunnel::relay(switch, answer, request, response, lease, &report);
                 }
-                let idle = proxy.settings.idle_timeout;
-                relay(
-                    answer,
-                    response,
-                    Answer::new_for(idle, &report, member, lease),
-                );
+                let (idle, upstream) = (proxy.settings.idle_timeout, member.upstream.to_string());
+                let report = report.clone();
+                relay(answer, response, |incoming| {
+                    Answer::new(incoming, idle, report, upstream, lease)
+                });
                 return Outcome::Ok;
             }
             Err((failure, detail)) => {
@@ -175,20 +174,6 @@ fn relay(
     response.set_status(parts.status);
     response.extend_headers(headers);
     response.set_body(Body::from_stream(body(incoming)));
-}
-
-impl Answer {
-    /// The body builder for an answer from `member`.
-    fn new_for(
-        idle: std::time::Duration,
-        report: &ProxyReport,
-        member: &Member,
-        lease: super::pool::Lease,
-    ) -> impl FnOnce(Incoming) -> Answer {
-        let report = report.clone();
-        let upstream = member.upstream.to_string();
-        move |incoming| Answer::new(incoming, idle, report, upstream, lease)
-    }
 }
 
 /// What every attempt of one request sends, whichever upstream it goes to.

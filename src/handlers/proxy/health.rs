@@ -16,17 +16,15 @@ use crate::http::{Method, Request, Uri, header};
 pub(super) struct HealthCheck {
     pub(super) path: String,
     pub(super) interval: Duration,
-    /// How long one check may take in all.
-    pub(super) timeout: Duration,
 }
 
-/// Starts the checks on the current tokio runtime.
-pub(super) fn spawn(pool: Weak<Pool>, check: HealthCheck) {
+/// Starts the checks on the current tokio runtime; one check may take `timeout`.
+pub(super) fn spawn(pool: Weak<Pool>, check: HealthCheck, timeout: Duration) {
     tokio::spawn(async move {
         loop {
             let Some(pool) = pool.upgrade() else { return };
             for member in pool.members() {
-                let healthy = probe(member, &check).await;
+                let healthy = probe(member, &check.path, timeout).await;
                 member.set_check_failed(!healthy);
             }
             drop(pool);
@@ -36,12 +34,12 @@ pub(super) fn spawn(pool: Weak<Pool>, check: HealthCheck) {
 }
 
 /// One check of one upstream.
-async fn probe(member: &Member, check: &HealthCheck) -> bool {
+async fn probe(member: &Member, path: &str, timeout: Duration) -> bool {
     let authority = member.upstream.authority();
     let Ok(uri) = Uri::builder()
         .scheme("http")
         .authority(authority.clone())
-        .path_and_query(check.path.as_str())
+        .path_and_query(path)
         .build()
     else {
         return false;
@@ -56,6 +54,6 @@ async fn probe(member: &Member, check: &HealthCheck) -> bool {
     else {
         return false;
     };
-    let answer = tokio::time::timeout(check.timeout, member.client.request(request)).await;
+    let answer = tokio::time::timeout(timeout, member.client.request(request)).await;
     matches!(answer, Ok(Ok(response)) if response.status().is_success() || response.status().is_redirection())
 }

@@ -254,7 +254,6 @@ impl Proxy {
             s.check = Some(HealthCheck {
                 path: path.to_owned(),
                 interval,
-                timeout: s.client.connect_timeout + s.head_timeout,
             });
         }))
     }
@@ -278,7 +277,8 @@ impl Proxy {
             return;
         };
         if !self.health_started.swap(true, Ordering::Relaxed) {
-            health::spawn(Arc::downgrade(&self.pool), check.clone());
+            let timeout = self.settings.client.connect_timeout + self.settings.head_timeout;
+            health::spawn(Arc::downgrade(&self.pool), check.clone(), timeout);
         }
     }
 }
