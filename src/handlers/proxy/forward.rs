@@ -299,21 +299,8 @@ fn relative(path: &str, prefix: &str) -> String {
 
 /// A decoded path put back into URI form.
 fn encode(path: &str) -> String {
-    percent_encoding::utf8_percent_encode(path, PATH_ESCAPES).to_string()
+    percent_encoding::utf8_percent_encode(path, super::super::tower::PATH_ESCAPES).to_string()
 }
-
-/// What must be escaped to put a decoded path back into a URI.
-const PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}');
 
 #[cfg(test)]
 mod tests {
