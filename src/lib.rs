@@ -44,7 +44,7 @@
 //!   [`Multipart`] encode Server-Sent Events and multipart pushes;
 //! - [`Request`], [`Response`], [`Connection`]: what handlers see;
 //! - [`handlers`]: built-in handlers (tower bridge, redirect, rewrite, basic auth,
-//!   access log);
+//!   access log, reverse proxy);
 //! - [`session`]: sessions matched by cookie, in memory or in Redis.
 
 #![warn(clippy::unwrap_used)]
