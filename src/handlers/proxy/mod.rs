@@ -57,7 +57,7 @@ pub enum HostHeader {
 /// A reverse proxy: the Content handler of a directory that forwards each request —
 /// method, path, query, headers and the body as it streams in — to one of its
 /// upstreams over pooled keep-alive connections, and streams the upstream's answer
-/// back. See the module docs of `handlers::proxy` for the parts.
+/// back.
 ///
 /// - The path goes on unchanged, as nginx's `proxy_pass` without a URI does, or
 ///   relative to the directory with [`Proxy::strip_prefix`].
