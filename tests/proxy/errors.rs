@@ -26,7 +26,8 @@ fn log_report(events: &Events, label: &'static str) -> impl poco_httpd::Handler 
 }
 
 #[tokio::test]
-async fn a_refusing_upstream_gives_502_with_a_clear_body() {
+async fn a_refusing_upstream_gives_502_with_a_clear_body_and_a_log_line_naming_it() {
+    crate::capture_logs();
     let dead = dead_address().await;
     let events = Events::default();
     let proxy = common::start(
@@ -45,6 +46,8 @@ async fn a_refusing_upstream_gives_502_with_a_clear_body() {
         events.wait_for(1).await,
         [format!("post Some(ConnectFailed) {dead} 1")]
     );
+    let line = crate::logged(&[&format!("proxy: upstream {dead}"), "could not be reached"]).await;
+    assert!(line.contains("WARN") && line.contains("GET /"), "{line}");
     proxy.stop().await;
 }
 

@@ -121,3 +121,54 @@ pub(crate) async fn read_head(stream: &mut tokio::net::TcpStream) -> String {
     }
     String::from_utf8_lossy(&head).into_owned()
 }
+
+/// The `warn` log lines of this test binary, collected once a test asked for them.
+static LOG_LINES: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Appends what the subscriber writes to [`LOG_LINES`].
+struct LogLines;
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut lines = LOG_LINES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        lines.push_str(&String::from_utf8_lossy(bytes));
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends the `warn` lines of every server in this test binary to [`LOG_LINES`].
+pub(crate) fn capture_logs() {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        tracing_subscriber::fmt()
+            .with_writer(|| LogLines)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .init();
+    });
+}
+
+/// Waits (bounded) for a captured line holding every one of `parts`.
+pub(crate) async fn logged(parts: &[&str]) -> String {
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    loop {
+        let lines = LOG_LINES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(line) = lines.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+            return line.to_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no log line with {parts:?}:\n{lines}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
