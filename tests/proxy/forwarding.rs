@@ -273,3 +273,49 @@ async fn an_http2_client_over_tls_is_forwarded_as_https() {
     proxy.stop().await;
     upstream.stop().await;
 }
+
+/// curl asks `Expect: 100-continue` before a large upload: it gets its `100`, and
+/// the upstream gets the body without the expectation.
+#[tokio::test]
+async fn curl_uploads_with_expect_100_continue_through_the_proxy() {
+    let upstream = common::start(Server::builder().max_body_size(8 << 20).content(
+        "/",
+        |req: Request, res: Response| async move {
+            let expect = req
+                .header_text("expect")
+                .unwrap_or_else(|| "none".to_owned());
+            let body = req.body().await.unwrap_or_default();
+            res.ok(format!("{} bytes, expect {expect}", body.len()))
+        },
+    ))
+    .await;
+    let proxy = common::start(
+        Server::builder()
+            .max_body_size(8 << 20)
+            .content("/", proxy_to(&[upstream.addr.to_string()])),
+    )
+    .await;
+    let file = std::env::temp_dir().join(format!("proxy-upload-{}", std::process::id()));
+    std::fs::write(&file, vec![b'u'; 3 << 20]).expect("upload file");
+    let output = tokio::process::Command::new("curl")
+        .args(["-sS", "-H", "Expect: 100-continue", "--data-binary"])
+        .arg(format!("@{}", file.display()))
+        .arg(proxy.url("/upload"))
+        .output();
+    let output = tokio::time::timeout(common::PATIENCE, output)
+        .await
+        .expect("curl finishes")
+        .expect("curl must be installed (apt-get install curl)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("{} bytes, expect none", 3 << 20)
+    );
+    let _ = std::fs::remove_file(&file);
+    proxy.stop().await;
+    upstream.stop().await;
+}
