@@ -213,3 +213,44 @@ async fn an_upstream_that_does_not_accept_in_time_gives_504() {
     );
     proxy.stop().await;
 }
+
+/// A client that breaks off a chunked upload: the upstream's connection is closed
+/// without the last chunk, so it can never take the part for a whole body.
+#[tokio::test]
+async fn a_client_breaking_off_its_upload_never_gives_the_upstream_a_complete_body() {
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let upstream = raw_upstream(move |mut stream| {
+        let seen_tx = seen_tx.clone();
+        async move {
+            let mut received = Vec::new();
+            let read =
+                tokio::time::timeout(common::PATIENCE, stream.read_to_end(&mut received)).await;
+            let _ = seen_tx.send((
+                read.is_ok(),
+                String::from_utf8_lossy(&received).into_owned(),
+            ));
+        }
+    })
+    .await;
+    let proxy =
+        common::start(Server::builder().content("/", proxy_to(&[upstream.to_string()]))).await;
+    let mut client = proxy
+        .connect(
+            b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        )
+        .await;
+    tokio::time::sleep(common::QUIET).await;
+    client.shutdown().await.expect("shutdown");
+    drop(client);
+    let (closed, received) = tokio::time::timeout(common::PATIENCE * 2, seen.recv())
+        .await
+        .expect("the upstream connection ends")
+        .expect("a report");
+    assert!(closed, "the proxy closed the upstream connection");
+    assert!(received.contains("hello"), "{received}");
+    assert!(
+        !received.contains("\r\n0\r\n\r\n"),
+        "a last chunk was sent: {received}"
+    );
+    proxy.stop().await;
+}
