@@ -5,9 +5,10 @@
 //! and every error names the file, the line and the key; building the server from
 //! `Settings` cannot fail.
 //!
-//! Each table has its own module: `[[location]]` blocks (`location`), `[[rewrite]]`
-//! (`rewrites`) — with a location's `proxy = { … }` in `proxy` — `[status]` (`status`), `[session]` (`session`), `[tls]` (`tls`),
-//! `[limits]` (`limits`) and `[headers]` (`headers`). This file keeps the top level:
+//! Each table has its own module: `[[location]]` blocks (`location`, with a
+//! location's `proxy = { … }` in `proxy`), `[[rewrite]]` (`rewrites`), `[status]`
+//! (`status`), `[session]` (`session`), `[tls]` (`tls`), `[limits]` (`limits`) and
+//! `[headers]` (`headers`). This file keeps the top level:
 //! the flags, the file as a whole, `[compression]`, and turning a position in the
 //! file into its line.
 
