@@ -152,10 +152,12 @@ async fn a_client_going_away_cancels_the_upstream_request() {
         let closed_tx = closed_tx.clone();
         async move {
             read_head(&mut stream).await;
+            let _ = closed_tx.send("arrived");
             // Never answers; tells when the proxy closes the connection.
             let mut rest = [0_u8; 64];
             let read = tokio::time::timeout(common::PATIENCE, stream.read(&mut rest)).await;
-            let _ = closed_tx.send(matches!(read, Ok(Ok(0) | Err(_))));
+            let closed = matches!(read, Ok(Ok(0) | Err(_)));
+            let _ = closed_tx.send(if closed { "closed" } else { "open" });
         }
     })
     .await;
@@ -164,13 +166,19 @@ async fn a_client_going_away_cancels_the_upstream_request() {
     let client = proxy
         .connect(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
         .await;
-    tokio::time::sleep(common::QUIET).await;
+    let mut next = async || {
+        tokio::time::timeout(common::PATIENCE * 2, closed.recv())
+            .await
+            .expect("the upstream hears back")
+            .expect("a report")
+    };
+    assert_eq!(next().await, "arrived");
     drop(client);
-    let was_closed = tokio::time::timeout(common::PATIENCE * 2, closed.recv())
-        .await
-        .expect("the upstream hears back")
-        .expect("a report");
-    assert!(was_closed, "the proxy closed the upstream connection");
+    assert_eq!(
+        next().await,
+        "closed",
+        "the proxy closes the upstream connection"
+    );
     proxy.stop().await;
 }
 
@@ -222,13 +230,19 @@ async fn a_client_breaking_off_its_upload_never_gives_the_upstream_a_complete_bo
     let upstream = raw_upstream(move |mut stream| {
         let seen_tx = seen_tx.clone();
         async move {
-            let mut received = Vec::new();
+            // Tells when the first block arrived, then what came until the close.
+            let mut received = read_head(&mut stream).await.into_bytes();
+            while !String::from_utf8_lossy(&received).contains("hello") {
+                match stream.read_u8().await {
+                    Ok(byte) => received.push(byte),
+                    Err(_) => break,
+                }
+            }
+            let _ = seen_tx.send(None);
             let read =
                 tokio::time::timeout(common::PATIENCE, stream.read_to_end(&mut received)).await;
-            let _ = seen_tx.send((
-                read.is_ok(),
-                String::from_utf8_lossy(&received).into_owned(),
-            ));
+            let text = String::from_utf8_lossy(&received).into_owned();
+            let _ = seen_tx.send(Some((read.is_ok(), text)));
         }
     })
     .await;
@@ -239,13 +253,16 @@ async fn a_client_breaking_off_its_upload_never_gives_the_upstream_a_complete_bo
             b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
         )
         .await;
-    tokio::time::sleep(common::QUIET).await;
+    let mut next = async || {
+        tokio::time::timeout(common::PATIENCE * 2, seen.recv())
+            .await
+            .expect("the upstream hears back")
+            .expect("a report")
+    };
+    assert_eq!(next().await, None, "the first block reaches the upstream");
     client.shutdown().await.expect("shutdown");
     drop(client);
-    let (closed, received) = tokio::time::timeout(common::PATIENCE * 2, seen.recv())
-        .await
-        .expect("the upstream connection ends")
-        .expect("a report");
+    let (closed, received) = next().await.expect("the end of the connection");
     assert!(closed, "the proxy closed the upstream connection");
     assert!(received.contains("hello"), "{received}");
     assert!(

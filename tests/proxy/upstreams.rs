@@ -33,13 +33,16 @@ async fn round_robin_takes_the_upstreams_in_turn() {
 #[tokio::test]
 async fn least_connections_avoids_the_busy_upstream() {
     let release = Arc::new(Notify::new());
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
     let held = Arc::clone(&release);
     let slow = common::start(Server::builder().content(
         "/",
         move |_req: Request, res: Response| {
-            let held = Arc::clone(&held);
+            let (held, arrived_tx) = (Arc::clone(&held), arrived_tx.clone());
             async move {
-                held.notified().await;
+                let released = held.notified();
+                let _ = arrived_tx.send(());
+                released.await;
                 res.ok("slow")
             }
         },
@@ -53,12 +56,15 @@ async fn least_connections_avoids_the_busy_upstream() {
     )
     .await;
     let client = common::client();
-    // The first request goes to `slow` (the first, ties go in turn) and stays there.
+    // The first request goes to `slow` (the first; ties go in turn) and stays there.
     let pending = tokio::spawn({
         let (client, url) = (client.clone(), proxy.url("/"));
         async move { common::fetch(client.get(url)).await }
     });
-    tokio::time::sleep(common::QUIET).await;
+    tokio::time::timeout(common::PATIENCE, arrived.recv())
+        .await
+        .expect("the first request reaches the slow upstream")
+        .expect("a signal");
     for _ in 0..3 {
         assert_eq!(proxy.text(&client, "/").await, "fast");
     }
