@@ -46,7 +46,7 @@
 //! - [`handlers`]: built-in handlers (tower bridge, static files and `try_files`,
 //!   redirect, rewrite, basic auth, access log, compression, response headers, CORS,
 //!   error pages, access control by address, the client's address behind proxies,
-//!   rate limits, the status page);
+//!   rate limits, reverse proxy, the status page);
 //! - [`session`]: sessions matched by cookie, in memory or in Redis.
 
 #![warn(clippy::unwrap_used)]

@@ -3,6 +3,8 @@
 //!
 //! - [`TowerService`]: any `tower::Service` (an axum `Router`, a tower-http service)
 //!   as the Content handler of a directory.
+//! - [`Proxy`]: a reverse proxy to HTTP/1.1 or HTTP/2 upstreams (TCP or Unix
+//!   sockets), with balancing, health checks, retries and WebSocket tunnels.
 //! - [`Redirect`]: a Content handler answering with a redirect.
 //! - [`BasicAuth`]: a Pre handler for HTTP Basic authentication from an htpasswd file.
 //! - [`Compression`]: a Pre handler compressing responses with zstd, brotli or gzip.
@@ -28,6 +30,7 @@ mod compression;
 mod cors;
 mod error_pages;
 mod rate_limit;
+mod proxy;
 mod redirect;
 mod response_headers;
 mod rewrite;
@@ -42,6 +45,7 @@ pub use self::compression::{Coding, Compression, is_compressible};
 pub use self::cors::Cors;
 pub use self::error_pages::{ErrorPageError, ErrorPages};
 pub use self::rate_limit::RateLimit;
+pub use self::proxy::{Balance, HostHeader, Proxy, ProxyFailure, ProxyReport, UpstreamError};
 pub use self::redirect::Redirect;
 pub use self::response_headers::ResponseHeaders;
 pub use self::rewrite::Rewrite;

@@ -7,7 +7,8 @@
 //!
 //! Each table has its own module: `[[location]]` blocks (`location`, with one module
 //! per handler key: `location_headers`, `cors`, `error_pages`, `rate_limit`, and
-//! `access` for `allow`/`deny` and the top-level `real_ip`), `[[rewrite]]`
+//! `access` for `allow`/`deny` and the top-level `real_ip`, and `proxy` for a
+//! location's `proxy = { … }`), `[[rewrite]]`
 //! (`rewrites`), `[status]` (`status`), `[session]` (`session`), `[tls]` (`tls`),
 //! `[limits]` (`limits`) and `[headers]` (`headers`). This file keeps the top level:
 //! the flags, the file as a whole, `[compression]`, and turning a position in the
@@ -31,6 +32,8 @@ mod location;
 mod location_headers;
 #[path = "config/rate_limit.rs"]
 mod rate_limit;
+#[path = "config/proxy.rs"]
+mod proxy;
 #[path = "config/rewrites.rs"]
 mod rewrites;
 #[path = "config/session.rs"]
@@ -256,7 +259,7 @@ impl Settings {
         // Last, so a mistake on a line is reported first.
         if !settings.locations.iter().any(Location::has_content) {
             bail!(
-                "{}: nothing to serve: no [[location]] has `static` or `redirect`. Add one, for example:\n\n[[location]]\npath = \"/\"\nstatic = {{ root = \"/var/www\" }}\n",
+                "{}: nothing to serve: no [[location]] has `static`, `redirect` or `proxy`. Add one, for example:\n\n[[location]]\npath = \"/\"\nstatic = {{ root = \"/var/www\" }}\n",
                 file.display()
             );
         }

@@ -42,6 +42,7 @@ pub(super) struct RawLocation {
     #[serde(default)]
     deny: Vec<Spanned<String>>,
     rate_limit: Option<RawRateLimit>,
+    proxy: Option<super::proxy::RawProxy>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +116,7 @@ enum Content {
     Static(StaticFiles),
     TryFiles(TryFiles),
     Redirect(Redirect),
+    Proxy(poco_httpd::handlers::Proxy),
 }
 
 /// The Pre handlers of one location, in the order they run: those that finish the
@@ -210,6 +212,15 @@ impl Location {
                 "{location_at}: {what} has both `static` and `redirect`; a path has one Content handler"
             ),
         };
+        let content = match (content, raw.proxy) {
+            (content, None) => content,
+            (None, Some(proxy)) => Some(Content::Proxy(super::proxy::check(
+                proxy, &path, &what, text,
+            )?)),
+            (Some(_), Some(_)) => bail!(
+                "{location_at}: {what} has `proxy` and `static` or `redirect`; a path has one Content handler"
+            ),
+        };
         let guards = Guards {
             error_pages: raw
                 .error_pages
@@ -247,7 +258,7 @@ impl Location {
             .transpose()?;
         if content.is_none() && auth.is_none() && log.is_none() && guards.is_empty() {
             bail!(
-                "{location_at}: {what} needs at least one of the keys `static`, `redirect`, `basic_auth`, `access_log`, `headers`, `cors`, `error_pages`, `allow`, `deny`, `rate_limit`"
+                "{location_at}: {what} needs at least one of the keys `static`, `redirect`, `proxy`, `basic_auth`, `access_log`, `headers`, `cors`, `error_pages`, `allow`, `deny`, `rate_limit`"
             );
         }
         Ok(Self {
@@ -292,6 +303,7 @@ impl Location {
                 Some(Content::Static(files)) => builder.content(&key, files.clone()),
                 Some(Content::TryFiles(files)) => builder.content(&key, files.clone()),
                 Some(Content::Redirect(redirect)) => builder.content(&key, redirect.clone()),
+                Some(Content::Proxy(proxy)) => builder.content(&key, proxy.clone()),
             };
         }
         builder
