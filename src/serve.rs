@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connection::ConnectionInfo;
 use crate::flush::FlushedIo;
+use crate::host::KnownHost;
 use crate::pipeline::{self, ActiveRequest, ConnState, WireBody};
 use crate::refusal_io::RefusalIo;
 use crate::shared::Shared;
@@ -97,6 +98,7 @@ pub(crate) async fn serve<S>(
         shared: Arc::clone(&shared),
         site: SiteCache::new(Arc::clone(&shared)),
         conn: Arc::clone(&state),
+        known_host: KnownHost::default(),
     };
     // The block ends hyper's connection (and with it any request still in flight)
     // before the outcome is looked at, so such requests have reported first.
@@ -159,6 +161,9 @@ struct ConnService {
     shared: Arc<Shared>,
     site: SiteCache,
     conn: Arc<ConnState>,
+    /// The last valid `Host` of this connection's HTTP/1 requests, which are answered
+    /// in this task one at a time.
+    known_host: KnownHost,
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for ConnService {
@@ -175,7 +180,7 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
             pipeline::respond_in_stream(shared, site, active, request)
         } else {
             // HTTP/1 answers one request at a time: run the handlers right here.
-            pipeline::respond(shared, site, active, request)
+            pipeline::respond(shared, site, active, request, Some(&self.known_host))
         }
     }
 }
