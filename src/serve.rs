@@ -19,7 +19,6 @@ use crate::connection::ConnectionInfo;
 use crate::flush::FlushedIo;
 use crate::host::KnownHost;
 use crate::pipeline::{self, ActiveRequest, ConnState, WireBody};
-use crate::refusal_io::RefusalIo;
 use crate::shared::Shared;
 use crate::site::SiteCache;
 use crate::timed_io::{IoLimits, TimedIo};
@@ -92,8 +91,7 @@ pub(crate) async fn serve<S>(
         idle_timeout: limits.keep_alive_timeout,
     };
     let timed = TimedIo::new(stream, Arc::clone(&state), io_limits);
-    let flushed = FlushedIo::new(timed, Arc::clone(&state));
-    let io = TokioIo::new(RefusalIo::new(flushed, Arc::clone(&state)));
+    let io = TokioIo::new(FlushedIo::new(timed, Arc::clone(&state)));
     let service = ConnService {
         shared: Arc::clone(&shared),
         site: SiteCache::new(Arc::clone(&shared)),
