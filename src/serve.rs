@@ -89,6 +89,7 @@ pub(crate) async fn serve<S>(
         write_timeout: limits.write_timeout,
         min_write_rate: limits.min_write_rate,
         idle_timeout: limits.keep_alive_timeout,
+        head_timeout: limits.header_read_timeout,
     };
     let timed = TimedIo::new(stream, Arc::clone(&state), io_limits);
     let io = TokioIo::new(FlushedIo::new(timed, Arc::clone(&state)));

@@ -253,8 +253,12 @@ fn send(
     } = exchange.hand_over(tail.is_some());
     exchange.site().add_default_headers(&mut headers);
     exchange.server().stats.answered(status, answered);
-    if status == StatusCode::SWITCHING_PROTOCOLS {
-        // The connection is the handler's from here: its bytes are not hyper's.
+    let head = exchange.head();
+    let tunnel = head.method == Method::CONNECT && status.is_success();
+    if status == StatusCode::SWITCHING_PROTOCOLS || (tunnel && head.version < http::Version::HTTP_2)
+    {
+        // hyper hands the connection over after this answer (a `101`, or a `2xx`
+        // to a `CONNECT`): its bytes are not HTTP's from here.
         active.conn().note_upgraded();
     }
     if let Some(channel) = &pushed {
