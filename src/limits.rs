@@ -77,7 +77,7 @@ impl Limits {
     pub(crate) fn http_builder(&self) -> auto::Builder<StreamExecutor> {
         let mut builder = auto::Builder::new(StreamExecutor::new(self.send_timeout));
         let mut http1 = builder.http1();
-        // hyper's header read timeout sets and drops a timer for every request (about
+        // hyper's header read timeout sets and drops a timer for every request (1,300 –
         // 1,700 instructions each, BENCHMARKS.md); `timed_io.rs` enforces
         // `header_read_timeout` with one timer per connection instead.
         http1

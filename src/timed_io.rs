@@ -10,7 +10,7 @@
 //! connection, or the previous response done with) and ends when a request is in
 //! progress again or a response is written (hyper writes on HTTP/1 only once a head
 //! has been read). Bytes that trickle in do not end it. hyper has the same timeout,
-//! but it allocates and registers a new timer for every request (about 1,700
+//! but it allocates and registers a new timer for every request (1,300 – 1,700
 //! instructions per request, `BENCHMARKS.md`), so it is left off and kept here,
 //! where one long-lived timer serves a connection's whole life. Connections that
 //! begin with the HTTP/2 preface, or have shown themselves HTTP/2 or switched
