@@ -1,8 +1,8 @@
 //! The limits a server puts on its clients, each with a documented default, and the
-//! [`ServerBuilder`] methods that set them. hyper enforces the header limits and
-//! HTTP/2's; the idle, write, send, body-read, handler, stream-slot and
-//! connection-count limits are poco-httpd's own (hyper has none): `timed_io.rs` times
-//! the socket's reads and writes, `send_watch.rs` each HTTP/2 response's progress,
+//! [`ServerBuilder`] methods that set them. hyper enforces the header size limits and
+//! HTTP/2's; the header read, idle, write, send, body-read, handler, stream-slot and
+//! connection-count limits are poco-httpd's own (hyper has none, or a costlier one):
+//! `timed_io.rs` times the socket's reads and writes, `send_watch.rs` each HTTP/2 response's progress,
 //! `incoming.rs` the request body, `pipeline/` the handlers, the stream slots and the
 //! bytes an HTTP/2 connection holds unwritten (`pipeline/send_budget.rs`),
 //! `server.rs` counts connections. RELIABILITY.md compares them with nginx's and
@@ -80,10 +80,12 @@ impl Limits {
     pub(crate) fn http_builder(&self) -> auto::Builder<StreamExecutor> {
         let mut builder = auto::Builder::new(StreamExecutor::new(self.send_timeout));
         let mut http1 = builder.http1();
-        // The timer is what turns hyper's header read timeout on.
+        // hyper's header read timeout sets and drops a timer for every request (1,300 –
+        // 1,700 instructions each, BENCHMARKS.md); `timed_io.rs` enforces
+        // `header_read_timeout` with one timer per connection instead.
         http1
             .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout)
+            .header_read_timeout(None)
             // hyper bounds its read buffer and its write queue by one figure. A small
             // one would make it flush after every streamed block, so it keeps its
             // default; heads over `max_header_size` get 431 from the pipeline.

@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connection::ConnectionInfo;
 use crate::flush::FlushedIo;
+use crate::host::KnownHost;
 use crate::pipeline::{self, ActiveRequest, ConnState, WireBody};
 use crate::proxy_header::{self, Rewind};
-use crate::refusal_io::RefusalIo;
 use crate::shared::Shared;
 use crate::site::SiteCache;
 use crate::timed_io::{IoLimits, TimedIo};
@@ -162,14 +162,15 @@ pub(crate) async fn serve<S>(
         write_timeout: limits.write_timeout,
         min_write_rate: limits.min_write_rate,
         idle_timeout: limits.keep_alive_timeout,
+        head_timeout: limits.header_read_timeout,
     };
     let timed = TimedIo::new(stream, Arc::clone(&state), io_limits);
-    let flushed = FlushedIo::new(timed, Arc::clone(&state));
-    let io = TokioIo::new(RefusalIo::new(flushed, Arc::clone(&state)));
+    let io = TokioIo::new(FlushedIo::new(timed, Arc::clone(&state)));
     let service = ConnService {
         shared: Arc::clone(&shared),
         site: SiteCache::new(Arc::clone(&shared)),
         conn: Arc::clone(&state),
+        known_host: KnownHost::default(),
     };
     // The block ends hyper's connection (and with it any request still in flight)
     // before the outcome is looked at, so such requests have reported first.
@@ -232,6 +233,9 @@ struct ConnService {
     shared: Arc<Shared>,
     site: SiteCache,
     conn: Arc<ConnState>,
+    /// The last valid `Host` of this connection's HTTP/1 requests, which are answered
+    /// in this task one at a time.
+    known_host: KnownHost,
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for ConnService {
@@ -248,7 +252,7 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
             pipeline::respond_in_stream(shared, site, active, request)
         } else {
             // HTTP/1 answers one request at a time: run the handlers right here.
-            pipeline::respond(shared, site, active, request)
+            pipeline::respond(shared, site, active, request, Some(&self.known_host))
         }
     }
 }
