@@ -11,6 +11,8 @@
 //! - [`StaticFiles`]: files under a root — conditional and range requests (see
 //!   [`Ranges`]), precompressed siblings, an optional listing, no way out of the root.
 //! - [`ServerStatus`]: the live status page (HTML with a chart, JSON, Prometheus).
+//! - [`WebSocket`]: WebSockets over HTTP/1.1 and HTTP/2 through the phases (see
+//!   [`websocket`]); [`WebSocketExt::websocket`] registers one in a line.
 
 mod access_log;
 mod basic_auth;
@@ -20,6 +22,7 @@ mod rewrite;
 mod static_files;
 mod status;
 mod tower;
+pub mod websocket;
 
 pub use self::access_log::{AccessLog, LogFormat};
 pub use self::basic_auth::{BasicAuth, HtpasswdError};
@@ -29,3 +32,4 @@ pub use self::rewrite::Rewrite;
 pub use self::static_files::{Ranges, StaticFiles};
 pub use self::status::ServerStatus;
 pub use self::tower::TowerService;
+pub use self::websocket::{WebSocket, WebSocketExt};
