@@ -102,6 +102,8 @@ async fn a_request_without_upgrade_gets_426_or_the_fallback() {
     let (mut ws, _) = open(&server, "/page", &[]).await.unwrap();
     ws.send(Wire::text("both")).await.unwrap();
     assert_eq!(next(&mut ws).await, Some(Wire::text("both")));
+    // Hung up, so the stop need not wait out the close timeout.
+    drop((ws));
     server.stop().await;
 }
 
@@ -124,6 +126,8 @@ async fn a_pre_handler_refuses_or_installs_the_websocket() {
     let (mut ws, _) = open(&server, "/guarded", &[("x-key", "1")]).await.unwrap();
     ws.send(Wire::binary(vec![7])).await.unwrap();
     assert_eq!(next(&mut ws).await, Some(Wire::binary(vec![7])));
+    // Hung up, so the stop need not wait out the close timeout.
+    drop((ws));
     server.stop().await;
 }
 
@@ -153,6 +157,8 @@ async fn the_first_offered_protocol_of_ours_is_agreed() {
     let mut frame = [0; 6];
     stream.read_exact(&mut frame).await.unwrap();
     assert_eq!(&frame, b"\x81\x04none");
+    // Hung up, so the stop need not wait out the close timeout.
+    drop((ws, stream));
     server.stop().await;
 }
 
@@ -354,6 +360,8 @@ async fn a_client_answering_pings_stays_open() {
         }
     };
     assert_eq!(echoed, Some(Wire::text("still here")));
+    // Hung up, so the stop need not wait out the close timeout.
+    drop((ws));
     server.stop().await;
 }
 
@@ -421,6 +429,8 @@ async fn shutdown_closes_open_websockets_with_1001() {
     next(&mut ws).await;
     server.shutdown.shutdown();
     assert_eq!(close_code(&mut ws).await, Some(1001));
+    // Hung up, so the stop need not wait out the close timeout.
+    drop((ws));
     server.stop().await;
 }
 
@@ -443,6 +453,8 @@ async fn a_panicking_handler_closes_its_socket_with_1011_and_serving_goes_on() {
     let (mut second, _) = open(&server, "/boom", &[]).await.unwrap();
     second.send(Wire::text("hello")).await.unwrap();
     assert_eq!(next(&mut second).await, Some(Wire::text("fine")));
+    // Hung up, so the stop need not wait out the close timeout.
+    drop((first, second));
     server.stop().await;
 }
 
@@ -471,6 +483,8 @@ async fn open_websockets_are_counted_and_shown_on_the_status_page() {
         || (server.stats.open_upgraded() == 1).then_some(()),
     )
     .await;
+    // Hung up, so the stop need not wait out the close timeout.
+    drop((first, second));
     server.stop().await;
 }
 
