@@ -544,3 +544,33 @@ async fn an_http2_extended_connect_opens_the_same_websocket() {
     assert_eq!(&close[..], b"\x88\x02\x03\xe8");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_open_websocket_keeps_its_connection_slot_and_count() {
+    let server = common::start(
+        Server::builder()
+            .max_connections(1)
+            .websocket("/echo", echo_loop)
+            .content("/", "plain"),
+    )
+    .await;
+    let (mut ws, _) = open(&server, "/echo", &[]).await.unwrap();
+    ws.send(Wire::text("x")).await.unwrap();
+    next(&mut ws).await;
+    assert_eq!(server.stats.open_connections(), 1);
+    // The only slot is the WebSocket's: a second client waits in the backlog.
+    let waiting = tokio::spawn(common::raw_get(server.addr, "/"));
+    tokio::time::sleep(common::QUIET).await;
+    assert!(
+        !waiting.is_finished(),
+        "a second connection was served past max_connections"
+    );
+    ws.close(None).await.unwrap();
+    assert_eq!(close_code(&mut ws).await, None);
+    let answer = tokio::time::timeout(common::PATIENCE, waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.status, 200);
+    server.stop().await;
+}
