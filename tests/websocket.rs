@@ -574,3 +574,21 @@ async fn an_open_websocket_keeps_its_connection_slot_and_count() {
     assert_eq!(answer.status, 200);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_quiet_websocket_outlives_the_keep_alive_timeout() {
+    let server = common::start(
+        Server::builder()
+            .keep_alive_timeout(Duration::from_millis(100))
+            .websocket("/echo", echo_loop),
+    )
+    .await;
+    let (mut ws, _) = open(&server, "/echo", &[]).await.unwrap();
+    // Several keep-alive timeouts of silence: the WebSocket's own ping interval
+    // (30 s) governs it, not the idle rule for HTTP connections between requests.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ws.send(Wire::text("still open")).await.unwrap();
+    assert_eq!(next(&mut ws).await, Some(Wire::text("still open")));
+    drop(ws);
+    server.stop().await;
+}
