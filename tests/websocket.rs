@@ -103,7 +103,7 @@ async fn a_request_without_upgrade_gets_426_or_the_fallback() {
     ws.send(Wire::text("both")).await.unwrap();
     assert_eq!(next(&mut ws).await, Some(Wire::text("both")));
     // Hung up, so the stop need not wait out the close timeout.
-    drop((ws));
+    drop(ws);
     server.stop().await;
 }
 
@@ -127,7 +127,7 @@ async fn a_pre_handler_refuses_or_installs_the_websocket() {
     ws.send(Wire::binary(vec![7])).await.unwrap();
     assert_eq!(next(&mut ws).await, Some(Wire::binary(vec![7])));
     // Hung up, so the stop need not wait out the close timeout.
-    drop((ws));
+    drop(ws);
     server.stop().await;
 }
 
@@ -361,7 +361,7 @@ async fn a_client_answering_pings_stays_open() {
     };
     assert_eq!(echoed, Some(Wire::text("still here")));
     // Hung up, so the stop need not wait out the close timeout.
-    drop((ws));
+    drop(ws);
     server.stop().await;
 }
 
@@ -430,7 +430,7 @@ async fn shutdown_closes_open_websockets_with_1001() {
     server.shutdown.shutdown();
     assert_eq!(close_code(&mut ws).await, Some(1001));
     // Hung up, so the stop need not wait out the close timeout.
-    drop((ws));
+    drop(ws);
     server.stop().await;
 }
 
