@@ -298,6 +298,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn v2_local_and_unspecified_headers_name_no_client() {
+        let signature = b"\r\n\r\n\0\r\nQUIT\n";
+        // LOCAL (a health check) with IPv4 addresses, which must be ignored.
+        let mut local = signature.to_vec();
+        local.extend_from_slice(&[0x20, 0x11, 0, 12]);
+        local.extend_from_slice(&[198, 51, 100, 9, 10, 0, 0, 1, 0x1f, 0x90, 0, 80]);
+        local.extend_from_slice(b"GET");
+        // PROXY with the UNSPEC family and no addresses.
+        let mut unspecified = signature.to_vec();
+        unspecified.extend_from_slice(&[0x21, 0x00, 0, 0]);
+        unspecified.extend_from_slice(b"GET");
+        for input in [local, unspecified] {
+            let header = parse(&input).await.expect("parsed");
+            assert_eq!(header.source, None);
+            assert_eq!(&header.rest[..], b"GET");
+        }
+    }
+
+    #[tokio::test]
     async fn rewind_reads_the_prefix_first() {
         let mut rewound = Rewind::new(Bytes::from_static(b"ab"), &b"cd"[..]);
         let mut all = Vec::new();

@@ -408,14 +408,21 @@ async fn the_proxy_protocol_v2_names_the_client_and_a_missing_header_closes() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn the_proxy_protocol_before_tls() {
+/// A self-signed certificate for `localhost` in PEM files under a directory of its
+/// own (`name` keeps tests apart): the certificate's and the key's paths.
+fn self_signed(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
-    let dir = std::env::temp_dir().join(format!("front-tls-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("front-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, cert.cert.pem()).expect("cert");
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("key");
+    (cert_path, key_path)
+}
+
+#[tokio::test]
+async fn the_proxy_protocol_before_tls() {
+    let (cert_path, key_path) = self_signed("tls");
     let server = start(proxied().tls(&cert_path, &key_path)).await;
     let url = format!("https://localhost:{}/", server.addr.port());
     let resolve = format!("localhost:{}:127.0.0.1", server.addr.port());
@@ -566,5 +573,61 @@ async fn the_connection_cap_counts_the_address_the_proxy_protocol_names() {
     .await;
     assert_eq!(same, "", "a second connection from 198.51.100.1 is closed");
     drop(open);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_partial_proxy_header_is_dropped_at_the_header_read_timeout() {
+    let server = start(proxied().header_read_timeout(Duration::from_secs(1))).await;
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    stream
+        .write_all(b"PROXY TCP4 198.51.100.7 10.0.0.1 ")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes a connection whose header never ends");
+    assert!(
+        read.is_ok_and(|_| answer.is_empty()),
+        "closed unanswered: {answer:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_tls_handshake_gives_its_place_back() {
+    let (cert_path, key_path) = self_signed("cap");
+    let server = start(
+        Server::builder()
+            .max_connections_per_ip(1)
+            .tls(&cert_path, &key_path)
+            .content("/", "ok\n"),
+    )
+    .await;
+    for _ in 0..3 {
+        let refused = exchange(server.addr, &get_closing("/", "")).await;
+        assert!(!refused.starts_with("HTTP/1.1 200"), "{refused}");
+    }
+    let pem = std::fs::read(&cert_path).expect("cert");
+    let https = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .resolve("localhost", server.addr)
+        .timeout(PATIENCE)
+        .build()
+        .expect("client");
+    let url = format!("https://localhost:{}/", server.addr.port());
+    // The failed handshakes' places come back as their tasks end, not at once.
+    let mut answered = None;
+    for _ in 0..100 {
+        if let Ok(answer) = https.get(&url).send().await {
+            answered = Some(answer.status());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(answered, Some(reqwest::StatusCode::OK));
     server.stop().await;
 }
