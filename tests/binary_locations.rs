@@ -294,12 +294,10 @@ fn proxy_protocol_and_the_per_address_cap_from_the_config() {
     assert_eq!(hosts, ["203.0.113.8", "203.0.113.10"], "{logged}");
 }
 
-#[test]
-fn a_bad_network_is_refused_naming_file_line_and_key() {
-    let config = format!(
-        "[[location]]\npath = \"/\"\nstatic = {{ root = \"{SITE}\" }}\ndeny = [\"10.0.0.0/33\"]\n"
-    );
-    let file = std::env::temp_dir().join(format!("front-bad-{}.toml", std::process::id()));
+/// Runs the binary on `config` (written to a file called `name`), which it must
+/// refuse: the file's path and what it printed.
+fn refused(name: &str, config: &str) -> (String, String) {
+    let file = std::env::temp_dir().join(format!("front-{name}-{}.toml", std::process::id()));
     std::fs::write(&file, config).expect("write");
     let output = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
         .arg("--config")
@@ -307,10 +305,33 @@ fn a_bad_network_is_refused_naming_file_line_and_key() {
         .output()
         .expect("run poco-httpd");
     assert!(!output.status.success());
-    let message = String::from_utf8_lossy(&output.stderr);
+    let message = String::from_utf8_lossy(&output.stderr).into_owned();
+    (file.display().to_string(), message)
+}
+
+#[test]
+fn a_bad_network_is_refused_naming_file_line_and_key() {
+    let config = format!(
+        "[[location]]\npath = \"/\"\nstatic = {{ root = \"{SITE}\" }}\ndeny = [\"10.0.0.0/33\"]\n"
+    );
+    let (file, message) = refused("bad-net", &config);
     assert!(
-        message.contains(&format!("{}:4: key `deny`", file.display()))
+        message.contains(&format!("{file}:4: key `deny`"))
             && message.contains("\"10.0.0.0/33\" is not an IP address or network"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_try_files_fallback_outside_the_location_is_refused() {
+    // `/index.html` is not under `/app`: it could never be found in the app's root.
+    let config = format!(
+        "[[location]]\npath = \"/app\"\nstatic = {{ root = \"{SITE}\" }}\ntry_files = [\"$uri\", \"/index.html\"]\n"
+    );
+    let (file, message) = refused("try-outside", &config);
+    assert!(
+        message.contains(&format!("{file}:4: key `try_files`"))
+            && message.contains("such as \"/app/index.html\""),
         "{message}"
     );
 }
