@@ -144,6 +144,44 @@ async fn a_cors_preflight_is_answered_instead_of_405() {
 }
 
 #[tokio::test]
+async fn a_wildcard_method_or_header_allows_what_the_preflight_asks_for() {
+    let cors = Cors::new()
+        .allow_origin("https://app.example")
+        .allow_methods([Method::from_bytes(b"*").expect("a token")])
+        .allow_headers(["*"])
+        .expect("valid")
+        .allow_credentials(true);
+    let server = start(Server::builder().pre("/", cors).content("/", "ok\n")).await;
+    let preflight = |origin: &'static str| {
+        client()
+            .request(Method::OPTIONS, server.url("/"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "PATCH")
+            .header("Access-Control-Request-Headers", "x-trace-id, content-type")
+            .send()
+    };
+    let allowed = preflight("https://app.example").await.expect("OPTIONS");
+    assert_eq!(allowed.status(), 204);
+    // Named, not `*`: with credentials, browsers read `*` as a name.
+    assert_eq!(
+        common::header(&allowed, "access-control-allow-methods"),
+        "PATCH"
+    );
+    assert_eq!(
+        common::header(&allowed, "access-control-allow-headers"),
+        "x-trace-id, content-type"
+    );
+    let other = preflight("https://evil.example").await.expect("OPTIONS");
+    assert!(
+        other
+            .headers()
+            .get("access-control-allow-methods")
+            .is_none()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn cors_answers_name_the_allowed_origin_and_vary_by_origin() {
     let server = start(cors_server()).await;
     let http = client();
