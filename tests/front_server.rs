@@ -208,6 +208,10 @@ async fn cors_answers_name_the_allowed_origin_and_vary_by_origin() {
     server.stop().await;
 }
 
+fn body_of_404() -> String {
+    std::fs::read_to_string(format!("{SITE}/errors/404.html")).expect("the page")
+}
+
 #[tokio::test]
 async fn error_pages_keep_the_status_and_the_deepest_directory_wins() {
     let errors = format!("{SITE}/errors");
@@ -260,6 +264,35 @@ async fn error_pages_keep_the_status_and_the_deepest_directory_wins() {
     assert_eq!(body, "403 Forbidden\n");
     let (status, body) = server.get(&http, "/index.html").await;
     assert_eq!((status, body.contains("the app shell")), (200, true));
+    let head = server
+        .raw_answer(b"HEAD /no/such/page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    assert_eq!(head.status, 404);
+    assert_eq!(
+        head.header("content-length"),
+        Some(body_of_404().len().to_string().as_str()),
+        "HEAD says the page's length"
+    );
+    assert_eq!(head.body, "");
+    let beyond = server
+        .raw_answer(
+            b"GET /docs/index.html HTTP/1.1\r\nHost: x\r\nRange: bytes=99999-\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+    assert_eq!(beyond.status, 416);
+    let length = std::fs::metadata(format!("{SITE}/docs/index.html"))
+        .expect("file")
+        .len();
+    assert_eq!(
+        beyond.header("content-range"),
+        Some(format!("bytes */{length}").as_str()),
+        "a 416 keeps the file's length"
+    );
+    assert!(
+        beyond.body.contains("custom server error page"),
+        "/docs/'s 4xx page: {}",
+        beyond.body
+    );
     server.stop().await;
 }
 
