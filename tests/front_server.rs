@@ -182,6 +182,42 @@ async fn a_wildcard_method_or_header_allows_what_the_preflight_asks_for() {
 }
 
 #[tokio::test]
+async fn any_origin_with_credentials_is_named_not_starred_and_varies() {
+    let open = Cors::new().allow_origin("*");
+    let with_credentials = Cors::new().allow_origin("*").allow_credentials(true);
+    let server = start(
+        Server::builder()
+            .pre("/open/", open)
+            .pre("/creds/", with_credentials)
+            .content("/", "ok\n"),
+    )
+    .await;
+    let from = |path: &str| {
+        client()
+            .get(server.url(path))
+            .header("Origin", "https://any.example")
+            .send()
+    };
+    let open = from("/open/x").await.expect("GET");
+    assert_eq!(common::header(&open, "access-control-allow-origin"), "*");
+    assert!(
+        open.headers().get("vary").is_none(),
+        "the same for every origin"
+    );
+    let creds = from("/creds/x").await.expect("GET");
+    assert_eq!(
+        common::header(&creds, "access-control-allow-origin"),
+        "https://any.example"
+    );
+    assert_eq!(
+        common::header(&creds, "access-control-allow-credentials"),
+        "true"
+    );
+    assert_eq!(common::header(&creds, "vary"), "origin");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn cors_answers_name_the_allowed_origin_and_vary_by_origin() {
     let server = start(cors_server()).await;
     let http = client();
