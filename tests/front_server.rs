@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::{PATIENCE, Raw, client, start};
 use poco_httpd::handlers::{
-    AccessControl, AccessLog, Cors, ErrorPages, RateLimit, RealIp, ResponseHeaders, StaticFiles,
-    TryFiles,
+    AccessControl, AccessLog, BasicAuth, Cors, ErrorPages, RateLimit, RealIp, ResponseHeaders,
+    StaticFiles, TryFiles,
 };
 use poco_httpd::http::{HeaderName, Method, StatusCode};
 use poco_httpd::{Outcome, Request, Response, Server, ServerBuilder};
@@ -244,6 +244,12 @@ async fn cors_answers_name_the_allowed_origin_and_vary_by_origin() {
     server.stop().await;
 }
 
+/// Basic authentication letting in `alice` (password `pw`) only.
+fn alice_only() -> BasicAuth {
+    let hash = bcrypt::hash("pw", 4).expect("hash");
+    BasicAuth::from_htpasswd_text(&format!("alice:{hash}\n")).expect("htpasswd")
+}
+
 fn body_of_404() -> String {
     std::fs::read_to_string(format!("{SITE}/errors/404.html")).expect("the page")
 }
@@ -270,6 +276,7 @@ async fn error_pages_keep_the_status_and_the_deepest_directory_wins() {
                 "/private/",
                 AccessControl::new().deny("all").expect("valid"),
             )
+            .pre("/docs/secret/", alice_only())
             .content("/", StaticFiles::new("/", SITE))
             .content("/broken", fail),
     )
@@ -292,6 +299,14 @@ async fn error_pages_keep_the_status_and_the_deepest_directory_wins() {
         body.contains("custom server error page"),
         "the deeper page: {body}"
     );
+    let login = server.response(&http, "/docs/secret/x").await;
+    assert_eq!(login.status(), 401);
+    assert!(
+        common::header(&login, "www-authenticate").starts_with("Basic realm="),
+        "the page keeps the challenge"
+    );
+    let body = login.text().await.expect("body");
+    assert!(body.contains("custom server error page"), "{body}");
     let (status, body) = server.get(&http, "/private/x").await;
     assert_eq!(
         status, 403,
