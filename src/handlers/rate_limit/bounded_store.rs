@@ -4,6 +4,7 @@
 //! matters least, as a forgotten address starts again with a full bucket.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -22,7 +23,7 @@ const SAMPLE: usize = 8;
 /// Each address's theoretical arrival time (governor's GCRA state): the later it is,
 /// the emptier the bucket. Clones share the table (the limiter owns one, and
 /// `RateLimit` keeps one to count the addresses).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(super) struct BoundedStore {
     shards: Arc<[Mutex<HashMap<IpAddr, Nanos>>]>,
     per_shard: usize,
@@ -50,6 +51,16 @@ impl BoundedStore {
         // The shard count is at most 16: the hash's low bits pick it.
         let at = self.hasher.hash_one(ip) as usize % self.shards.len();
         lock(&self.shards[at])
+    }
+}
+
+/// The counts, not the addresses: a table may hold 100,000.
+impl fmt::Debug for BoundedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundedStore")
+            .field("addresses", &self.len())
+            .field("max", &(self.per_shard * self.shards.len()))
+            .finish()
     }
 }
 
