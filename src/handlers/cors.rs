@@ -158,7 +158,9 @@ impl Cors {
     /// Lets the browser send cookies and credentials
     /// (`Access-Control-Allow-Credentials: true`). With any origin allowed, the
     /// request's origin is then named rather than `*`, which browsers refuse with
-    /// credentials. Default: off.
+    /// credentials — except `null`, which any sandboxed frame may send. Beware that
+    /// any origin with credentials lets every site read what your users' cookies
+    /// unlock: list the origins instead where you can. Default: off.
     pub fn allow_credentials(mut self, on: bool) -> Self {
         self.edit().credentials = on;
         self
@@ -174,11 +176,13 @@ impl Cors {
 
 impl Inner {
     fn allows_origin(&self, origin: &str) -> bool {
-        self.any_origin
-            || self
-                .origins
-                .iter()
-                .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+        // `null` is what sandboxed frames and `file:` pages send: any of them could
+        // pose as it, so `*` with credentials does not name it (list it to allow it).
+        let any = self.any_origin && !(self.credentials && origin.eq_ignore_ascii_case("null"));
+        any || self
+            .origins
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(origin))
     }
 
     /// Whether answers depend on the request's `Origin`.
@@ -308,5 +312,21 @@ impl Handler for Cors {
             });
         }
         HandlerFuture::ready(Outcome::Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_origin_with_credentials_does_not_name_null() {
+        let open = Cors::new().allow_origin("*");
+        assert!(open.inner.allows_origin("null"), "answered `*` anyway");
+        let with_credentials = open.allow_credentials(true);
+        assert!(with_credentials.inner.allows_origin("https://a.example"));
+        assert!(!with_credentials.inner.allows_origin("null"));
+        let listed = with_credentials.allow_origin("null");
+        assert!(listed.inner.allows_origin("null"), "listed on purpose");
     }
 }
