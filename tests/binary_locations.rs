@@ -335,3 +335,16 @@ fn a_try_files_fallback_outside_the_location_is_refused() {
         "{message}"
     );
 }
+
+#[test]
+fn a_cors_origin_with_a_path_is_refused() {
+    let config = format!(
+        "[[location]]\npath = \"/api\"\nstatic = {{ root = \"{SITE}\" }}\ncors = {{ origins = [\"https://app.example/app\"] }}\n"
+    );
+    let (file, message) = refused("cors-path", &config);
+    assert!(
+        message.contains(&format!("{file}:4: key `origins`"))
+            && message.contains("\"https://app.example/app\" is not an origin"),
+        "{message}"
+    );
+}
