@@ -412,6 +412,26 @@ async fn access_control_refuses_by_the_forwarded_client_address() {
 }
 
 #[tokio::test]
+async fn a_forwarded_client_lasts_one_request_of_a_kept_alive_connection() {
+    let real_ip = RealIp::new().trust("127.0.0.1").expect("valid");
+    let server = start(Server::builder().trans(real_ip).content("/", client_addr)).await;
+    // One proxy connection carries many clients' requests.
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    let local = stream.local_addr().expect("local").to_string();
+    for (forwarded, client) in [
+        ("X-Forwarded-For: 192.0.2.1\r\n", "192.0.2.1:0"),
+        ("", local.as_str()),
+        ("X-Forwarded-For: 198.51.100.2\r\n", "198.51.100.2:0"),
+    ] {
+        let request = format!("GET / HTTP/1.1\r\nHost: x\r\n{forwarded}\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let answer = common::read_response(&mut stream).await;
+        assert!(answer.ends_with(client), "{forwarded:?}: {answer}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn an_untrusted_peer_cannot_claim_another_address() {
     let real_ip = RealIp::new()
         .trust("10.0.0.0/8")
