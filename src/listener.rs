@@ -1,7 +1,8 @@
 //! [`Listener`]: one listening socket of a server — an address to bind (IPv4, IPv6,
 //! a host name, or a port alone for every interface) or a socket given ready (systemd
-//! socket activation) — whether it speaks TLS, and whether it only redirects to HTTPS.
-//! [`BoundListener`] tells what a bound one listens on.
+//! socket activation) — whether it speaks TLS, whether it only redirects to HTTPS, and
+//! whether its connections start with a PROXY protocol header. [`BoundListener`] tells
+//! what a bound one listens on; it goes with each connection accepted on it.
 //!
 //! An IPv6 address is bound IPv6-only, as nginx does, so `0.0.0.0:80` and `[::]:80`
 //! can be listened on side by side. A port alone (`8080` or `:8080`) means every
@@ -32,6 +33,7 @@ const BACKLOG: i32 = 1024;
 ///     .listener(Listener::new("[::]:443"))
 ///     .listener(Listener::new("0.0.0.0:80").redirect_to_https())
 ///     .listener(Listener::new(":8080").tls(false))
+///     .listener(Listener::new("10.0.0.5:8443").proxy_protocol(true))
 ///     .content("/", "hello");
 /// # drop(builder);
 /// ```
@@ -40,6 +42,7 @@ pub struct Listener {
     source: Source,
     tls: Option<bool>,
     redirect_to_https: bool,
+    proxy_protocol: bool,
 }
 
 #[derive(Debug)]
@@ -69,6 +72,7 @@ impl Listener {
             source,
             tls: None,
             redirect_to_https: false,
+            proxy_protocol: false,
         }
     }
 
@@ -89,12 +93,26 @@ impl Listener {
         self
     }
 
+    /// Expect every connection on this listener to start with a PROXY protocol
+    /// header (v1 text or v2 binary, as HAProxy, AWS and Google load balancers send
+    /// it) and take the client's address from it:
+    /// [`Connection::client_addr`](crate::Connection::client_addr), which access logs,
+    /// access control, rate limits and `max_connections_per_ip` use. A connection that
+    /// does not start with a valid header within the header read timeout is closed, so
+    /// only turn this on for a listener that only a balancer sending one can reach.
+    /// The header comes before the TLS handshake. Default: off. Like the listener
+    /// itself, a reload cannot change it.
+    pub fn proxy_protocol(mut self, on: bool) -> Self {
+        self.proxy_protocol = on;
+        self
+    }
+
     /// Whether it redirects every request to HTTPS.
     pub(crate) fn redirects(&self) -> bool {
         self.redirect_to_https
     }
 
-    /// The listener as a reload compares it: address and role.
+    /// The listener as a reload compares it: address, role and PROXY protocol.
     pub(crate) fn describe(&self) -> String {
         let role = match (self.tls, self.redirect_to_https) {
             (_, true) => " (redirect to https)",
@@ -102,7 +120,12 @@ impl Listener {
             (Some(false), false) => " (plain)",
             (None, false) => "",
         };
-        format!("{self}{role}")
+        let proxy = if self.proxy_protocol {
+            " (proxy protocol)"
+        } else {
+            ""
+        };
+        format!("{self}{role}{proxy}")
     }
 
     /// Whether it will speak TLS on a server that has a certificate (`server_tls`) or
@@ -145,6 +168,7 @@ impl Listener {
                 local_addr,
                 tls,
                 redirects: self.redirect_to_https,
+                proxy_protocol: self.proxy_protocol,
             },
         })
     }
@@ -226,6 +250,7 @@ pub struct BoundListener {
     local_addr: SocketAddr,
     tls: bool,
     redirects: bool,
+    proxy_protocol: bool,
 }
 
 impl BoundListener {
@@ -242,6 +267,12 @@ impl BoundListener {
     /// Whether it answers every request with a redirect to HTTPS.
     pub fn redirects_to_https(&self) -> bool {
         self.redirects
+    }
+
+    /// Whether its connections start with a PROXY protocol header
+    /// ([`Listener::proxy_protocol`]).
+    pub fn expects_proxy_protocol(&self) -> bool {
+        self.proxy_protocol
     }
 
     /// `https` or `http`, as its URLs start.

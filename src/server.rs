@@ -297,6 +297,7 @@ impl ServerBuilder {
         let shared = Shared {
             site: ArcSwap::from_pointee(parts.sites),
             connection_slots: ConnectionSlots::new(parts.transport.limits.max_connections),
+            per_ip: Arc::default(),
             transport: ArcSwap::from_pointee(parts.transport),
             listen: parts
                 .listeners
@@ -713,6 +714,7 @@ async fn accept_loop(sockets: &[BoundSocket], shared: &Arc<Shared>) {
                 let connection = ConnectionInfo {
                     id,
                     remote_addr,
+                    client_addr: remote_addr,
                     local_addr,
                     tls: None,
                     transport: shared.transport.load_full(),

@@ -1,5 +1,5 @@
 //! [`Shared`]: the state every connection and request of one server shares — the
-//! current site and transport, the connection slots, the statistics, the task
+//! current site and transport, the connection slots (in all and per client address), the statistics, the task
 //! tracker and the cut token.
 
 use std::fmt;
@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::per_ip::PerIpCounts;
 use crate::site::Sites;
 use crate::stats::Stats;
 use crate::transport::{ConnectionSlots, Transport};
@@ -22,6 +23,8 @@ pub(crate) struct Shared {
     pub(crate) transport: ArcSwap<Transport>,
     /// One slot per open connection, up to `max_connections`.
     pub(crate) connection_slots: ConnectionSlots,
+    /// Open connections per client address, for `max_connections_per_ip`.
+    pub(crate) per_ip: Arc<PerIpCounts>,
     /// The listeners as configured, which a reload may not change.
     pub(crate) listen: Vec<String>,
     /// The first TLS listener's port once bound (0 before), where the redirecting

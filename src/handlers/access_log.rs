@@ -1,5 +1,7 @@
 //! [`AccessLog`]: a Post handler writing one line per request in the Common or
-//! Combined Log Format, plus the time taken, or as a JSON object, to stdout or a file. The request line
+//! Combined Log Format, plus the time taken, or as a JSON object, to stdout or a file.
+//! The client field is the client's address
+//! ([`Connection::client_addr`](crate::Connection::client_addr)). The request line
 //! shows the target as the client sent it, in origin form (`/path?query`) for HTTP/1.1
 //! and HTTP/2 alike, whatever a Trans handler rewrote it to.
 
@@ -107,7 +109,7 @@ impl AccessLog {
         let bytes = if bytes == "0" { "-".to_owned() } else { bytes };
         let mut line = format!(
             "{} - {} [{}] \"{} {} {:?}\" {} {}",
-            connection.remote_addr().ip(),
+            connection.client_addr().ip(),
             user,
             clf_time(OffsetDateTime::now_utc()),
             request.method(),
@@ -162,7 +164,8 @@ fn json_line(request: &Request, response: &Response) -> String {
         .unwrap_or_default();
     let line = serde_json::json!({
         "time": time,
-        "remote": connection.remote_addr().ip().to_string(),
+        // The client, as the other formats log it (a PROXY header or RealIp may name it).
+        "remote": connection.client_addr().ip().to_string(),
         "user": connection.user(),
         "host": request.host(),
         "method": request.method().as_str(),

@@ -44,12 +44,17 @@ impl<S> TowerService<S> {
 
     /// The `http::Request` the service is to see for `request`.
     pub(crate) fn forward(&self, request: &Request) -> http::Request<RequestBody> {
-        forward(request, self.inner_uri(request))
+        forward(request, self.inner_uri(request, request.path()))
     }
 
-    /// The path the service sees: the request's normalized path without the prefix.
-    fn inner_uri(&self, request: &Request) -> http::Uri {
-        let path = request.path();
+    /// The `http::Request` the service is to see for `request`, with the (normalized)
+    /// `path` in place of the request's.
+    pub(crate) fn forward_path(&self, request: &Request, path: &str) -> http::Request<RequestBody> {
+        forward(request, self.inner_uri(request, path))
+    }
+
+    /// The path the service sees: the normalized `path` without the prefix.
+    fn inner_uri(&self, request: &Request, path: &str) -> http::Uri {
         let inner = path
             .strip_prefix(self.prefix.trim_end_matches('/'))
             .unwrap_or(path);
@@ -65,8 +70,8 @@ impl<S> TowerService<S> {
     }
 }
 
-/// What must be escaped to put a decoded path back into a URI.
-const PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+/// What must be escaped to put a decoded path back into a URI (the proxy uses it too).
+pub(super) const PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b' ')
     .add(b'"')
     .add(b'#')

@@ -15,6 +15,7 @@
 mod listing;
 mod ranges;
 mod sections;
+mod try_files;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use tower_http::services::ServeDir;
 
 pub use self::ranges::Ranges;
 use self::sections::Sections;
+pub use self::try_files::{TryFiles, TryFilesError};
 use super::TowerService;
 use super::tower::copy_answer;
 use crate::{Handler, HandlerFuture, Outcome, Request, Response};
@@ -136,8 +138,15 @@ impl Inner {
         Some(candidate)
     }
 
-    async fn serve(&self, request: Request, response: Response, file: PathBuf) -> Outcome {
-        let path = request.path();
+    /// Serves `file`, found for the (normalized) `path`: the request's own, or the
+    /// one [`TryFiles`] chose.
+    async fn serve(
+        &self,
+        request: Request,
+        response: Response,
+        path: &str,
+        file: PathBuf,
+    ) -> Outcome {
         if !path.ends_with('/') && is_dir(&file).await {
             add_slash(&request, &response);
             return Outcome::Ok;
@@ -170,7 +179,7 @@ impl Inner {
         let range = (*request.method() == Method::GET)
             .then(|| request.header(RANGE)?.to_str().ok().map(str::to_owned))
             .flatten();
-        let mut forwarded = self.files.forward(&request);
+        let mut forwarded = self.files.forward_path(&request, path);
         if range.is_some() {
             forwarded.headers_mut().remove(RANGE);
         }
@@ -345,7 +354,10 @@ impl Handler for StaticFiles {
             return HandlerFuture::ready(Outcome::Ok);
         };
         let inner = Arc::clone(&self.inner);
-        HandlerFuture::new(async move { inner.serve(request, response, file).await })
+        HandlerFuture::new(async move {
+            let path = request.path().to_owned();
+            inner.serve(request, response, &path, file).await
+        })
     }
 }
 

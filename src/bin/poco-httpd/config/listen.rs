@@ -1,6 +1,7 @@
 //! `listen`: one address, or a list of addresses and tables
 //! (`{ addr = "0.0.0.0:443", tls = true }`, `{ addr = "0.0.0.0:80", redirect_to_https
-//! = true }`), each a `Listener` of the library. An address is `HOST:PORT` or a port
+//! = true }`, `{ addr = "10.0.0.5:80", proxy_protocol = true }`), each a `Listener` of
+//! the library. An address is `HOST:PORT` or a port
 //! alone (`8080`, `:8080`) for every interface. Under systemd socket activation the
 //! sockets passed take the entries' places in order (see `main.rs`).
 
@@ -26,15 +27,18 @@ struct RawListenerTable {
     tls: Option<bool>,
     #[serde(default)]
     redirect_to_https: bool,
+    #[serde(default)]
+    proxy_protocol: bool,
 }
 
-/// One checked listener: the address, TLS (default: on when `[tls]` is set) and the
-/// HTTPS redirect.
+/// One checked listener: the address, TLS (default: on when `[tls]` is set), the
+/// HTTPS redirect and the PROXY protocol.
 #[derive(Debug, Clone)]
 pub(super) struct ListenSpec {
     addr: String,
     tls: Option<bool>,
     redirect_to_https: bool,
+    proxy_protocol: bool,
 }
 
 impl ListenSpec {
@@ -45,6 +49,7 @@ impl ListenSpec {
             addr: addr.to_owned(),
             tls: None,
             redirect_to_https: false,
+            proxy_protocol: false,
         })
     }
 
@@ -53,7 +58,8 @@ impl ListenSpec {
         self.configure(Listener::new(self.addr.as_str()))
     }
 
-    /// `listener` (a socket given ready, say) with this entry's TLS and redirect.
+    /// `listener` (a socket given ready, say) with this entry's TLS, redirect and
+    /// PROXY protocol.
     pub(super) fn configure(&self, mut listener: Listener) -> Listener {
         if let Some(tls) = self.tls {
             listener = listener.tls(tls);
@@ -61,7 +67,7 @@ impl ListenSpec {
         if self.redirect_to_https {
             listener = listener.redirect_to_https();
         }
-        listener
+        listener.proxy_protocol(self.proxy_protocol)
     }
 }
 
@@ -87,13 +93,18 @@ pub(super) fn check(
 
 /// One entry, an address or a table; `at` is `file:line` of `listen`.
 fn check_entry(entry: toml::Value, server_tls: bool, at: &str) -> anyhow::Result<ListenSpec> {
-    let (addr, tls, redirect_to_https) = match entry {
-        toml::Value::String(addr) => (addr, None, false),
+    let (addr, tls, redirect_to_https, proxy_protocol) = match entry {
+        toml::Value::String(addr) => (addr, None, false, false),
         toml::Value::Table(table) => {
             let table: RawListenerTable = toml::Value::Table(table)
                 .try_into()
                 .map_err(|error| anyhow!("{at}: key `listen`: {}", error.message().trim()))?;
-            (table.addr, table.tls, table.redirect_to_https)
+            (
+                table.addr,
+                table.tls,
+                table.redirect_to_https,
+                table.proxy_protocol,
+            )
         }
         other => bail!(
             "{at}: key `listen`: expected an address such as \"0.0.0.0:80\" or a table such as {{ addr = \"0.0.0.0:443\", tls = true }}, found {}",
@@ -117,6 +128,7 @@ fn check_entry(entry: toml::Value, server_tls: bool, at: &str) -> anyhow::Result
         addr,
         tls,
         redirect_to_https,
+        proxy_protocol,
     })
 }
 
