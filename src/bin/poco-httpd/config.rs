@@ -30,10 +30,10 @@ mod limits;
 mod location;
 #[path = "config/location_headers.rs"]
 mod location_headers;
-#[path = "config/rate_limit.rs"]
-mod rate_limit;
 #[path = "config/proxy.rs"]
 mod proxy;
+#[path = "config/rate_limit.rs"]
+mod rate_limit;
 #[path = "config/rewrites.rs"]
 mod rewrites;
 #[path = "config/session.rs"]
