@@ -37,13 +37,8 @@ impl<S> TowerService<S> {
         Self { prefix, service }
     }
 
-    /// The service being bridged.
-    pub(crate) fn service(&self) -> &S {
-        &self.service
-    }
-
     /// The `http::Request` the service is to see for `request`.
-    pub(crate) fn forward(&self, request: &Request) -> http::Request<RequestBody> {
+    fn forward(&self, request: &Request) -> http::Request<RequestBody> {
         forward(request, self.inner_uri(request))
     }
 
@@ -120,7 +115,7 @@ fn forward(request: &Request, uri: http::Uri) -> http::Request<RequestBody> {
 }
 
 /// Copies the service's answer (status, headers, body) into `response`.
-pub(crate) fn copy_answer<B>(answer: http::Response<B>, response: &Response)
+fn copy_answer<B>(answer: http::Response<B>, response: &Response)
 where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
