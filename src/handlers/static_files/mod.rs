@@ -355,11 +355,22 @@ impl Inner {
     }
 }
 
-/// Reads a small file whole. It may have changed since it was examined: what is read
-/// is what is sent (its own length goes out as `Content-Length`).
+/// Reads a small file whole, in one `read` when the file is as large as it was when
+/// examined (`read_to_end` would grow its buffer in steps, a call each). It may have
+/// changed since: what is read, up to the size examined, is what is sent (its own
+/// length goes out as `Content-Length`).
 fn read_whole(mut file: File, size: u64) -> io::Result<Bytes> {
-    let mut content = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.by_ref().take(size).read_to_end(&mut content)?;
+    let mut content = vec![0; usize::try_from(size).unwrap_or(0)];
+    let mut filled = 0;
+    while filled < content.len() {
+        match file.read(&mut content[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    content.truncate(filled);
     Ok(Bytes::from(content))
 }
 

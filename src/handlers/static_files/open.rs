@@ -81,6 +81,17 @@ impl Root {
     /// Opens `relative` (`/`-separated plain names, no `.` or `..`; empty for the
     /// root itself) for reading, by the symlink policy.
     pub(super) fn open(&self, relative: &str) -> Result<File, Refused> {
+        #[cfg(target_os = "linux")]
+        if let Some(beneath) = &self.beneath
+            && !self.follow_symlinks_out
+        {
+            match beneath.open(relative) {
+                beneath::Opened::File(file) => return Ok(file),
+                beneath::Opened::Error(error) => return Err(error.into()),
+                // Resolved in full below.
+                beneath::Opened::LeftRoot | beneath::Opened::Unsupported => {}
+            }
+        }
         let candidate = if relative.is_empty() {
             self.path.clone()
         } else {
@@ -88,15 +99,6 @@ impl Root {
         };
         if self.follow_symlinks_out {
             return Ok(File::open(candidate)?);
-        }
-        #[cfg(target_os = "linux")]
-        if let Some(beneath) = &self.beneath {
-            match beneath.open(relative) {
-                beneath::Opened::File(file) => return Ok(file),
-                beneath::Opened::Error(error) => return Err(error.into()),
-                // Resolved in full below.
-                beneath::Opened::LeftRoot | beneath::Opened::Unsupported => {}
-            }
         }
         let real = candidate.canonicalize()?;
         if !self
