@@ -38,6 +38,9 @@ impl From<io::Error> for Refused {
 
 /// `ELOOP`: too many symlinks, or a final symlink where none may be.
 const ELOOP: i32 = 40;
+/// `EMFILE`, `ENFILE`: out of file descriptors, for the process or the system.
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
 
 /// The root directory and how files under it are opened.
 #[derive(Debug)]
@@ -81,6 +84,19 @@ impl Root {
     /// Opens `relative` (`/`-separated plain names, no `.` or `..`; empty for the
     /// root itself) for reading, by the symlink policy.
     pub(super) fn open(&self, relative: &str) -> Result<File, Refused> {
+        self.try_open(relative).map_err(|refused| match refused {
+            // Out of file descriptors, a missing file is still a 404: looking needs none.
+            Refused::Failed(error)
+                if matches!(error.raw_os_error(), Some(EMFILE | ENFILE))
+                    && !self.path.join(relative).try_exists().unwrap_or(true) =>
+            {
+                Refused::NotFound
+            }
+            refused => refused,
+        })
+    }
+
+    fn try_open(&self, relative: &str) -> Result<File, Refused> {
         #[cfg(target_os = "linux")]
         if let Some(beneath) = &self.beneath
             && !self.follow_symlinks_out
