@@ -13,8 +13,13 @@
 //! stream's last frame back, so there the flush after the end of the body is the
 //! closest point the connection can observe.
 //!
+//! [`FlushedIo`] is the connection's one socket wrapper above the timeouts: it also
+//! holds the connection's [`RefusalWatch`] (`refusal_io.rs`), which sees each write
+//! before it goes out, so a request's bytes pass one layer of polls, not two.
+//!
 //! This module knows sockets only: what waits is any [`Flushable`], and who hears of
-//! flushes is any [`FlushObserver`] (the pipeline's connection state).
+//! flushes is any [`FlushObserver`] (the pipeline's connection state), which is also
+//! the watch's [`Refusals`].
 
 use std::io;
 use std::pin::Pin;
@@ -25,6 +30,7 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::failure::{Failure, FailureKind};
+use crate::refusal_io::{RefusalWatch, Refusals};
 use crate::sync::lock;
 
 /// What waits in a [`FlushTracker`] for the next flush: told when the bytes before it
@@ -160,16 +166,21 @@ impl<I: Flushable> FlushTracker<I> {
 }
 
 /// A socket that tells its connection (a [`FlushObserver`]) about flushes and
-/// failures.
+/// failures, and whose hyper-made refusals its [`RefusalWatch`] replaces.
 #[derive(Debug)]
 pub(crate) struct FlushedIo<T, O: FlushObserver> {
     inner: T,
     observer: Arc<O>,
+    refusals: RefusalWatch,
 }
 
 impl<T, O: FlushObserver> FlushedIo<T, O> {
     pub(crate) fn new(inner: T, observer: Arc<O>) -> Self {
-        Self { inner, observer }
+        Self {
+            inner,
+            observer,
+            refusals: RefusalWatch::default(),
+        }
     }
 
     fn observe<R>(&self, result: io::Result<R>) -> io::Result<R> {
@@ -196,14 +207,17 @@ impl<T: AsyncRead + Unpin, O: FlushObserver> AsyncRead for FlushedIo<T, O> {
     }
 }
 
-impl<T: AsyncWrite + Unpin, O: FlushObserver> AsyncWrite for FlushedIo<T, O> {
+impl<T: AsyncWrite + Unpin, O: FlushObserver + Refusals> AsyncWrite for FlushedIo<T, O> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let result = ready!(Pin::new(&mut self.inner).poll_write(cx, buf));
-        Poll::Ready(self.observe(result))
+        let this = &mut *self;
+        let written = this
+            .refusals
+            .poll_write(&mut this.inner, cx, buf, &*this.observer);
+        Poll::Ready(this.observe(ready!(written)))
     }
 
     fn poll_write_vectored(
@@ -211,8 +225,10 @@ impl<T: AsyncWrite + Unpin, O: FlushObserver> AsyncWrite for FlushedIo<T, O> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let result = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs));
-        Poll::Ready(self.observe(result))
+        let this = &mut *self;
+        let written =
+            (this.refusals).poll_write_vectored(&mut this.inner, cx, bufs, &*this.observer);
+        Poll::Ready(this.observe(ready!(written)))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -220,14 +236,23 @@ impl<T: AsyncWrite + Unpin, O: FlushObserver> AsyncWrite for FlushedIo<T, O> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let result = ready!(Pin::new(&mut self.inner).poll_flush(cx));
+        let this = &mut *self;
+        // A refusal's replacement goes out first, as part of what is flushed.
+        let rest = ready!(this.refusals.poll_rest(&mut this.inner, cx));
+        let result = match rest {
+            Ok(()) => ready!(Pin::new(&mut this.inner).poll_flush(cx)),
+            Err(error) => Err(error),
+        };
         if result.is_ok() {
-            self.observer.flushed();
+            this.observer.flushed();
         }
-        Poll::Ready(self.observe(result))
+        Poll::Ready(this.observe(result))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        let rest = ready!(this.refusals.poll_rest(&mut this.inner, cx));
+        this.observe(rest)?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }

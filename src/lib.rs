@@ -43,8 +43,10 @@
 //! - `stream`: the bounded channel behind streaming responses; [`Event`] and
 //!   [`Multipart`] encode Server-Sent Events and multipart pushes;
 //! - [`Request`], [`Response`], [`Connection`]: what handlers see;
-//! - [`handlers`]: built-in handlers (tower bridge, redirect, rewrite, basic auth,
-//!   access log);
+//! - [`handlers`]: built-in handlers (tower bridge, static files and `try_files`,
+//!   redirect, rewrite, basic auth, access log, compression, response headers, CORS,
+//!   error pages, access control by address, the client's address behind proxies,
+//!   rate limits, reverse proxy, the status page);
 //! - [`session`]: sessions matched by cookie, in memory or in Redis.
 
 #![warn(clippy::unwrap_used)]
@@ -68,8 +70,10 @@ mod limits;
 mod map;
 mod multipart;
 mod path;
+mod per_ip;
 mod phase;
 mod pipeline;
+mod proxy_header;
 mod refusal_io;
 mod reload;
 mod request;

@@ -1,8 +1,8 @@
 //! The limits a server puts on its clients, each with a documented default, and the
-//! [`ServerBuilder`] methods that set them. hyper enforces the header limits and
-//! HTTP/2's; the idle, write, send, body-read, handler, stream-slot and
-//! connection-count limits are poco-httpd's own (hyper has none): `timed_io.rs` times
-//! the socket's reads and writes, `send_watch.rs` each HTTP/2 response's progress,
+//! [`ServerBuilder`] methods that set them. hyper enforces the header size limits and
+//! HTTP/2's; the header read, idle, write, send, body-read, handler, stream-slot and
+//! connection-count limits are poco-httpd's own (hyper has none, or a costlier one):
+//! `timed_io.rs` times the socket's reads and writes, `send_watch.rs` each HTTP/2 response's progress,
 //! `incoming.rs` the request body, `pipeline/` the handlers, the stream slots and the
 //! bytes an HTTP/2 connection holds unwritten (`pipeline/send_budget.rs`),
 //! `server.rs` counts connections. RELIABILITY.md compares them with nginx's and
@@ -41,6 +41,8 @@ pub(crate) struct Limits {
     pub(crate) max_active_streams: u32,
     pub(crate) keep_alive_timeout: Duration,
     pub(crate) max_connections: usize,
+    /// `None`: no bound per address.
+    pub(crate) max_connections_per_ip: Option<usize>,
     pub(crate) handler_timeout: Duration,
     pub(crate) max_concurrent_streams: u32,
     pub(crate) http2_send_buffer: usize,
@@ -61,6 +63,7 @@ impl Default for Limits {
             max_active_streams: 32,
             keep_alive_timeout: Duration::from_secs(15),
             max_connections: 16 * 1024,
+            max_connections_per_ip: None,
             handler_timeout: Duration::from_secs(60),
             // nginx's `http2_max_concurrent_streams`; hyper's 200 times its 400 KiB send
             // buffer let one connection that never reads pin ~100 MiB (issue 19).
@@ -77,10 +80,12 @@ impl Limits {
     pub(crate) fn http_builder(&self) -> auto::Builder<StreamExecutor> {
         let mut builder = auto::Builder::new(StreamExecutor::new(self.send_timeout));
         let mut http1 = builder.http1();
-        // The timer is what turns hyper's header read timeout on.
+        // hyper's header read timeout sets and drops a timer for every request (1,300 –
+        // 1,700 instructions each, BENCHMARKS.md); `timed_io.rs` enforces
+        // `header_read_timeout` with one timer per connection instead.
         http1
             .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout)
+            .header_read_timeout(None)
             // hyper bounds its read buffer and its write queue by one figure. A small
             // one would make it flush after every streamed block, so it keeps its
             // default; heads over `max_header_size` get 431 from the pipeline.
@@ -191,6 +196,18 @@ impl ServerBuilder {
     pub fn max_connections(mut self, count: usize) -> Self {
         // The count becomes a semaphore's permits, which panics past its maximum.
         self.limits.max_connections = count.clamp(1, Semaphore::MAX_PERMITS);
+        self
+    }
+
+    /// The most connections one client address may hold open at once (the client's
+    /// address: the one a PROXY protocol header names, when
+    /// [`proxy_protocol`](ServerBuilder::proxy_protocol) is on). A connection past it
+    /// is closed as soon as it is accepted (after the PROXY header, before the TLS
+    /// handshake), without an answer; the client's other connections go on. An IPv4
+    /// address mapped into IPv6 counts as the IPv4 address. Default: no bound; at
+    /// least 1.
+    pub fn max_connections_per_ip(mut self, count: usize) -> Self {
+        self.limits.max_connections_per_ip = Some(count.max(1));
         self
     }
 

@@ -1,6 +1,6 @@
-//! [`RefusalIo`]: the socket wrapper that gives the answers hyper writes on its own —
-//! `400` for a malformed request head, `431`, `414`, `505` — the same shape as every
-//! other response: a `Content-Type`, a short text body, the server's default headers.
+//! [`RefusalWatch`]: how the socket gives the answers hyper writes on its own — `400`
+//! for a malformed request head, `431`, `414`, `505` — the same shape as every other
+//! response: a `Content-Type`, a short text body, the server's default headers.
 //!
 //! hyper answers such heads without calling the service, and offers no hook for it.
 //! Its answer is recognized on the way out: on an HTTP/1 connection, bytes that begin
@@ -11,22 +11,25 @@
 //! the implementor says so once its first request arrived, and before that hyper
 //! writes only control frames, whose first byte (the high byte of a frame length
 //! below 16 KiB) is never `H`. When a refusal shares a write with an earlier
-//! response (pipelined requests), it goes out as hyper wrote it. Reads pass through
-//! untouched.
+//! response (pipelined requests), it goes out as hyper wrote it. Reads are not
+//! looked at.
+//!
+//! The watch is not a socket wrapper of its own: the connection's one wrapper
+//! (`flush::FlushedIo`) holds it and lets it see each write and flush, which saves
+//! a layer of polls on every request.
 //!
 //! This module knows sockets and bytes only; what counts as "no request in progress"
 //! and what the answer says is the [`Refusals`] implementor's business.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::AsyncWrite;
 
-/// What [`RefusalIo`] asks of the connection it serves.
+/// What a [`RefusalWatch`] asks of the connection it serves.
 pub(crate) trait Refusals {
     /// Whether this is an HTTP/1 connection with no request in progress and every
     /// earlier response flushed, so a response written now is hyper's own.
@@ -36,43 +39,36 @@ pub(crate) trait Refusals {
     fn render(&self, status: StatusCode) -> Bytes;
 }
 
-/// A socket whose hyper-made refusals are replaced; see the module docs.
-#[derive(Debug)]
-pub(crate) struct RefusalIo<T, R> {
-    inner: T,
-    refusals: Arc<R>,
+/// The state of one socket's refusal watch; see the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct RefusalWatch {
     /// Our answer, still (partly) to be written; then everything is swallowed.
     replacement: Option<Bytes>,
 }
 
-impl<T, R: Refusals> RefusalIo<T, R> {
-    pub(crate) fn new(inner: T, refusals: Arc<R>) -> Self {
-        Self {
-            inner,
-            refusals,
-            replacement: None,
-        }
-    }
-
+impl RefusalWatch {
     /// Recognizes hyper's own refusal at the start of `buf`.
-    fn refused_status(&self, buf: &[u8]) -> Option<StatusCode> {
+    fn refused_status(buf: &[u8], refusals: &impl Refusals) -> Option<StatusCode> {
         let status = buf.strip_prefix(b"HTTP/1.")?.get(2..5)?;
-        if !self.refusals.is_between_requests() {
+        if !refusals.is_between_requests() {
             return None;
         }
         StatusCode::from_bytes(status).ok()
     }
-}
 
-impl<T: AsyncWrite + Unpin, R> RefusalIo<T, R> {
-    /// Writes what is left of the replacement; ready once it is all out.
-    fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Writes what is left of the replacement to `inner`; ready once it is all out
+    /// (at once when there is none). Called before a flush or shutdown.
+    pub(crate) fn poll_rest<T: AsyncWrite + Unpin>(
+        &mut self,
+        inner: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
         while let Some(rest) = self
             .replacement
             .as_mut()
             .filter(|rest| rest.has_remaining())
         {
-            let written = ready!(Pin::new(&mut self.inner).poll_write(cx, rest))?;
+            let written = ready!(Pin::new(&mut *inner).poll_write(cx, rest))?;
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -80,15 +76,43 @@ impl<T: AsyncWrite + Unpin, R> RefusalIo<T, R> {
         }
         Poll::Ready(Ok(()))
     }
-}
 
-impl<T: AsyncRead + Unpin, R> AsyncRead for RefusalIo<T, R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
+    /// Writes `buf` to `inner`, or the replacement in its place.
+    pub(crate) fn poll_write<T: AsyncWrite + Unpin>(
+        &mut self,
+        inner: &mut T,
         cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        buf: &[u8],
+        refusals: &impl Refusals,
+    ) -> Poll<io::Result<usize>> {
+        if self.replacement.is_none() {
+            let Some(status) = Self::refused_status(buf, refusals) else {
+                return Pin::new(inner).poll_write(cx, buf);
+            };
+            self.replacement = Some(refusals.render(status));
+        }
+        ready!(self.poll_rest(inner, cx))?;
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    /// Writes `bufs` to `inner` (vectored), or the replacement in their place.
+    pub(crate) fn poll_write_vectored<T: AsyncWrite + Unpin>(
+        &mut self,
+        inner: &mut T,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+        refusals: &impl Refusals,
+    ) -> Poll<io::Result<usize>> {
+        let first = bufs.iter().find(|buf| !buf.is_empty());
+        let refused = first.is_some_and(|buf| Self::refused_status(buf, refusals).is_some());
+        if self.replacement.is_none() && !refused {
+            return Pin::new(inner).poll_write_vectored(cx, bufs);
+        }
+        // hyper's refusal (or what follows it): through the one-buffer path.
+        let total = bufs.iter().map(|buf| buf.len()).sum();
+        let first = first.map_or(&[][..], |buf| &buf[..]);
+        ready!(self.poll_write(inner, cx, first, refusals))?;
+        Poll::Ready(Ok(total))
     }
 }
 
@@ -108,59 +132,9 @@ pub(crate) fn encode_response(status: StatusCode, headers: &HeaderMap, body: &[u
     out.freeze()
 }
 
-impl<T: AsyncWrite + Unpin, R: Refusals> AsyncWrite for RefusalIo<T, R> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        if self.replacement.is_none() {
-            let Some(status) = self.refused_status(buf) else {
-                return Pin::new(&mut self.inner).poll_write(cx, buf);
-            };
-            self.replacement = Some(self.refusals.render(status));
-        }
-        ready!(self.poll_replacement(cx))?;
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let first = bufs.iter().find(|buf| !buf.is_empty());
-        let refused = first.is_some_and(|buf| self.refused_status(buf).is_some());
-        if self.replacement.is_none() && !refused {
-            return Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        }
-        // hyper's refusal (or what follows it): through the one-buffer path.
-        let total = bufs.iter().map(|buf| buf.len()).sum();
-        let first = first.map_or(&[][..], |buf| &buf[..]);
-        ready!(self.as_mut().poll_write(cx, first))?;
-        Poll::Ready(Ok(total))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_replacement(cx))?;
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_replacement(cx))?;
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
-
-    use tokio::io::AsyncWriteExt;
 
     use super::*;
 
@@ -179,15 +153,23 @@ mod tests {
         }
     }
 
+    /// What reaches the socket (a `Vec`) when hyper writes `writes` through the
+    /// watch, one write each, then flushes.
     async fn written(busy: bool, writes: &[&[u8]]) -> String {
-        let refusals = Arc::new(Fixed::default());
+        let refusals = Fixed::default();
         refusals.busy.store(busy, Ordering::Relaxed);
-        let mut io = RefusalIo::new(Vec::new(), refusals);
+        let (mut watch, mut socket) = (RefusalWatch::default(), Vec::new());
         for bytes in writes {
-            io.write_all(bytes).await.expect("writes to a Vec");
+            let taken =
+                std::future::poll_fn(|cx| watch.poll_write(&mut socket, cx, bytes, &refusals))
+                    .await
+                    .expect("writes to a Vec");
+            assert_eq!(taken, bytes.len(), "hyper is told all was written");
         }
-        io.flush().await.expect("flushes a Vec");
-        String::from_utf8(io.inner).expect("text")
+        std::future::poll_fn(|cx| watch.poll_rest(&mut socket, cx))
+            .await
+            .expect("writes to a Vec");
+        String::from_utf8(socket).expect("text")
     }
 
     #[tokio::test]

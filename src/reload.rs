@@ -93,9 +93,13 @@ impl ReloadHandle {
         let files = TlsSource::Files(cert.as_ref().to_owned(), key.as_ref().to_owned());
         let acceptor = files.acceptor()?;
         // `rcu`, so a reload running at the same time keeps its limits.
-        self.shared
-            .transport
-            .rcu(|current| Transport::new(current.limits.clone(), Some(acceptor.clone())));
+        self.shared.transport.rcu(|current| {
+            Transport::new(
+                current.limits.clone(),
+                Some(acceptor.clone()),
+                current.proxy_protocol,
+            )
+        });
         tracing::info!("TLS certificate reloaded");
         Ok(())
     }

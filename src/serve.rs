@@ -1,4 +1,5 @@
-//! Serving one accepted socket: the TLS handshake if any, the socket wrappers, hyper's
+//! Serving one accepted socket: the PROXY protocol header and the TLS handshake if
+//! any, the per-address connection bound, the socket wrappers, hyper's
 //! connection (HTTP/1.1 and HTTP/2 on the same port) with [`ConnService`] handing
 //! each request to the pipeline, graceful shutdown and the cut at the deadline.
 
@@ -17,17 +18,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connection::ConnectionInfo;
 use crate::flush::FlushedIo;
+use crate::host::KnownHost;
 use crate::pipeline::{self, ActiveRequest, ConnState, WireBody};
-use crate::refusal_io::RefusalIo;
+use crate::proxy_header::{self, Rewind};
 use crate::shared::Shared;
 use crate::site::SiteCache;
 use crate::timed_io::{IoLimits, TimedIo};
 use crate::tls::TlsInfo;
 use crate::until_signal::{Ended, UntilSignal};
 
-/// The task of one accepted socket: served as it is, or through the TLS handshake
-/// first if the server speaks HTTPS. Boxed per kind, so a plain connection's task is
-/// not sized for the larger TLS state (this is memory every idle connection holds).
+/// The task of one accepted socket: its PROXY protocol header read first if the
+/// server expects one, then served as it is, or through the TLS handshake first if the
+/// server speaks HTTPS. Boxed per kind, so a plain connection's task is not sized for
+/// the larger TLS state (this is memory every idle connection holds).
 pub(crate) fn accept(
     shared: Arc<Shared>,
     stream: TcpStream,
@@ -35,21 +38,91 @@ pub(crate) fn accept(
     draining: CancellationToken,
     cut: CancellationToken,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-    match info.transport.tls.clone() {
-        None => Box::pin(serve(shared, stream, info, draining, cut)),
-        Some(acceptor) => Box::pin(accept_tls(acceptor, shared, stream, info, draining, cut)),
+    if info.transport.proxy_protocol {
+        return Box::pin(accept_proxied(shared, stream, info, draining, cut));
     }
+    serve_or_handshake(shared, stream, info, draining, cut)
 }
 
-/// The TLS handshake (bounded by the header read timeout), then serving.
-async fn accept_tls(
-    acceptor: TlsAcceptor,
+/// Reads the PROXY protocol header (bounded by the header read timeout) and takes the
+/// client's address from it, then goes on with the bytes after it.
+async fn accept_proxied(
     shared: Arc<Shared>,
-    stream: TcpStream,
+    mut stream: TcpStream,
     mut info: ConnectionInfo,
     draining: CancellationToken,
     cut: CancellationToken,
 ) {
+    let timeout = info.transport.limits.header_read_timeout;
+    let read = tokio::time::timeout(timeout, proxy_header::read(&mut stream));
+    let header = tokio::select! {
+        result = read => match result {
+            Ok(Ok(header)) => header,
+            Ok(Err(error)) => {
+                tracing::debug!(remote = %info.remote_addr, %error, "connection closed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(remote = %info.remote_addr, "PROXY protocol header timed out");
+                return;
+            }
+        },
+        () = draining.cancelled() => return,
+    };
+    if let Some(source) = header.source {
+        info.client_addr = source;
+    }
+    let stream = Rewind::new(header.rest, stream);
+    serve_or_handshake(shared, stream, info, draining, cut).await;
+}
+
+/// Takes the client's place under `max_connections_per_ip` (closing the connection
+/// if there is none), then serves, through the TLS handshake if the server speaks
+/// HTTPS.
+fn serve_or_handshake<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    info: ConnectionInfo,
+    draining: CancellationToken,
+    cut: CancellationToken,
+) -> Pin<Box<dyn Future<Output = ()> + Send>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let place = match info.transport.limits.max_connections_per_ip {
+        None => None,
+        Some(max) => match shared.per_ip.try_acquire(info.client_addr.ip(), max) {
+            Some(place) => Some(place),
+            None => {
+                tracing::debug!(client = %info.client_addr, max, "too many connections from one address; closed");
+                return Box::pin(std::future::ready(()));
+            }
+        },
+    };
+    match (info.transport.tls.clone(), place) {
+        (None, None) => Box::pin(serve(shared, stream, info, draining, cut)),
+        (None, Some(place)) => Box::pin(async move {
+            serve(shared, stream, info, draining, cut).await;
+            drop(place);
+        }),
+        (Some(acceptor), place) => Box::pin(async move {
+            accept_tls(acceptor, shared, stream, info, draining, cut).await;
+            drop(place);
+        }),
+    }
+}
+
+/// The TLS handshake (bounded by the header read timeout), then serving.
+async fn accept_tls<S>(
+    acceptor: TlsAcceptor,
+    shared: Arc<Shared>,
+    stream: S,
+    mut info: ConnectionInfo,
+    draining: CancellationToken,
+    cut: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let timeout = info.transport.limits.header_read_timeout;
     let handshake = tokio::time::timeout(timeout, acceptor.accept(stream));
     let stream = tokio::select! {
@@ -89,14 +162,15 @@ pub(crate) async fn serve<S>(
         write_timeout: limits.write_timeout,
         min_write_rate: limits.min_write_rate,
         idle_timeout: limits.keep_alive_timeout,
+        head_timeout: limits.header_read_timeout,
     };
     let timed = TimedIo::new(stream, Arc::clone(&state), io_limits);
-    let flushed = FlushedIo::new(timed, Arc::clone(&state));
-    let io = TokioIo::new(RefusalIo::new(flushed, Arc::clone(&state)));
+    let io = TokioIo::new(FlushedIo::new(timed, Arc::clone(&state)));
     let service = ConnService {
         shared: Arc::clone(&shared),
         site: SiteCache::new(Arc::clone(&shared)),
         conn: Arc::clone(&state),
+        known_host: KnownHost::default(),
     };
     // The block ends hyper's connection (and with it any request still in flight)
     // before the outcome is looked at, so such requests have reported first.
@@ -159,6 +233,9 @@ struct ConnService {
     shared: Arc<Shared>,
     site: SiteCache,
     conn: Arc<ConnState>,
+    /// The last valid `Host` of this connection's HTTP/1 requests, which are answered
+    /// in this task one at a time.
+    known_host: KnownHost,
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for ConnService {
@@ -175,7 +252,7 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
             pipeline::respond_in_stream(shared, site, active, request)
         } else {
             // HTTP/1 answers one request at a time: run the handlers right here.
-            pipeline::respond(shared, site, active, request)
+            pipeline::respond(shared, site, active, request, Some(&self.known_host))
         }
     }
 }

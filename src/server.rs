@@ -71,6 +71,7 @@ pub struct ServerBuilder {
     stream_buffer: usize,
     pub(crate) limits: Limits,
     pub(crate) tls: Option<TlsSource>,
+    proxy_protocol: bool,
 }
 
 impl Default for ServerBuilder {
@@ -86,6 +87,7 @@ impl Default for ServerBuilder {
             stream_buffer: DEFAULT_STREAM_BUFFER,
             limits: Limits::default(),
             tls: None,
+            proxy_protocol: false,
         }
     }
 }
@@ -96,6 +98,19 @@ impl ServerBuilder {
     /// cannot move: [`ReloadHandle::reload`] refuses a builder naming another address.
     pub fn listen(mut self, addr: impl Into<String>) -> Self {
         self.listen = Some(addr.into());
+        self
+    }
+
+    /// Expect every connection to start with a PROXY protocol header (v1 text or v2
+    /// binary, as HAProxy, AWS and Google load balancers send it) and take the client's
+    /// address from it: [`Connection::client_addr`](crate::Connection::client_addr),
+    /// which access logs, access control and rate limits use. A connection that does
+    /// not start with a valid header within the header read timeout is closed, so
+    /// only turn this on behind a balancer that sends one. The header comes before
+    /// the TLS handshake. Default: off. A reload may change it, for connections
+    /// accepted after it.
+    pub fn proxy_protocol(mut self, on: bool) -> Self {
+        self.proxy_protocol = on;
         self
     }
 
@@ -232,6 +247,7 @@ impl ServerBuilder {
         let shared = Shared {
             site: ArcSwap::from_pointee(parts.site),
             connection_slots: ConnectionSlots::new(parts.transport.limits.max_connections),
+            per_ip: Arc::default(),
             transport: ArcSwap::from_pointee(parts.transport),
             listen: listen.clone(),
             stats: Stats::default(),
@@ -261,7 +277,7 @@ impl ServerBuilder {
         Ok(BuiltParts {
             site,
             listen: self.listen,
-            transport: Transport::new(self.limits, tls),
+            transport: Transport::new(self.limits, tls, self.proxy_protocol),
         })
     }
 }
@@ -495,6 +511,7 @@ impl BoundServer {
                     let info = ConnectionInfo {
                         id: next_id,
                         remote_addr,
+                        client_addr: remote_addr,
                         local_addr,
                         tls: None,
                         transport: shared.transport.load_full(),

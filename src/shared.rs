@@ -1,13 +1,15 @@
 //! [`Shared`]: the state every connection and request of one server shares — the
-//! current site and transport, the connection slots, the statistics, the task
+//! current site and transport, the connection slots (in all and per client address), the statistics, the task
 //! tracker and the cut token.
 
 use std::fmt;
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::per_ip::PerIpCounts;
 use crate::site::Site;
 use crate::stats::Stats;
 use crate::transport::{ConnectionSlots, Transport};
@@ -20,6 +22,8 @@ pub(crate) struct Shared {
     pub(crate) transport: ArcSwap<Transport>,
     /// One slot per open connection, up to `max_connections`.
     pub(crate) connection_slots: ConnectionSlots,
+    /// Open connections per client address, for `max_connections_per_ip`.
+    pub(crate) per_ip: Arc<PerIpCounts>,
     /// The listen address as configured, which a reload may not change.
     pub(crate) listen: String,
     pub(crate) stats: Stats,

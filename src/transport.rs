@@ -25,14 +25,18 @@ pub(crate) struct Transport {
     pub(crate) http: auto::Builder<StreamExecutor>,
     /// Set when the server speaks HTTPS; holds the certificate new handshakes present.
     pub(crate) tls: Option<TlsAcceptor>,
+    /// Each connection starts with a PROXY protocol header (v1 or v2) naming the
+    /// client, sent by the load balancer in front.
+    pub(crate) proxy_protocol: bool,
 }
 
 impl Transport {
-    pub(crate) fn new(limits: Limits, tls: Option<TlsAcceptor>) -> Self {
+    pub(crate) fn new(limits: Limits, tls: Option<TlsAcceptor>, proxy_protocol: bool) -> Self {
         Self {
             http: limits.http_builder(),
             limits,
             tls,
+            proxy_protocol,
         }
     }
 }
@@ -42,6 +46,7 @@ impl fmt::Debug for Transport {
         f.debug_struct("Transport")
             .field("limits", &self.limits)
             .field("tls", &self.tls.is_some())
+            .field("proxy_protocol", &self.proxy_protocol)
             .finish_non_exhaustive()
     }
 }

@@ -208,6 +208,28 @@ async fn http_1_1_requests_without_one_valid_host_get_400_and_the_connection_clo
 }
 
 #[tokio::test]
+async fn a_bad_host_after_good_ones_on_one_connection_still_gets_400() {
+    // The connection remembers its last valid Host: a different value that follows
+    // (however alike) is checked again, a second Host field counted again.
+    let server = common::start(Server::builder().content("/", common::answer("hello"))).await;
+    let good = "GET / HTTP/1.1\r\nHost: example.org:8080\r\n\r\n";
+    for bad in [
+        "GET / HTTP/1.1\r\nHost: example.org:8080/\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: example.org:8080\r\nHost: example.org:8080\r\n\r\n",
+        "GET / HTTP/1.1\r\n\r\n",
+    ] {
+        let answer = server.raw(format!("{good}{good}{bad}").as_bytes()).await;
+        // The bodies end without a newline: status lines are found by their start.
+        let statuses: Vec<&str> = answer
+            .match_indices("HTTP/1.1 ")
+            .map(|(at, _)| &answer[at + "HTTP/1.1 ".len()..][..3])
+            .collect();
+        assert_eq!(statuses, ["200", "200", "400"], "{bad:?} -> {answer}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn an_absolute_form_target_wins_over_the_host_header() {
     let server = common::start(
         Server::builder().content("/", |req: Request, res: Response| {

@@ -899,3 +899,85 @@ async fn out_of_file_descriptors_the_server_pauses_accepting_serves_what_is_open
     assert!(body.starts_with("Hello from"), "{body}");
     assert!(server.terminate().success());
 }
+
+/// An upstream of our own (the library) answering `name` and the path; `/app/slow`
+/// tells `arrived` its name, then waits for `release`.
+async fn named_upstream(
+    name: &'static str,
+    arrived: tokio::sync::mpsc::UnboundedSender<&'static str>,
+    release: std::sync::Arc<tokio::sync::Notify>,
+) -> (std::net::SocketAddr, poco_httpd::ShutdownHandle) {
+    use poco_httpd::{Request, Response, Server};
+    let server = Server::builder()
+        .listen("127.0.0.1:0")
+        .content("/", move |req: Request, res: Response| {
+            let (arrived, release) = (arrived.clone(), std::sync::Arc::clone(&release));
+            async move {
+                if req.path() == "/app/slow" {
+                    let waiting = release.notified();
+                    let _ = arrived.send(name);
+                    waiting.await;
+                }
+                res.ok(format!("{name} {}", req.path()))
+            }
+        })
+        .build()
+        .expect("upstream")
+        .bind()
+        .await
+        .expect("bind");
+    let addr = server.local_addr();
+    let shutdown = server.shutdown_handle();
+    tokio::spawn(server.run());
+    (addr, shutdown)
+}
+
+#[tokio::test]
+async fn a_proxy_location_forwards_and_sighup_changes_upstreams_without_dropping_requests() {
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    let (first, stop_first) =
+        named_upstream("first", arrived_tx.clone(), std::sync::Arc::clone(&release)).await;
+    let (second, stop_second) =
+        named_upstream("second", arrived_tx, std::sync::Arc::clone(&release)).await;
+    let proxy_to = |upstream: std::net::SocketAddr| {
+        format!(
+            "[[location]]\npath = \"/app\"\nproxy = {{ to = [\"{upstream}\"], forwarded = true }}\n"
+        )
+    };
+    let config = write_config("proxy.toml", &proxy_to(first));
+    let server = Running::with_config(&config);
+    let client = reqwest::Client::new();
+    let text = |response: reqwest::Response| async { response.text().await.expect("body") };
+    assert_eq!(
+        text(server.get(&client, "/app/x").await).await,
+        "first /app/x"
+    );
+    let in_flight = tokio::spawn({
+        let (client, url) = (client.clone(), format!("{}/app/slow", server.url));
+        async move { client.get(url).send().await.expect("GET").text().await }
+    });
+    let at = tokio::time::timeout(Duration::from_secs(10), arrived.recv()).await;
+    assert_eq!(
+        at.expect("the slow request arrives").expect("a name"),
+        "first"
+    );
+    server.reload(&config, &proxy_to(second));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while text(server.get(&client, "/app/x").await).await != "second /app/x" {
+        assert!(
+            Instant::now() < deadline,
+            "the new upstream is used after SIGHUP"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    release.notify_waiters();
+    let answer = tokio::time::timeout(Duration::from_secs(10), in_flight)
+        .await
+        .expect("the request in flight ends")
+        .expect("task");
+    assert_eq!(answer.expect("its body"), "first /app/slow");
+    assert!(server.terminate().success());
+    stop_first.shutdown();
+    stop_second.shutdown();
+}

@@ -35,6 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "header_tokens",
             "upgrade",
             "send_watch",
+            "per_ip",
         ],
     ),
     (
@@ -55,7 +56,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "socket wrappers",
-        &["flush", "timed_io", "refusal_io", "until_signal"],
+        &[
+            "flush",
+            "timed_io",
+            "refusal_io",
+            "until_signal",
+            "proxy_header",
+        ],
     ),
     ("pipeline", &["pipeline"]),
     ("serve", &["serve"]),

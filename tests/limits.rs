@@ -104,6 +104,34 @@ async fn a_head_trickled_past_the_header_timeout_is_cut_while_others_are_served(
 }
 
 #[tokio::test]
+async fn a_kept_alive_connection_is_timed_per_head_not_over_its_life() {
+    // Each head comes quickly, but the connection lives ten header timeouts: only
+    // the wait for each head counts, so every request is answered.
+    let server = common::start(
+        Server::builder()
+            .header_read_timeout(SHORT)
+            .content("/", hello),
+    )
+    .await;
+    let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut stream = server.connect(request).await;
+    for round in 0..30 {
+        let answer = common::read_response(&mut stream).await;
+        assert!(answer.ends_with("hello"), "round {round}: {answer}");
+        tokio::time::sleep(SHORT / 3).await;
+        common::send(&mut stream, request).await;
+    }
+    // A head that then stops halfway is still cut.
+    common::read_response(&mut stream).await;
+    common::send(&mut stream, b"GET / HTTP/1.1\r\nHo").await;
+    let rest = closed_within(&mut stream, PATIENCE)
+        .await
+        .expect("the half head is cut");
+    assert!(rest.is_empty(), "{rest}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_stalled_request_body_gets_408_and_the_error_handler_runs() {
     let events = Events::default();
     let server = common::start(observed(

@@ -1,5 +1,6 @@
 //! [`AccessLog`]: a Post handler writing one line per request in the Common or
-//! Combined Log Format, plus the time taken, to stdout or a file. The request line
+//! Combined Log Format, plus the time taken, to stdout or a file. The host field is
+//! the client's address ([`Connection::client_addr`](crate::Connection::client_addr)). The request line
 //! shows the target as the client sent it, in origin form (`/path?query`) for HTTP/1.1
 //! and HTTP/2 alike, whatever a Trans handler rewrote it to.
 
@@ -103,7 +104,7 @@ impl AccessLog {
         let bytes = if bytes == "0" { "-".to_owned() } else { bytes };
         let mut line = format!(
             "{} - {} [{}] \"{} {} {:?}\" {} {}",
-            connection.remote_addr().ip(),
+            connection.client_addr().ip(),
             user,
             clf_time(OffsetDateTime::now_utc()),
             request.method(),

@@ -60,8 +60,8 @@ impl<S> TowerService<S> {
     }
 }
 
-/// What must be escaped to put a decoded path back into a URI.
-const PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+/// What must be escaped to put a decoded path back into a URI (the proxy uses it too).
+pub(super) const PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b' ')
     .add(b'"')
     .add(b'#')

@@ -73,7 +73,8 @@ pub(crate) struct ConnState {
     unflushed: AtomicBool,
     /// The server, for the default headers of the refusals hyper makes itself.
     shared: Arc<Shared>,
-    /// Set once a `101` went out: the connection now carries another protocol.
+    /// Set once a `101` (or a `2xx` to a `CONNECT`) went out: the connection now
+    /// carries another protocol.
     upgraded: AtomicBool,
     /// Set by the first HTTP/2 request: hyper's own refusals are an HTTP/1 matter.
     http2: AtomicBool,
@@ -123,7 +124,8 @@ impl ConnState {
         SendBudget::new(Arc::clone(semaphore), total)
     }
 
-    /// A `101 Switching Protocols` answer went out on this connection.
+    /// A `101 Switching Protocols` answer (or a `2xx` to an HTTP/1 `CONNECT`) went
+    /// out on this connection: its bytes are no longer HTTP's.
     pub(crate) fn note_upgraded(&self) {
         self.upgraded.store(true, Ordering::Release);
     }
@@ -142,6 +144,10 @@ impl ConnState {
 impl IdleWatch for ConnState {
     fn is_busy(&self) -> bool {
         self.active_requests() > 0
+    }
+
+    fn reads_heads(&self) -> bool {
+        !self.http2.load(Ordering::Relaxed) && !self.upgraded.load(Ordering::Relaxed)
     }
 
     /// The connection has been idle too long: its task closes it.

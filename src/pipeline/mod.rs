@@ -35,7 +35,7 @@ use crate::connection::Connection;
 use crate::exchange::{Added, Exchange, HandedOver, RequestHead};
 use crate::failure::{Failure, FailureKind};
 use crate::header_tokens::lists_token;
-use crate::host::host_problem;
+use crate::host::{HostFields, KnownHost};
 use crate::incoming::IncomingBody;
 use crate::path::{PathError, normalize};
 use crate::shared::Shared;
@@ -86,18 +86,20 @@ pub(crate) fn respond_in_stream(
         // Beyond `max_active_streams`, a stream waits here, before any handler
         // could open a file for it.
         active.take_stream_slot().await;
-        let Ok(response) = respond(shared, site, active, request).await;
+        let Ok(response) = respond(shared, site, active, request, None).await;
         response
     }))
 }
 
 /// Runs the front half of the pipeline for one request, with the handlers of `site`;
-/// see the module docs.
+/// see the module docs. `known_host` is the connection's memory of its last valid
+/// `Host` value, if the request is answered in the connection's task (HTTP/1).
 pub(crate) fn respond(
     shared: Arc<Shared>,
     site: Arc<Site>,
     active: ActiveRequest,
     request: http::Request<Incoming>,
+    known_host: Option<&KnownHost>,
 ) -> Responding {
     shared.stats.request_started();
     let (parts, body) = request.into_parts();
@@ -130,7 +132,7 @@ pub(crate) fn respond(
     let conn = Arc::clone(active.conn());
     let tail = InFlight(Some(Tail::new(Arc::clone(&exchange), conn)));
     let mut front = Front::default();
-    let progress = if refuse(&exchange, refused, declared_body) {
+    let progress = if refuse(&exchange, refused, declared_body, known_host) {
         Progress::Done
     } else {
         front.run(&exchange)
@@ -154,16 +156,22 @@ pub(crate) fn respond(
 /// Answers a request no handler may see: a refused path, an oversized head, a
 /// missing, repeated or invalid `Host`, or a declared body over the limit. Returns
 /// whether it did; if not, the handlers run.
-fn refuse(exchange: &Exchange, refused_path: Option<PathError>, declared_body: u64) -> bool {
+fn refuse(
+    exchange: &Exchange,
+    refused_path: Option<PathError>,
+    declared_body: u64,
+    known_host: Option<&KnownHost>,
+) -> bool {
     let head = &exchange.head();
     let mut close = false;
+    let mut hosts = HostFields::default();
     let status = if let Some(error) = refused_path {
         tracing::debug!(%error, uri = %head.uri, "refused request path");
         StatusCode::BAD_REQUEST
-    } else if head_size(head) > exchange.connection().limits().max_header_size {
+    } else if head_size(head, &mut hosts) > exchange.connection().limits().max_header_size {
         close = true;
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-    } else if let Some(problem) = host_problem(head.version, &head.headers) {
+    } else if let Some(problem) = hosts.problem(head.version, known_host) {
         tracing::debug!(problem, uri = %head.uri, "refused request: Host");
         close = true;
         StatusCode::BAD_REQUEST
@@ -202,8 +210,9 @@ fn time_out(exchange: &Exchange, limit: std::time::Duration) {
 }
 
 /// The size of the request line and headers as sent (HTTP/1 framing), held to
-/// `max_header_size`: hyper's own bound is its larger read buffer.
-fn head_size(head: &RequestHead) -> usize {
+/// `max_header_size`: hyper's own bound is its larger read buffer. The `Host` fields
+/// met on the way are noted in `hosts`, which saves looking them up again.
+fn head_size<'a>(head: &'a RequestHead, hosts: &mut HostFields<'a>) -> usize {
     let uri = &head.uri;
     let target = uri
         .scheme_str()
@@ -214,7 +223,10 @@ fn head_size(head: &RequestHead) -> usize {
         + uri.path_and_query().map_or(0, |path| path.as_str().len());
     let line = head.method.as_str().len() + target + "  HTTP/1.1\r\n".len();
     let fields: usize = (head.headers.iter())
-        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .map(|(name, value)| {
+            hosts.see(name, value);
+            name.as_str().len() + value.len() + ": \r\n".len()
+        })
         .sum();
     line + fields
 }
@@ -241,8 +253,12 @@ fn send(
     } = exchange.hand_over(tail.is_some());
     exchange.site().add_default_headers(&mut headers);
     exchange.server().stats.answered(status, answered);
-    if status == StatusCode::SWITCHING_PROTOCOLS {
-        // The connection is the handler's from here: its bytes are not hyper's.
+    let head = exchange.head();
+    let tunnel = head.method == Method::CONNECT && status.is_success();
+    if status == StatusCode::SWITCHING_PROTOCOLS || (tunnel && head.version < http::Version::HTTP_2)
+    {
+        // hyper hands the connection over after this answer (a `101`, or a `2xx`
+        // to a `CONNECT`): its bytes are not HTTP's from here.
         active.conn().note_upgraded();
     }
     if let Some(channel) = &pushed {

@@ -5,7 +5,10 @@
 //! and every error names the file, the line and the key; building the server from
 //! `Settings` cannot fail.
 //!
-//! Each table has its own module: `[[location]]` blocks (`location`), `[[rewrite]]`
+//! Each table has its own module: `[[location]]` blocks (`location`, with one module
+//! per handler key: `location_headers`, `cors`, `error_pages`, `rate_limit`, and
+//! `access` for `allow`/`deny` and the top-level `real_ip`, and `proxy` for a
+//! location's `proxy = { … }`), `[[rewrite]]`
 //! (`rewrites`), `[status]` (`status`), `[session]` (`session`), `[tls]` (`tls`),
 //! `[limits]` (`limits`) and `[headers]` (`headers`). This file keeps the top level:
 //! the flags, the file as a whole, `[compression]`, and turning a position in the
@@ -13,12 +16,24 @@
 
 // Explicit paths: the fuzz target includes this file with `#[path]`, which resolves
 // nested modules from this file's directory; these resolve the same from both.
+#[path = "config/access.rs"]
+mod access;
+#[path = "config/cors.rs"]
+mod cors;
+#[path = "config/error_pages.rs"]
+mod error_pages;
 #[path = "config/headers.rs"]
 mod headers;
 #[path = "config/limits.rs"]
 mod limits;
 #[path = "config/location.rs"]
 mod location;
+#[path = "config/location_headers.rs"]
+mod location_headers;
+#[path = "config/proxy.rs"]
+mod proxy;
+#[path = "config/rate_limit.rs"]
+mod rate_limit;
 #[path = "config/rewrites.rs"]
 mod rewrites;
 #[path = "config/session.rs"]
@@ -34,11 +49,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use poco_httpd::handlers::{AccessLog, Compression};
+use poco_httpd::handlers::{AccessLog, Compression, RealIp};
 use poco_httpd::{Server, ServerBuilder};
 use serde::Deserialize;
 use toml::Spanned;
 
+use self::access::RawRealIp;
 use self::headers::{Headers, RawHeaders};
 use self::limits::{Limits, RawLimits};
 use self::location::{Location, RawLocation};
@@ -71,6 +87,11 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 struct RawConfig {
     listen: Option<Spanned<String>>,
     hostname: Option<String>,
+    /// Each connection starts with a PROXY protocol header from the load balancer.
+    #[serde(default)]
+    proxy_protocol: bool,
+    /// The client's address from trusted proxies' headers (a Trans handler).
+    real_ip: Option<RawRealIp>,
     #[serde(default)]
     headers: RawHeaders,
     #[serde(default)]
@@ -148,6 +169,8 @@ impl<'a> ConfigText<'a> {
 pub(crate) struct Settings {
     listen: String,
     hostname: Option<String>,
+    proxy_protocol: bool,
+    real_ip: Option<RealIp>,
     headers: Headers,
     locations: Vec<Location>,
     rewrites: Rewrites,
@@ -182,6 +205,8 @@ impl Settings {
         Ok(Self {
             listen: DEFAULT_LISTEN.to_owned(),
             hostname: None,
+            proxy_protocol: false,
+            real_ip: None,
             headers: Headers::default(),
             locations: vec![Location::serving(root.to_owned())],
             rewrites: Rewrites::default(),
@@ -217,6 +242,11 @@ impl Settings {
                 .transpose()?
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             hostname: raw.hostname,
+            proxy_protocol: raw.proxy_protocol,
+            real_ip: raw
+                .real_ip
+                .map(|real_ip| access::real_ip(real_ip, &text))
+                .transpose()?,
             headers: Headers::check(raw.headers, &text)?,
             locations,
             rewrites: Rewrites::check(raw.rewrite, &text)?,
@@ -229,7 +259,7 @@ impl Settings {
         // Last, so a mistake on a line is reported first.
         if !settings.locations.iter().any(Location::has_content) {
             bail!(
-                "{}: nothing to serve: no [[location]] has `static` or `redirect`. Add one, for example:\n\n[[location]]\npath = \"/\"\nstatic = {{ root = \"/var/www\" }}\n",
+                "{}: nothing to serve: no [[location]] has `static`, `redirect` or `proxy`. Add one, for example:\n\n[[location]]\npath = \"/\"\nstatic = {{ root = \"/var/www\" }}\n",
                 file.display()
             );
         }
@@ -243,8 +273,14 @@ impl Settings {
 
     /// The server these settings describe.
     pub(crate) fn builder(&self) -> ServerBuilder {
-        let mut builder = Server::builder().listen(self.listen.as_str());
+        let mut builder = Server::builder()
+            .listen(self.listen.as_str())
+            .proxy_protocol(self.proxy_protocol);
         builder = self.limits.apply(builder);
+        if let Some(real_ip) = &self.real_ip {
+            // First of the Trans handlers, so everything after sees the client.
+            builder = builder.trans(real_ip.clone());
+        }
         if let Some(tls) = &self.tls {
             builder = tls.apply(builder);
         }

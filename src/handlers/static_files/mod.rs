@@ -3,7 +3,9 @@
 //! (`validators`), ranges and `If-Range` — several as `multipart/byteranges`
 //! (`ranges`, `sections`) — precompressed siblings, `index.html`, an optional
 //! directory listing (`listing`) that shows exactly the entries a request would be
-//! served, and a root that symlinks cannot lead out of (`open`).
+//! served, and a root that symlinks cannot lead out of (`open`). [`TryFiles`]
+//! (`try_files`) looks its candidate paths up the same way and answers the one found
+//! as a request for it would be.
 //!
 //! Speed: the file is opened and examined inline, on the worker — opening a file is
 //! one system call, checking the symlink policy included (see `open`), where a hop
@@ -22,6 +24,7 @@ mod listing;
 mod open;
 mod ranges;
 mod sections;
+mod try_files;
 mod validators;
 
 use std::fs::File;
@@ -40,6 +43,7 @@ use tokio::io::AsyncReadExt;
 use self::open::{Refused, Root};
 pub use self::ranges::Ranges;
 use self::sections::Sections;
+pub use self::try_files::{TryFiles, TryFilesError};
 use self::validators::{Condition, Validators};
 use super::Coding;
 use crate::{Handler, HandlerFuture, Outcome, Request, Response};
@@ -144,7 +148,7 @@ struct Listing {
     top: bool,
 }
 
-/// What a request resolved to: a file to send, or a directory.
+/// What a path under the root resolved to: a file to send, or a directory.
 enum Found {
     File(File, std::fs::Metadata),
     Directory,
@@ -154,7 +158,12 @@ impl Inner {
     /// The path under the root a (normalized) request path names — `/`-separated
     /// plain names, empty for the root — unless it is hidden or not under the prefix.
     fn relative<'a>(&self, path: &'a str) -> Option<&'a str> {
-        let relative = path.strip_prefix(&self.prefix)?.trim_matches('/');
+        let below = path.strip_prefix(&self.prefix)?;
+        // `/filesystem` is not under `/files` (a `TryFiles` candidate may name it).
+        if !below.is_empty() && !below.starts_with('/') {
+            return None;
+        }
+        let relative = below.trim_matches('/');
         let plain = relative
             .split('/')
             .all(|name| !matches!(name, "." | "..") && !name.contains('\0'));
@@ -190,29 +199,49 @@ impl Inner {
             not_found(response);
             return None;
         };
-        let reads = matches!(*request.method(), Method::GET | Method::HEAD);
         match self.find(relative) {
-            Err(refused) => refuse(response, refused, path),
-            Ok(Found::File(..)) if path.ends_with('/') => not_found(response),
-            Ok(Found::File(..)) if !reads => not_allowed(response),
-            Ok(Found::File(file, metadata)) => {
+            Ok(found) => self.answer(request, response, path, relative, found),
+            Err(refused) => {
+                refuse(response, refused, path);
+                None
+            }
+        }
+    }
+
+    /// Answers with what the (normalized) `path` — the request's own, or the
+    /// candidate [`TryFiles`] chose — was found to be under the root as `relative`.
+    fn answer(
+        &self,
+        request: &Request,
+        response: &Response,
+        path: &str,
+        relative: &str,
+        found: Found,
+    ) -> Option<Listing> {
+        let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+        match found {
+            Found::File(..) if path.ends_with('/') => not_found(response),
+            Found::File(..) if !reads => not_allowed(response),
+            Found::File(file, metadata) => {
                 self.send(request, response, relative, file, metadata);
             }
-            Ok(Found::Directory) if !path.ends_with('/') => add_slash(request, response),
-            Ok(Found::Directory) if !reads => not_allowed(response),
-            Ok(Found::Directory) => return self.directory(request, response, relative),
+            Found::Directory if !path.ends_with('/') => add_slash(request, response),
+            Found::Directory if !reads => not_allowed(response),
+            Found::Directory => return self.directory(request, response, path, relative),
         }
         None
     }
 
     /// A directory asked for with its slash: its `index.html`, else its listing if
     /// that is on, else 404.
-    fn directory(&self, request: &Request, response: &Response, relative: &str) -> Option<Listing> {
-        let index = if relative.is_empty() {
-            "index.html".to_owned()
-        } else {
-            format!("{relative}/index.html")
-        };
+    fn directory(
+        &self,
+        request: &Request,
+        response: &Response,
+        path: &str,
+        relative: &str,
+    ) -> Option<Listing> {
+        let index = index_of(relative);
         match self.find(&index) {
             Ok(Found::File(file, metadata)) => {
                 self.send(request, response, &index, file, metadata);
@@ -220,7 +249,7 @@ impl Inner {
             }
             Ok(Found::Directory) | Err(Refused::NotFound) => {}
             Err(refused) => {
-                refuse(response, refused, request.path());
+                refuse(response, refused, path);
                 return None;
             }
         }
@@ -235,9 +264,23 @@ impl Inner {
         };
         Some(Listing {
             dir,
-            path: request.path().to_owned(),
-            top: request.path().len() <= self.prefix.len() + 1,
+            path: path.to_owned(),
+            top: path.len() <= self.prefix.len() + 1,
         })
+    }
+
+    /// The handler's future for an answer given inline: done, or a listing to read.
+    fn finish(self: &Arc<Self>, response: Response, listing: Option<Listing>) -> HandlerFuture {
+        match listing {
+            None => HandlerFuture::ready(Outcome::Ok),
+            Some(listing) => {
+                let inner = Arc::clone(self);
+                HandlerFuture::new(async move {
+                    inner.list(&response, listing).await;
+                    Outcome::Ok
+                })
+            }
+        }
     }
 
     /// Answers with the listing page of a directory.
@@ -374,6 +417,15 @@ fn read_whole(mut file: File, size: u64) -> io::Result<Bytes> {
     Ok(Bytes::from(content))
 }
 
+/// The `index.html` of the directory `relative` (empty for the root).
+fn index_of(relative: &str) -> String {
+    if relative.is_empty() {
+        "index.html".to_owned()
+    } else {
+        format!("{relative}/index.html")
+    }
+}
+
 fn not_found(response: &Response) {
     response.set_status(StatusCode::NOT_FOUND);
     response.set_body("404 Not Found\n");
@@ -479,16 +531,8 @@ fn boundary() -> String {
 
 impl Handler for StaticFiles {
     fn call(&self, request: Request, response: Response) -> HandlerFuture {
-        match self.inner.serve(&request, &response) {
-            None => HandlerFuture::ready(Outcome::Ok),
-            Some(listing) => {
-                let inner = Arc::clone(&self.inner);
-                HandlerFuture::new(async move {
-                    inner.list(&response, listing).await;
-                    Outcome::Ok
-                })
-            }
-        }
+        let listing = self.inner.serve(&request, &response);
+        self.inner.finish(response, listing)
     }
 }
 
@@ -527,6 +571,7 @@ mod tests {
         assert_eq!(inner.relative("/files/a/b.txt"), Some("a/b.txt"));
         assert_eq!(inner.relative("/files/a/"), Some("a"));
         assert_eq!(inner.relative("/other/a.txt"), None);
+        assert_eq!(inner.relative("/filesystem/a.txt"), None);
         assert_eq!(inner.relative("/files/a/../b"), None);
         assert_eq!(inner.relative("/files/.env"), None);
     }

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 /// Why a file under the root is not served.
 #[derive(Debug)]
 pub(super) enum Refused {
-    /// Not there, not reachable, or a symlink leads out of the root: `404`.
+    /// Not there, not reachable, a name too long to exist, or a symlink leads out of
+    /// the root: `404`.
     NotFound,
     /// Opening failed otherwise (permissions, too many open files): `500`.
     Failed(io::Error),
@@ -27,7 +28,7 @@ impl From<io::Error> for Refused {
         let missing = matches!(
             error.kind(),
             io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::InvalidInput
-        ) || error.raw_os_error() == Some(ELOOP);
+        ) || matches!(error.raw_os_error(), Some(ELOOP | ENAMETOOLONG));
         if missing {
             Self::NotFound
         } else {
@@ -38,6 +39,8 @@ impl From<io::Error> for Refused {
 
 /// `ELOOP`: too many symlinks, or a final symlink where none may be.
 const ELOOP: i32 = 40;
+/// `ENAMETOOLONG`: a name or path longer than any file can have.
+const ENAMETOOLONG: i32 = 36;
 /// `EMFILE`, `ENFILE`: out of file descriptors, for the process or the system.
 const EMFILE: i32 = 24;
 const ENFILE: i32 = 23;
@@ -191,6 +194,20 @@ mod beneath {
                 }
             }
             Opened::LeftRoot
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_too_long_for_any_file_is_not_found() {
+        for follow_symlinks_out in [false, true] {
+            let root = Root::new(std::env::temp_dir(), follow_symlinks_out);
+            let opened = root.open(&"a".repeat(300));
+            assert!(matches!(opened, Err(Refused::NotFound)), "{opened:?}");
         }
     }
 }

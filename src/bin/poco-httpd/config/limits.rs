@@ -32,7 +32,7 @@ const DAY: u64 = 24 * HOUR;
 const MIB: u64 = 1024 * 1024;
 
 /// Every `[limits]` key, in the order of the README and RELIABILITY.md.
-const LIMITS: [Limit; 16] = [
+const LIMITS: [Limit; 17] = [
     Limit {
         key: "header_read_timeout_secs",
         range: 1..=HOUR,
@@ -92,6 +92,12 @@ const LIMITS: [Limit; 16] = [
         range: 1..=1_000_000,
         unit: "connections",
         set: |builder, value| builder.max_connections(size(value)),
+    },
+    Limit {
+        key: "max_connections_per_ip",
+        range: 1..=1_000_000,
+        unit: "connections",
+        set: |builder, value| builder.max_connections_per_ip(size(value)),
     },
     Limit {
         key: "handler_timeout_secs",

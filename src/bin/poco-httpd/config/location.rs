@@ -9,13 +9,20 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use poco_httpd::handlers::{AccessLog, BasicAuth, LogFormat, Redirect, StaticFiles};
+use poco_httpd::handlers::{
+    AccessControl, AccessLog, BasicAuth, Cors, ErrorPages, LogFormat, RateLimit, Redirect,
+    ResponseHeaders, StaticFiles, TryFiles,
+};
 use poco_httpd::http::StatusCode;
 use poco_httpd::{ServerBuilder, normalize_path};
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::ConfigText;
+use super::cors::{self, RawCors};
+use super::error_pages::{self, RawErrorPages};
+use super::location_headers::{self, RawLocationHeaders};
+use super::rate_limit::{self, RawRateLimit};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +33,16 @@ pub(super) struct RawLocation {
     redirect: Option<RawRedirect>,
     basic_auth: Option<RawBasicAuth>,
     access_log: Option<RawAccessLog>,
+    headers: Option<RawLocationHeaders>,
+    cors: Option<RawCors>,
+    error_pages: Option<RawErrorPages>,
+    try_files: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    deny: Vec<Spanned<String>>,
+    rate_limit: Option<RawRateLimit>,
+    proxy: Option<super::proxy::RawProxy>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,7 +114,50 @@ const REDIRECT_VARIABLES: [&str; 2] = ["request_uri", "host"];
 #[derive(Debug)]
 enum Content {
     Static(StaticFiles),
+    TryFiles(TryFiles),
     Redirect(Redirect),
+    Proxy(poco_httpd::handlers::Proxy),
+}
+
+/// The Pre handlers of one location, in the order they run: those that finish the
+/// answer (their `before_send` hooks see every answer, a refusal too) first, then
+/// those that may refuse — the cheap address checks before the password check.
+#[derive(Debug, Default)]
+struct Guards {
+    error_pages: Option<ErrorPages>,
+    headers: Option<ResponseHeaders>,
+    cors: Option<Cors>,
+    access: Option<AccessControl>,
+    rate_limit: Option<RateLimit>,
+}
+
+impl Guards {
+    fn is_empty(&self) -> bool {
+        self.error_pages.is_none()
+            && self.headers.is_none()
+            && self.cors.is_none()
+            && self.access.is_none()
+            && self.rate_limit.is_none()
+    }
+
+    fn register(&self, key: &str, mut builder: ServerBuilder) -> ServerBuilder {
+        if let Some(pages) = &self.error_pages {
+            builder = builder.pre(key, pages.clone());
+        }
+        if let Some(headers) = &self.headers {
+            builder = builder.pre(key, headers.clone());
+        }
+        if let Some(cors) = &self.cors {
+            builder = builder.pre(key, cors.clone());
+        }
+        if let Some(access) = &self.access {
+            builder = builder.pre(key, access.clone());
+        }
+        if let Some(limit) = &self.rate_limit {
+            builder = builder.pre(key, limit.clone());
+        }
+        builder
+    }
 }
 
 /// The handlers one `[[location]]` puts on its path.
@@ -107,6 +167,7 @@ pub(super) struct Location {
     /// The line of its `path` key, to point at when another block overlaps it.
     line: usize,
     content: Option<Content>,
+    guards: Guards,
     auth: Option<BasicAuth>,
     log: Option<AccessLog>,
 }
@@ -120,6 +181,7 @@ impl Location {
             path: "/".to_owned(),
             line: 0,
             content: Some(Content::Static(files)),
+            guards: Guards::default(),
             auth: None,
             log: None,
         }
@@ -129,14 +191,62 @@ impl Location {
     fn check(raw: RawLocation, text: &ConfigText<'_>) -> anyhow::Result<Self> {
         let path = check_path(&raw.path, "location", text)?;
         let what = format!("location {path:?}");
+        let location_at = text.at(raw.path.span());
+        let static_root = raw
+            .static_files
+            .as_ref()
+            .map(|files| text.relative(files.root.get_ref()));
+        if raw.static_files.is_none()
+            && let Some(try_files) = &raw.try_files
+        {
+            bail!(
+                "{}: key `try_files` of {what}: it looks for files under the location's `static` root; add `static`",
+                text.at(try_files.span())
+            );
+        }
         let content = match (raw.static_files, raw.redirect) {
-            (Some(files), None) => Some(static_files(files, &path, text)?),
+            (Some(files), None) => Some(static_files(files, &path, raw.try_files, text)?),
             (None, Some(redirect)) => Some(redirect_to(redirect, &what, text)?),
             (None, None) => None,
             (Some(_), Some(_)) => bail!(
-                "{}: {what} has both `static` and `redirect`; a path has one Content handler",
-                text.at(raw.path.span())
+                "{location_at}: {what} has both `static` and `redirect`; a path has one Content handler"
             ),
+        };
+        let content = match (content, raw.proxy) {
+            (content, None) => content,
+            (None, Some(proxy)) => Some(Content::Proxy(super::proxy::check(
+                proxy, &path, &what, text,
+            )?)),
+            (Some(_), Some(_)) => bail!(
+                "{location_at}: {what} has `proxy` and `static` or `redirect`; a path has one Content handler"
+            ),
+        };
+        let guards = Guards {
+            error_pages: raw
+                .error_pages
+                .map(|pages| {
+                    error_pages::check(pages, static_root.as_deref(), &what, &location_at, text)
+                })
+                .transpose()?,
+            headers: raw
+                .headers
+                .map(|headers| location_headers::check(headers, &what, text))
+                .transpose()?,
+            cors: raw
+                .cors
+                .map(|cors| cors::check(cors, &what, text))
+                .transpose()?,
+            access: if raw.allow.is_empty() && raw.deny.is_empty() {
+                None
+            } else {
+                Some(super::access::access_control(
+                    &raw.allow, &raw.deny, &what, text,
+                )?)
+            },
+            rate_limit: raw
+                .rate_limit
+                .map(|limit| rate_limit::check(limit, &what, &location_at, text))
+                .transpose()?,
         };
         let auth = raw
             .basic_auth
@@ -146,16 +256,16 @@ impl Location {
             .access_log
             .map(|log| access_log(log, &what, text))
             .transpose()?;
-        if content.is_none() && auth.is_none() && log.is_none() {
+        if content.is_none() && auth.is_none() && log.is_none() && guards.is_empty() {
             bail!(
-                "{}: {what} needs at least one of the keys `static`, `redirect`, `basic_auth`, `access_log`",
-                text.at(raw.path.span())
+                "{location_at}: {what} needs at least one of the keys `static`, `redirect`, `proxy`, `basic_auth`, `access_log`, `headers`, `cors`, `error_pages`, `allow`, `deny`, `rate_limit`"
             );
         }
         Ok(Self {
             path,
             line: text.line(raw.path.span()),
             content,
+            guards,
             auth,
             log,
         })
@@ -181,6 +291,7 @@ impl Location {
     /// Puts its handlers on every key its path covers.
     pub(super) fn register(&self, mut builder: ServerBuilder) -> ServerBuilder {
         for key in keys_of(&self.path) {
+            builder = self.guards.register(&key, builder);
             if let Some(auth) = &self.auth {
                 builder = builder.pre(&key, auth.clone());
             }
@@ -190,7 +301,9 @@ impl Location {
             builder = match &self.content {
                 None => builder,
                 Some(Content::Static(files)) => builder.content(&key, files.clone()),
+                Some(Content::TryFiles(files)) => builder.content(&key, files.clone()),
                 Some(Content::Redirect(redirect)) => builder.content(&key, redirect.clone()),
+                Some(Content::Proxy(proxy)) => builder.content(&key, proxy.clone()),
             };
         }
         builder
@@ -261,7 +374,12 @@ pub(super) fn check_path(
     }
 }
 
-fn static_files(raw: RawStatic, path: &str, text: &ConfigText<'_>) -> anyhow::Result<Content> {
+fn static_files(
+    raw: RawStatic,
+    path: &str,
+    try_files: Option<Spanned<Vec<String>>>,
+    text: &ConfigText<'_>,
+) -> anyhow::Result<Content> {
     let root = text.relative(raw.root.get_ref());
     if !root.is_dir() {
         bail!(
@@ -274,7 +392,17 @@ fn static_files(raw: RawStatic, path: &str, text: &ConfigText<'_>) -> anyhow::Re
         .follow_symlinks_out(raw.follow_symlinks)
         .hidden_files(raw.hidden)
         .directory_listing(raw.listing);
-    Ok(Content::Static(files))
+    let Some(try_files) = try_files else {
+        return Ok(Content::Static(files));
+    };
+    let candidates = try_files.get_ref().iter().map(String::as_str);
+    match TryFiles::new(files, candidates) {
+        Ok(files) => Ok(Content::TryFiles(files)),
+        Err(error) => bail!(
+            "{}: key `try_files` of location {path:?}: {error}",
+            text.at(try_files.span())
+        ),
+    }
 }
 
 fn redirect_to(raw: RawRedirect, what: &str, text: &ConfigText<'_>) -> anyhow::Result<Content> {
@@ -513,5 +641,83 @@ mod tests {
         let combined =
             outcome("[[location]]\npath = \"/\"\naccess_log = { format = \"combined\" }\n");
         assert_eq!(combined, "ok");
+    }
+
+    /// The front-server keys: each mistake names the line and the key.
+    #[test]
+    fn front_server_keys_are_checked_with_line_and_key() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let with = |keys: &str| {
+            outcome(&format!(
+                "[[location]]\npath = \"/\"\nstatic = {{ root = {root:?} }}\n{keys}\n"
+            ))
+        };
+        for (keys, expected) in [
+            (
+                "try_files = [\"$uri\", \"index.html\"]",
+                "site.toml:4: key `try_files`",
+            ),
+            ("try_files = [\"=404\", \"$uri\"]", "may only be the last"),
+            (
+                "allow = [\"10.0.0.0/8\", \"ten\"]",
+                "site.toml:4: key `allow`",
+            ),
+            (
+                "rate_limit = { burst = 3 }",
+                "exactly one of `per_second` and `per_minute`",
+            ),
+            (
+                "rate_limit = { per_second = 0 }",
+                "site.toml:4: key `per_second`",
+            ),
+            (
+                "cors = { origins = [\"app.example\"] }",
+                "site.toml:4: key `origins`",
+            ),
+            ("cors = { origins = [] }", "name at least one origin"),
+            (
+                "headers = { always = \"yes\" }",
+                "site.toml:4: key `always`",
+            ),
+            (
+                "headers = { \"Content-Length\" = \"1\" }",
+                "sets this header per response",
+            ),
+            (
+                "headers = { \"X-A\" = \"a\\nb\" }",
+                "site.toml:4: key `X-A`",
+            ),
+            (
+                "error_pages = { 200 = \"/index.html\" }",
+                "not an error status",
+            ),
+            (
+                "error_pages = { 404 = \"/no-such-page.html\" }",
+                "is not a file",
+            ),
+        ] {
+            let error = with(keys);
+            assert!(error.contains(expected), "{keys}: {error}");
+        }
+        let fine = with(
+            "try_files = [\"$uri\", \"/README.md\"]\nallow = [\"all\"]\ndeny = [\"192.0.2.0/24\"]\nrate_limit = { per_second = 5, burst = 10 }\nheaders = { \"Cache-Control\" = \"no-store\", always = true }\nerror_pages = { 404 = \"/README.md\" }",
+        );
+        assert_eq!(fine, "ok");
+    }
+
+    #[test]
+    fn try_files_and_error_pages_need_a_root() {
+        let error = outcome(
+            "[[location]]\npath = \"/\"\nredirect = { to = \"/x\" }\ntry_files = [\"$uri\"]\n",
+        );
+        assert!(
+            error.starts_with("site.toml:4: key `try_files`") && error.contains("add `static`"),
+            "{error}"
+        );
+        let error = outcome("[[location]]\npath = \"/x\"\nerror_pages = { 404 = \"/404.html\" }\n");
+        assert!(
+            error.starts_with("site.toml:2:") && error.contains("root ="),
+            "{error}"
+        );
     }
 }

@@ -1,0 +1,248 @@
+//! The two bodies a proxy moves, each streamed block by block so memory stays
+//! bounded whatever their size (hyper pulls the next block only once the previous
+//! one was written):
+//!
+//! - [`OutgoingBody`], the client's request body on its way to the upstream. It
+//!   notes progress for the proxy's timeouts, and if the upstream client drops it
+//!   before taking a single block (the connection could not be opened), it hands
+//!   the body back, so the request can go to another upstream.
+//! - [`Answer`], the upstream's response body on its way to the client, which cuts
+//!   the response when the upstream goes quiet for the idle timeout or breaks off,
+//!   noting either in the [`ProxyReport`].
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::sync::oneshot;
+use tokio::time::Sleep;
+
+use super::pool::Lease;
+use super::report::{ProxyFailure, ProxyReport};
+use crate::{BodyError, RequestBody};
+
+/// How far the request body got: when a block last went to the upstream, and
+/// whether the body has ended, so the proxy can tell a slow upstream (no head
+/// within the head timeout after the body ended) from a stalled upload.
+#[derive(Debug)]
+pub(super) struct Progress {
+    start: Instant,
+    /// Milliseconds after `start` of the last block taken (or of the start).
+    last_ms: AtomicU64,
+    ended: AtomicBool,
+}
+
+impl Progress {
+    fn new(ended: bool) -> Self {
+        Self {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            ended: AtomicBool::new(ended),
+        }
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// When the upstream is late: `head_timeout` after the body ended, or
+    /// `idle_timeout` after the last block while it is still being sent.
+    pub(super) fn deadline(&self, head_timeout: Duration, idle_timeout: Duration) -> Instant {
+        let last = self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        if self.ended.load(Ordering::Relaxed) {
+            last + head_timeout
+        } else {
+            last + idle_timeout
+        }
+    }
+}
+
+/// The request body as the upstream client takes it; see the module docs.
+pub(super) struct OutgoingBody {
+    inner: Option<RequestBody>,
+    /// Whether a block went out: from then on the request cannot be sent again.
+    sent_any: bool,
+    give_back: Option<oneshot::Sender<RequestBody>>,
+    progress: Arc<Progress>,
+}
+
+/// Where an [`OutgoingBody`] dropped before sending anything returns its body.
+pub(super) type GivenBack = oneshot::Receiver<RequestBody>;
+
+impl OutgoingBody {
+    pub(super) fn new(body: RequestBody) -> (Self, GivenBack) {
+        let (give_back, given_back) = oneshot::channel();
+        let progress = Arc::new(Progress::new(body.is_end_stream()));
+        let outgoing = Self {
+            inner: Some(body),
+            sent_any: false,
+            give_back: Some(give_back),
+            progress,
+        };
+        (outgoing, given_back)
+    }
+
+    pub(super) fn progress(&self) -> Arc<Progress> {
+        Arc::clone(&self.progress)
+    }
+}
+
+impl HttpBody for OutgoingBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = ready!(Pin::new(inner).poll_frame(cx));
+        this.sent_any = true;
+        this.progress.touch();
+        if frame.is_none() {
+            this.progress.ended.store(true, Ordering::Relaxed);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), HttpBody::size_hint)
+    }
+}
+
+impl Drop for OutgoingBody {
+    fn drop(&mut self) {
+        if self.sent_any {
+            return;
+        }
+        if let (Some(body), Some(give_back)) = (self.inner.take(), self.give_back.take()) {
+            // Nobody waiting any more is fine: the request is over.
+            let _ = give_back.send(body);
+        }
+    }
+}
+
+/// The upstream's response body as the client gets it; see the module docs.
+pub(super) struct Answer {
+    body: Incoming,
+    idle_timeout: Duration,
+    /// Running while the upstream keeps the next block waiting.
+    idle: Option<Pin<Box<Sleep>>>,
+    report: ProxyReport,
+    upstream: String,
+    /// Counts this request against its upstream until the body ends.
+    lease: Option<Lease>,
+    done: bool,
+}
+
+impl Answer {
+    pub(super) fn new(
+        body: Incoming,
+        idle_timeout: Duration,
+        report: ProxyReport,
+        upstream: String,
+        lease: Lease,
+    ) -> Self {
+        Self {
+            body,
+            idle_timeout,
+            idle: None,
+            report,
+            upstream,
+            lease: Some(lease),
+            done: false,
+        }
+    }
+
+    /// The upstream's body ended: the request no longer counts against it.
+    fn finish(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.lease = None;
+            self.report.note_end();
+        }
+    }
+
+    /// Ends the body with `failure`: logged, reported, and an error that cuts the
+    /// client's response.
+    fn fail(&mut self, failure: ProxyFailure, detail: &str) -> io::Error {
+        self.done = true;
+        self.lease = None;
+        self.report.note_failure(failure);
+        tracing::warn!(
+            upstream = %self.upstream,
+            "proxy: upstream {}: {failure} ({detail})",
+            self.upstream
+        );
+        let kind = match failure {
+            ProxyFailure::IdleTimeout => io::ErrorKind::TimedOut,
+            _ => io::ErrorKind::UnexpectedEof,
+        };
+        io::Error::new(kind, failure.message())
+    }
+}
+
+impl Stream for Answer {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            match Pin::new(&mut this.body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    this.idle = None;
+                    // Trailers are not passed on (the client's body carries none).
+                    // The client's side may stop polling once it has the declared
+                    // length, so the end is noted with the last block.
+                    if this.body.is_end_stream() {
+                        this.finish();
+                    }
+                    if let Ok(data) = frame.into_data()
+                        && !data.is_empty()
+                    {
+                        return Poll::Ready(Some(Ok(data)));
+                    }
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    let error = this.fail(ProxyFailure::BrokeMidBody, &error.to_string());
+                    return Poll::Ready(Some(Err(error)));
+                }
+                Poll::Ready(None) => {
+                    this.finish();
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => {
+                    let timeout = this.idle_timeout;
+                    let idle = this
+                        .idle
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                    ready!(idle.as_mut().poll(cx));
+                    let detail = format!("nothing for {timeout:?}");
+                    let error = this.fail(ProxyFailure::IdleTimeout, &detail);
+                    return Poll::Ready(Some(Err(error)));
+                }
+            }
+        }
+    }
+}

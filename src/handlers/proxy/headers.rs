@@ -1,0 +1,193 @@
+//! The header rules of a proxy: hop-by-hop headers removed both ways (RFC 9110
+//! §7.6.1, including every header the `Connection` header names), and the headers
+//! that tell the upstream who asked — `X-Forwarded-For`, `-Proto`, `-Host`,
+//! `Forwarded` (RFC 7239) — and `Via`, which names the proxy.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::http::Version;
+use crate::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Headers that describe one connection, never forwarded. `Proxy-Authorization`
+/// and `Proxy-Authenticate` are meant for this proxy, not the server behind it.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes the hop-by-hop headers from `headers`: the fixed list and every name the
+/// `Connection` header lists.
+pub(super) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|list| list.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+}
+
+/// Who asked, as the forwarding headers tell it.
+#[derive(Debug)]
+pub(super) struct Client<'a> {
+    pub(super) addr: SocketAddr,
+    pub(super) https: bool,
+    pub(super) host: &'a str,
+    pub(super) version: Version,
+}
+
+/// Adds `X-Forwarded-For` (the client's address after any the request carried),
+/// `X-Forwarded-Proto`, `X-Forwarded-Host`, `Via`, and with `forwarded` an RFC 7239
+/// `Forwarded` element.
+pub(super) fn add_forwarding(headers: &mut HeaderMap, client: &Client<'_>, forwarded: bool) {
+    let ip = client.addr.ip();
+    let earlier = joined(headers, "x-forwarded-for");
+    let chain = match earlier {
+        Some(earlier) => format!("{earlier}, {ip}"),
+        None => ip.to_string(),
+    };
+    set(headers, "x-forwarded-for", &chain);
+    set(headers, "x-forwarded-proto", scheme(client));
+    set(headers, "x-forwarded-host", client.host);
+    if forwarded {
+        let element = format!(
+            "for={};proto={};host={}",
+            node(ip),
+            scheme(client),
+            quoted(client.host)
+        );
+        append(headers, header::FORWARDED.as_str(), &element);
+    }
+    add_via(headers, client.version);
+}
+
+/// Appends this proxy to `Via`, with the protocol version of the message received.
+pub(super) fn add_via(headers: &mut HeaderMap, received: Version) {
+    let version = match received {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    };
+    append(
+        headers,
+        header::VIA.as_str(),
+        &format!("{version} poco-httpd"),
+    );
+}
+
+fn scheme(client: &Client<'_>) -> &'static str {
+    if client.https { "https" } else { "http" }
+}
+
+/// RFC 7239 §6: an IPv6 node is bracketed and quoted.
+fn node(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    }
+}
+
+/// A `Forwarded` value: a token as is, anything else quoted (a host with a port has
+/// a colon, which a token may not contain).
+fn quoted(value: &str) -> String {
+    let token = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if token {
+        value.to_owned()
+    } else {
+        let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("\"{escaped}\"")
+    }
+}
+
+/// Every value of `name`, joined by commas.
+fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
+    let values: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(HeaderName::from_static(name), value);
+    }
+}
+
+/// Adds `value` to the list in `name`, as one header line.
+fn append(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    let list = match joined(headers, name) {
+        Some(earlier) => format!("{earlier}, {value}"),
+        None => value.to_owned(),
+    };
+    set(headers, name, &list);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let mut map = headers(&[
+            ("connection", "keep-alive, X-Secret"),
+            ("connection", "x-other"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("x-other", "2"),
+            ("transfer-encoding", "chunked"),
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("proxy-authorization", "Basic eA=="),
+            ("x-kept", "3"),
+            ("content-type", "text/plain"),
+        ]);
+        remove_hop_by_hop(&mut map);
+        let left: Vec<&str> = map.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-kept", "content-type"]);
+    }
+
+    #[test]
+    fn forwarding_headers_extend_what_came_in() {
+        let mut map = headers(&[("x-forwarded-for", "10.0.0.1"), ("via", "1.0 edge")]);
+        let client = Client {
+            addr: "[::1]:5000".parse().expect("addr"),
+            https: true,
+            host: "example.org:8443",
+            version: Version::HTTP_2,
+        };
+        add_forwarding(&mut map, &client, true);
+        let get = |name: &str| map.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert_eq!(get("x-forwarded-for"), "10.0.0.1, ::1");
+        assert_eq!(get("x-forwarded-proto"), "https");
+        assert_eq!(get("x-forwarded-host"), "example.org:8443");
+        assert_eq!(
+            get("forwarded"),
+            "for=\"[::1]\";proto=https;host=\"example.org:8443\""
+        );
+        assert_eq!(get("via"), "1.0 edge, 2 poco-httpd");
+    }
+}

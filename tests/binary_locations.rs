@@ -1,0 +1,316 @@
+//! The ready-made server's front-server keys, run as a user runs them (the
+//! `poco-httpd` binary with a config file): `headers`, `cors`, `error_pages`,
+//! `try_files`, `allow`/`deny`, `rate_limit`, `real_ip`, `proxy_protocol` and
+//! `max_connections_per_ip`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const SITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/site");
+
+/// A running `poco-httpd --config FILE` on a free port of 127.0.0.1, killed when
+/// dropped.
+struct Running {
+    child: Child,
+    addr: String,
+}
+
+impl Running {
+    fn with_config(name: &str, text: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("poco-httpd-front-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file: PathBuf = dir.join(name);
+        std::fs::write(&file, text).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start poco-httpd");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped stdout");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the listening line");
+        let addr = line
+            .trim()
+            .rsplit("://")
+            .next()
+            .expect("an address")
+            .to_owned();
+        assert!(addr.starts_with("127.0.0.1:"), "{line}");
+        Self { child, addr }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends raw bytes on a new connection and reads until it closes (a reset too).
+    fn raw(&self, request: &[u8]) -> String {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let _ = stream.write_all(request);
+        let mut answer = Vec::new();
+        match stream.read_to_end(&mut answer) {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(error) => panic!("read: {error}"),
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().build().expect("client")
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    let value = response.headers().get(name);
+    let value = value.unwrap_or_else(|| panic!("no {name} in {:?}", response.headers()));
+    value.to_str().expect("text").to_owned()
+}
+
+/// A site: a single-page app at `/`, assets with their own cache header and 404
+/// page, an API with CORS and a rate limit, an office-only admin directory.
+fn site_config() -> String {
+    format!(
+        r#"real_ip = {{ from = ["127.0.0.1"] }}
+
+[[location]]
+path = "/"
+static = {{ root = "{SITE}" }}
+try_files = ["$uri", "$uri/", "/index.html"]
+headers = {{ "X-Frame-Options" = "DENY", always = true }}
+error_pages = {{ 404 = "/errors/404.html", "4xx" = "/errors/40x.html" }}
+
+[[location]]
+path = "/assets/"
+static = {{ root = "{SITE}/assets" }}
+headers = {{ "Cache-Control" = "public, max-age=31536000" }}
+error_pages = {{ root = "{SITE}/errors", 404 = "/50x.html" }}
+
+[[location]]
+path = "/api/"
+static = {{ root = "{SITE}" }}
+cors = {{ origins = ["https://app.example"], methods = ["GET", "PUT"], headers = ["content-type"], credentials = true, max_age = 600 }}
+rate_limit = {{ per_minute = 1, burst = 3 }}
+
+[[location]]
+path = "/admin/"
+static = {{ root = "{SITE}" }}
+allow = ["10.0.0.0/8"]
+deny = ["10.66.0.0/16"]
+"#
+    )
+}
+
+#[tokio::test]
+async fn try_files_headers_and_error_pages_from_the_config() {
+    let server = Running::with_config("files.toml", &site_config());
+    let http = client();
+    let route = http
+        .get(server.url("/settings/profile"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(route.status(), 200);
+    assert_eq!(header(&route, "x-frame-options"), "DENY");
+    assert!(route.text().await.expect("body").contains("the app shell"));
+
+    let asset = http
+        .get(server.url("/assets/app.js"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(asset.status(), 200);
+    assert_eq!(header(&asset, "cache-control"), "public, max-age=31536000");
+    assert_eq!(
+        header(&asset, "x-frame-options"),
+        "DENY",
+        "`/` covers it too"
+    );
+
+    let missing = http
+        .get(server.url("/assets/gone.js"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing.headers().get("cache-control").is_none(),
+        "not `always`"
+    );
+    assert_eq!(header(&missing, "x-frame-options"), "DENY", "`always`");
+    assert_eq!(header(&missing, "content-type"), "text/html; charset=utf-8");
+    let body = missing.text().await.expect("body");
+    assert!(
+        body.contains("custom server error page"),
+        "the deeper page: {body}"
+    );
+}
+
+#[tokio::test]
+async fn cors_and_rate_limits_from_the_config() {
+    let server = Running::with_config("api.toml", &site_config());
+    let http = client();
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, server.url("/api/index.html"))
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "PUT")
+        .header("Access-Control-Request-Headers", "content-type")
+        .header("X-Forwarded-For", "192.0.2.50")
+        .send()
+        .await
+        .expect("OPTIONS");
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(
+        header(&preflight, "access-control-allow-origin"),
+        "https://app.example"
+    );
+    assert_eq!(
+        header(&preflight, "access-control-allow-methods"),
+        "GET, PUT"
+    );
+    assert_eq!(header(&preflight, "access-control-max-age"), "600");
+    assert_eq!(
+        header(&preflight, "access-control-allow-credentials"),
+        "true"
+    );
+
+    let get = |client: &'static str| {
+        http.get(server.url("/api/index.html"))
+            .header("Origin", "https://app.example")
+            .header("X-Forwarded-For", client)
+            .send()
+    };
+    let first = get("192.0.2.1").await.expect("GET");
+    assert_eq!(first.status(), 200);
+    assert_eq!(
+        header(&first, "access-control-allow-origin"),
+        "https://app.example"
+    );
+    let vary: Vec<&str> = (first.headers().get_all("vary").iter())
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    assert!(vary.iter().any(|v| v.contains("origin")), "{vary:?}");
+    for _ in 0..2 {
+        assert_eq!(get("192.0.2.1").await.expect("GET").status(), 200);
+    }
+    let limited = get("192.0.2.1").await.expect("GET");
+    assert_eq!(limited.status(), 429);
+    let retry: u64 = header(&limited, "retry-after").parse().expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(
+        get("192.0.2.2").await.expect("GET").status(),
+        200,
+        "another client"
+    );
+}
+
+#[tokio::test]
+async fn allow_and_deny_by_the_forwarded_address_from_the_config() {
+    let server = Running::with_config("admin.toml", &site_config());
+    let http = client();
+    let from = |client: &'static str| {
+        http.get(server.url("/admin/index.html"))
+            .header("X-Forwarded-For", client)
+            .send()
+    };
+    assert_eq!(from("10.1.2.3").await.expect("GET").status(), 200);
+    let denied = from("10.66.1.1").await.expect("GET");
+    assert_eq!(denied.status(), 403);
+    assert_eq!(header(&denied, "x-frame-options"), "DENY");
+    let page = denied.text().await.expect("body");
+    assert!(page.contains("custom client error page"), "{page}");
+    assert_eq!(from("192.0.2.1").await.expect("GET").status(), 403);
+    let direct = http
+        .get(server.url("/admin/index.html"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(direct.status(), 403, "127.0.0.1 is not in the office");
+}
+
+#[test]
+fn proxy_protocol_and_the_per_address_cap_from_the_config() {
+    let log = std::env::temp_dir().join(format!("front-proxied-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let config = format!(
+        "proxy_protocol = true\n\n[limits]\nmax_connections_per_ip = 1\n\n[[location]]\npath = \"/\"\nstatic = {{ root = \"{SITE}\" }}\naccess_log = {{ file = \"{}\" }}\n",
+        log.display()
+    );
+    let server = Running::with_config("proxied.toml", &config);
+    let request = "GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let answer =
+        server.raw(format!("PROXY TCP4 203.0.113.8 10.0.0.1 5000 80\r\n{request}").as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let direct = server.raw(request.as_bytes());
+    assert_eq!(direct, "", "no PROXY header: closed unanswered");
+
+    // One connection per address: a second one from the same client is closed, one
+    // from another client is served.
+    let mut held = TcpStream::connect(&server.addr).expect("connect");
+    held.write_all(b"PROXY TCP4 203.0.113.9 10.0.0.1 5001 80\r\n")
+        .expect("write");
+    let mut second = String::new();
+    for _ in 0..100 {
+        second =
+            server.raw(format!("PROXY TCP4 203.0.113.9 10.0.0.1 5002 80\r\n{request}").as_bytes());
+        if second.is_empty() {
+            break;
+        }
+        // The held connection's header may not have been read yet.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(second, "", "a second connection from 203.0.113.9 is closed");
+    let other =
+        server.raw(format!("PROXY TCP4 203.0.113.10 10.0.0.1 5003 80\r\n{request}").as_bytes());
+    assert!(other.starts_with("HTTP/1.1 200"), "{other}");
+    drop(held);
+
+    let mut logged = String::new();
+    for _ in 0..250 {
+        logged = std::fs::read_to_string(&log).unwrap_or_default();
+        if logged.lines().count() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let hosts: Vec<&str> = logged.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(hosts, ["203.0.113.8", "203.0.113.10"], "{logged}");
+}
+
+#[test]
+fn a_bad_network_is_refused_naming_file_line_and_key() {
+    let config = format!(
+        "[[location]]\npath = \"/\"\nstatic = {{ root = \"{SITE}\" }}\ndeny = [\"10.0.0.0/33\"]\n"
+    );
+    let file = std::env::temp_dir().join(format!("front-bad-{}.toml", std::process::id()));
+    std::fs::write(&file, config).expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .expect("run poco-httpd");
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains(&format!("{}:4: key `deny`", file.display()))
+            && message.contains("\"10.0.0.0/33\" is not an IP address or network"),
+        "{message}"
+    );
+}
