@@ -20,6 +20,7 @@ use crate::connection::Connection;
 use crate::failure::Failure;
 use crate::handler::SharedHandler;
 use crate::incoming::IncomingBody;
+use crate::post_hold::HoldSlot;
 use crate::shared::Shared;
 use crate::site::Site;
 use crate::stream::StreamChannel;
@@ -123,6 +124,8 @@ impl Added {
     pub(crate) const URI: u8 = 8;
     /// `Request::set_header` and its kin: the headers live in `Exchange::edited`.
     pub(crate) const HEADERS: u8 = 16;
+    /// `Request::hold_post`: the back half waits in a [`HoldSlot`].
+    pub(crate) const HOLD: u8 = 32;
 
     /// Records an addition; called after the list was changed under its lock.
     pub(crate) fn mark(&self, list: u8) {
@@ -133,6 +136,10 @@ impl Added {
         self.0.load(Ordering::Acquire) & list != 0
     }
 }
+
+/// The extension that holds a request's [`HoldSlot`].
+#[derive(Clone)]
+struct HeldBack(Arc<HoldSlot>);
 
 /// The shared state of one exchange; see the module docs. Its fields are private:
 /// the two locks are taken through [`Exchange::request_state`] and
@@ -241,6 +248,29 @@ impl Exchange {
     /// Which rarely used request lists a handler has added to.
     pub(crate) fn added(&self) -> &Added {
         &self.added
+    }
+
+    /// The slot this request's Post holds share, made by the first hold: kept among
+    /// the request's extensions under a type only the crate can name.
+    pub(crate) fn hold_slot(&self) -> Arc<HoldSlot> {
+        let mut request = lock(&self.request);
+        let held = (request.extensions).get_or_insert_with(|| HeldBack(Arc::default()));
+        let slot = Arc::clone(&held.0);
+        drop(request);
+        self.added.mark(Added::HOLD);
+        slot
+    }
+
+    /// The slot of the holds taken on this request, if any was.
+    pub(crate) fn held_back(&self) -> Option<Arc<HoldSlot>> {
+        if !self.added.has(Added::HOLD) {
+            return None;
+        }
+        let request = lock(&self.request);
+        request
+            .extensions
+            .get::<HeldBack>()
+            .map(|held| Arc::clone(&held.0))
     }
 
     /// The request state, locked: for `request.rs`.

@@ -39,6 +39,12 @@ pub enum FailureKind {
     /// window, or took nothing) within the server's
     /// [`send_timeout`](crate::ServerBuilder::send_timeout); its stream was reset.
     SendTimeout,
+    /// A connection taken over after a protocol switch (a WebSocket) ended without
+    /// its closing handshake: the client vanished, or broke the protocol.
+    UpgradedBroken,
+    /// A connection taken over (a WebSocket) heard nothing from the client, not even
+    /// an answer to the server's ping, within its idle timeout.
+    UpgradedIdle,
 }
 
 /// Why an exchange failed; see the module docs.
@@ -50,8 +56,10 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// A failure of `kind`, described by `message` (what happened, in words).
-    pub(crate) fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+    /// A failure of `kind`, described by `message` (what happened, in words): for a
+    /// task that reports how a connection it took over ended, through
+    /// [`PostHold::fail`](crate::PostHold::fail).
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),
@@ -63,6 +71,12 @@ impl Failure {
     pub(crate) fn with_io(mut self, error: Arc<io::Error>) -> Self {
         self.io = Some(error);
         self
+    }
+
+    /// Attaches `error`, the I/O error behind the failure (its
+    /// [`source`](std::error::Error::source)).
+    pub fn with_io_error(self, error: io::Error) -> Self {
+        self.with_io(Arc::new(error))
     }
 
     /// A write to the socket failed with `error`: a timeout, a client gone, or else.

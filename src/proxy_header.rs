@@ -18,6 +18,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 /// The longest header taken: a v1 line is at most 107 bytes; a v2 header is 16 bytes
 /// plus its addresses and TLVs, which load balancers keep to a few hundred bytes.
 const MAX_HEADER: usize = 4096;
+/// The longest v1 line, `\r\n` included (the protocol's own bound).
+const MAX_V1_LINE: usize = 107;
 
 /// A PROXY header read off a connection.
 #[derive(Debug)]
@@ -41,6 +43,9 @@ pub(crate) async fn read<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Pro
         if stream.read_buf(&mut buffer).await? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
+        if v1_line_unfinished(&buffer)? {
+            continue;
+        }
         let parsed = HeaderResult::parse(&buffer);
         if parsed.is_incomplete() {
             if buffer.len() >= MAX_HEADER {
@@ -60,6 +65,27 @@ pub(crate) async fn read<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Pro
             rest: buffer.freeze(),
         });
     }
+}
+
+/// Whether `buffer` holds the start of a v1 line without its end. `ppp` takes some
+/// cut lines for whole bad ones (`PROXY TCP4 192.0.2.7 10.0.0.1 40000 `, cut before
+/// the last port, parses as an error, not as incomplete), so a line is only parsed
+/// once its `\r\n` is in: a balancer's header may come in several segments.
+///
+/// # Errors
+/// `InvalidData` when the line is already longer than a v1 line may be.
+fn v1_line_unfinished(buffer: &[u8]) -> io::Result<bool> {
+    if !buffer.starts_with(b"PROXY ") {
+        return Ok(false);
+    }
+    let window = &buffer[..buffer.len().min(MAX_V1_LINE)];
+    if window.windows(2).any(|pair| pair == b"\r\n") {
+        return Ok(false);
+    }
+    if buffer.len() >= MAX_V1_LINE {
+        return Err(invalid("a v1 line longer than 107 bytes"));
+    }
+    Ok(true)
 }
 
 fn invalid(reason: &str) -> io::Error {
@@ -195,6 +221,99 @@ mod tests {
             cut.expect_err("refused").kind(),
             io::ErrorKind::UnexpectedEof
         );
+    }
+
+    /// A socket handing over one byte per read, as a header cut into many segments
+    /// arrives.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl AsyncRead for Trickle<'_> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if let Some((first, rest)) = self.0.split_first() {
+                buf.put_slice(&[*first]);
+                self.0 = rest;
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_header_arriving_a_byte_at_a_time_is_read_whole() {
+        let mut v2 = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+        v2.extend_from_slice(&[0x21, 0x11, 0, 12]);
+        v2.extend_from_slice(&[198, 51, 100, 9, 10, 0, 0, 1, 0x1f, 0x90, 0, 80]);
+        let cases: [(&[u8], &str); 3] = [
+            (
+                b"PROXY TCP4 198.51.100.7 10.0.0.1 40000 80\r\n",
+                "198.51.100.7:40000",
+            ),
+            (
+                b"PROXY TCP6 2001:db8::1 2001:db8::2 40000 80\r\n",
+                "[2001:db8::1]:40000",
+            ),
+            (&v2, "198.51.100.9:8080"),
+        ];
+        for (header, source) in cases {
+            let input = [header, b"GET"].concat();
+            let parsed = read(&mut Trickle(&input)).await.expect("parsed");
+            assert_eq!(parsed.source, Some(source.parse().expect("addr")));
+            // Read a byte at a time, nothing past the header has been taken yet.
+            assert_eq!(&parsed.rest[..], b"");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_v1_line_without_its_end_is_refused_past_107_bytes() {
+        let long = format!("PROXY TCP4 {}", "1".repeat(200));
+        let error = parse(long.as_bytes()).await.expect_err("refused");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(error.to_string().contains("107 bytes"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_v2_header_with_a_large_tlv_is_read_and_a_huge_one_refused() {
+        let header = |tlv: u16| {
+            let mut v2 = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+            v2.extend_from_slice(&[0x21, 0x11]);
+            v2.extend_from_slice(&(12 + 3 + tlv).to_be_bytes());
+            v2.extend_from_slice(&[198, 51, 100, 9, 10, 0, 0, 1, 0x1f, 0x90, 0, 80]);
+            v2.push(0xe0);
+            v2.extend_from_slice(&tlv.to_be_bytes());
+            v2.resize(v2.len() + usize::from(tlv), b'a');
+            v2.extend_from_slice(b"GET");
+            v2
+        };
+        let large = parse(&header(2000)).await.expect("a 2 KB header");
+        assert_eq!(
+            large.source,
+            Some("198.51.100.9:8080".parse().expect("addr"))
+        );
+        assert_eq!(&large.rest[..], b"GET");
+        let huge = parse(&header(8000)).await.expect_err("refused");
+        assert!(huge.to_string().contains("4 KiB"), "{huge}");
+    }
+
+    #[tokio::test]
+    async fn v2_local_and_unspecified_headers_name_no_client() {
+        let signature = b"\r\n\r\n\0\r\nQUIT\n";
+        // LOCAL (a health check) with IPv4 addresses, which must be ignored.
+        let mut local = signature.to_vec();
+        local.extend_from_slice(&[0x20, 0x11, 0, 12]);
+        local.extend_from_slice(&[198, 51, 100, 9, 10, 0, 0, 1, 0x1f, 0x90, 0, 80]);
+        local.extend_from_slice(b"GET");
+        // PROXY with the UNSPEC family and no addresses.
+        let mut unspecified = signature.to_vec();
+        unspecified.extend_from_slice(&[0x21, 0x00, 0, 0]);
+        unspecified.extend_from_slice(b"GET");
+        for input in [local, unspecified] {
+            let header = parse(&input).await.expect("parsed");
+            assert_eq!(header.source, None);
+            assert_eq!(&header.rest[..], b"GET");
+        }
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@ use crate::exchange::{Added, Exchange};
 use crate::failure::Failure;
 use crate::handler::{Handler, SharedHandler};
 use crate::header_tokens::lists_token;
+use crate::post_hold::PostHold;
 use crate::request_body::RequestBody;
 use crate::response::header_pair;
 use crate::upgrade::{Upgrade, UpgradeError};
@@ -411,7 +412,9 @@ impl Request {
         }
         let mut request = self.exchange.request_state();
         let pending = request.extensions.remove::<hyper::upgrade::OnUpgrade>();
-        pending.map(Upgrade).ok_or(UpgradeError::NotRequested)
+        let stats = self.exchange.server().stats.clone();
+        let pending = pending.ok_or(UpgradeError::NotRequested)?;
+        Ok(Upgrade::new(pending, stats))
     }
 
     /// A handle on the server's shutdown: whether it was asked for, a future that
@@ -439,6 +442,38 @@ impl Request {
                 () = cut.cancelled() => {}
             }
         });
+    }
+
+    /// Keeps this request's Error and Post handlers waiting until the returned
+    /// [`PostHold`] is released — for a handler whose work goes on after the response,
+    /// in a task of its own: a connection taken over with [`Request::upgrade`] (a
+    /// WebSocket, a tunnel). Post handlers then see how it ended (say, through an
+    /// extension the task inserted); a hold released with [`PostHold::fail`] runs the
+    /// Error handler first. Taken after the back half ran, a hold changes nothing.
+    ///
+    /// ```
+    /// use poco_httpd::{Failure, FailureKind, Outcome, Request, Response};
+    ///
+    /// let tunnel = |req: Request, res: Response| {
+    ///     let Ok(upgrade) = req.upgrade() else { return res.ok("ask for Upgrade: echo\n") };
+    ///     let hold = req.hold_post();
+    ///     req.spawn(async move {
+    ///         let Ok(io) = upgrade.await else { return };
+    ///         let (mut reader, mut writer) = tokio::io::split(io);
+    ///         match tokio::io::copy(&mut reader, &mut writer).await {
+    ///             Ok(_) => hold.release(),
+    ///             Err(error) => hold.fail(
+    ///                 Failure::new(FailureKind::UpgradedBroken, "echo broke").with_io_error(error),
+    ///             ),
+    ///         }
+    ///     });
+    ///     res.switch_protocols("echo")
+    /// };
+    /// # fn assert_handler(_: impl poco_httpd::Handler) {}
+    /// # assert_handler(tunnel);
+    /// ```
+    pub fn hold_post(&self) -> PostHold {
+        PostHold::new(self.exchange.hold_slot())
     }
 
     /// The live figures of the server this request arrived at — connections, requests

@@ -157,6 +157,7 @@ pub(crate) async fn serve<S>(
     let _open = shared.stats.connection_opened();
     let transport = Arc::clone(&info.transport);
     let state = Arc::new(ConnState::new(info, &shared));
+    let released = state.on_release();
     let limits = &transport.limits;
     let io_limits = IoLimits {
         write_timeout: limits.write_timeout,
@@ -207,6 +208,16 @@ pub(crate) async fn serve<S>(
                 requests,
                 "connection cut: still busy at the shutdown deadline"
             );
+        }
+    }
+    // hyper is done with a connection it handed over after a `101`, but the socket
+    // lives on in the task serving it: the connection keeps its `max_connections`
+    // slot and its place in the open count until that task lets go of it.
+    if state.is_upgraded() {
+        drop(state);
+        tokio::select! {
+            () = released => {}
+            () = cut.cancelled() => {}
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct Stats {
 struct Counters {
     started: Instant,
     open_connections: AtomicUsize,
+    /// Connections (or HTTP/2 streams) taken over after a protocol switch, still open.
+    upgraded: AtomicUsize,
     in_flight: AtomicUsize,
     bytes_sent: AtomicU64,
     /// Requests still in progress when a shutdown deadline cut their connection.
@@ -38,6 +40,7 @@ impl Default for Stats {
             counters: Arc::new(Counters {
                 started: Instant::now(),
                 open_connections: AtomicUsize::new(0),
+                upgraded: AtomicUsize::new(0),
                 in_flight: AtomicUsize::new(0),
                 bytes_sent: AtomicU64::new(0),
                 cut: AtomicU64::new(0),
@@ -52,6 +55,20 @@ impl Stats {
     /// Client connections currently open.
     pub fn open_connections(&self) -> usize {
         self.counters.open_connections.load(Ordering::Acquire)
+    }
+
+    /// Connections taken over after a protocol switch — WebSockets, tunnels; on HTTP/2
+    /// a stream each — still open: counted from when the taking task gets its
+    /// [`Upgraded`](crate::Upgraded) until it drops it. Their HTTP/1.1 connections
+    /// also count in [`Stats::open_connections`].
+    pub fn open_upgraded(&self) -> usize {
+        self.counters.upgraded.load(Ordering::Acquire)
+    }
+
+    /// Counts a taken-over connection as open until the returned guard is dropped.
+    pub(crate) fn upgrade_opened(&self) -> OpenUpgrade {
+        self.counters.upgraded.fetch_add(1, Ordering::AcqRel);
+        OpenUpgrade(self.clone())
     }
 
     /// Requests being worked on: received, and their response not yet completely
@@ -178,6 +195,16 @@ impl Drop for OpenConnection {
     }
 }
 
+/// Held by an [`Upgraded`](crate::Upgraded) for as long as it is open.
+#[derive(Debug)]
+pub(crate) struct OpenUpgrade(Stats);
+
+impl Drop for OpenUpgrade {
+    fn drop(&mut self) {
+        self.0.counters.upgraded.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Ends the count of a request [`Stats::request_started`] counted when dropped: held
 /// by a front half that waits, so a client leaving meanwhile still ends it, until
 /// [`InFlightRequest::hand_over`] passes the count on to the response body.
@@ -227,5 +254,14 @@ mod tests {
         assert_eq!(stats.in_flight(), 1);
         drop(adopted);
         assert_eq!(stats.in_flight(), 0);
+    }
+
+    #[test]
+    fn an_upgraded_connection_counts_while_its_guard_lives() {
+        let stats = Stats::default();
+        let open = stats.upgrade_opened();
+        assert_eq!(stats.open_upgraded(), 1);
+        drop(open);
+        assert_eq!(stats.open_upgraded(), 0);
     }
 }

@@ -19,6 +19,8 @@ use std::task::{Context, Poll, ready};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::stats::{OpenUpgrade, Stats};
+
 /// Why a connection could not be taken over.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -36,16 +38,29 @@ pub enum UpgradeError {
 /// The connection, once the answer that switches protocols has gone out: resolves to
 /// [`Upgraded`]. Returned by [`Request::upgrade`](crate::Request::upgrade).
 #[must_use = "the connection is only taken over when this is awaited"]
-pub struct Upgrade(pub(crate) hyper::upgrade::OnUpgrade);
+pub struct Upgrade {
+    pending: hyper::upgrade::OnUpgrade,
+    /// Counts the connection in [`Stats::open_upgraded`] once taken.
+    stats: Stats,
+}
+
+impl Upgrade {
+    pub(crate) fn new(pending: hyper::upgrade::OnUpgrade, stats: Stats) -> Self {
+        Self { pending, stats }
+    }
+}
 
 impl Future for Upgrade {
     type Output = Result<Upgraded, UpgradeError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let upgraded = ready!(Pin::new(&mut self.0).poll(cx));
+        let upgraded = ready!(Pin::new(&mut self.pending).poll(cx));
         Poll::Ready(
             upgraded
-                .map(|io| Upgraded(TokioIo::new(io)))
+                .map(|io| Upgraded {
+                    io: TokioIo::new(io),
+                    _open: self.stats.upgrade_opened(),
+                })
                 .map_err(UpgradeError::Failed),
         )
     }
@@ -59,8 +74,11 @@ impl fmt::Debug for Upgrade {
 
 /// The bytes of a connection taken over: an `AsyncRead + AsyncWrite`. On HTTP/1.1 it
 /// is the socket itself (the server's write timeout still applies); on HTTP/2, the
-/// request's stream.
-pub struct Upgraded(TokioIo<hyper::upgrade::Upgraded>);
+/// request's stream. Counted in [`Stats::open_upgraded`] until dropped.
+pub struct Upgraded {
+    io: TokioIo<hyper::upgrade::Upgraded>,
+    _open: OpenUpgrade,
+}
 
 impl AsyncRead for Upgraded {
     fn poll_read(
@@ -68,7 +86,7 @@ impl AsyncRead for Upgraded {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
@@ -78,7 +96,7 @@ impl AsyncWrite for Upgraded {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -86,19 +104,19 @@ impl AsyncWrite for Upgraded {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
+        self.io.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

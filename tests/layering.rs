@@ -34,6 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "transport",
             "header_tokens",
             "upgrade",
+            "post_hold",
             "send_watch",
             "per_ip",
         ],

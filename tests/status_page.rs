@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use poco_httpd::handlers::ServerStatus;
 use poco_httpd::{Outcome, Request, Response, Server};
@@ -72,40 +71,13 @@ async fn json_and_metrics_report_the_traffic() {
     server.stop().await;
 }
 
-/// Runs headless Chromium with the flags that work on a machine without network.
-fn chromium(args: &[&str]) -> std::process::Output {
-    let profile = tempdir("chromium-profile");
-    Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("chromium is installed (scripts/test installs it)")
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("poco-httpd-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[tokio::test]
 async fn the_page_loads_shows_the_figures_and_its_chart_updates() {
     let server = status_server().await;
     traffic(&server, 12, 0).await;
     let url = server.url("/server-status");
     let dom = tokio::task::spawn_blocking(move || {
-        chromium(&["--virtual-time-budget=4000", "--dump-dom", &url])
+        common::chromium(&["--virtual-time-budget=4000", "--dump-dom", &url])
     })
     .await
     .unwrap();
@@ -159,7 +131,7 @@ async fn a_screenshot_shows_the_chart_bars_and_the_text() {
     let _ = std::fs::remove_file(&shot);
     let (url, path) = (server.url("/server-status"), shot.clone());
     tokio::task::spawn_blocking(move || {
-        chromium(&[
+        common::chromium(&[
             "--window-size=1000,700",
             "--virtual-time-budget=3000",
             &format!("--screenshot={}", path.display()),

@@ -6,7 +6,7 @@ mod common;
 
 use bytes::Bytes;
 use poco_httpd::http::StatusCode;
-use poco_httpd::{Outcome, Request, Response, Server, UpgradeError};
+use poco_httpd::{Failure, FailureKind, Outcome, Request, Response, Server, UpgradeError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -147,5 +147,105 @@ async fn an_http2_extended_connect_gets_200_and_the_stream() {
         .expect("a data frame")
         .unwrap();
     assert_eq!(&echoed[..], b"ping");
+    server.stop().await;
+}
+
+/// Echoes after switching, holding the Post phase until the client hangs up; a
+/// client that sends "fail" makes the hold report a failure.
+fn held_echo(req: Request, res: Response) -> Outcome {
+    let Ok(upgrade) = req.upgrade() else {
+        return res.deny(StatusCode::BAD_REQUEST);
+    };
+    let hold = req.hold_post();
+    let stats = req.server_stats();
+    req.spawn(async move {
+        let Ok(mut io) = upgrade.await else { return };
+        let mut seen = Vec::new();
+        let mut buffer = [0; 64];
+        while let Ok(read @ 1..) = io.read(&mut buffer).await {
+            seen.extend_from_slice(&buffer[..read]);
+            let reply = format!("open upgraded: {}\n", stats.open_upgraded());
+            if io.write_all(reply.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        if seen.ends_with(b"fail") {
+            hold.fail(Failure::new(FailureKind::UpgradedBroken, "told to fail"));
+        }
+    });
+    res.switch_protocols("echo")
+}
+
+async fn held_echo_server(events: &common::Events) -> common::TestServer {
+    let post = events.log(|req| format!("post, failed: {}", req.is_error()));
+    let error = events.log(|req| {
+        format!(
+            "error: {}",
+            req.failure().map(ToString::to_string).unwrap_or_default()
+        )
+    });
+    common::start(
+        Server::builder()
+            .content("/echo", held_echo)
+            .post("/", post)
+            .error("/", error),
+    )
+    .await
+}
+
+/// Opens the held echo, sends `last`, reads the reply, hangs up.
+async fn talk_then_hang_up(server: &common::TestServer, last: &[u8]) -> String {
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let head = head_of(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    stream.write_all(last).await.unwrap();
+    let mut reply = [0; 64];
+    let read = tokio::time::timeout(common::PATIENCE, stream.read(&mut reply))
+        .await
+        .expect("the reply arrives")
+        .unwrap();
+    String::from_utf8_lossy(&reply[..read]).into_owned()
+}
+
+#[tokio::test]
+async fn a_post_hold_delays_post_handlers_until_the_upgraded_task_ends() {
+    let events = common::Events::default();
+    let server = held_echo_server(&events).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    head_of(&mut stream).await;
+    stream.write_all(b"hi").await.unwrap();
+    let mut reply = [0; 64];
+    let read = stream.read(&mut reply).await.unwrap();
+    assert_eq!(&reply[..read], b"open upgraded: 1\n");
+    tokio::time::sleep(common::QUIET).await;
+    assert_eq!(
+        events.all(),
+        Vec::<String>::new(),
+        "Post ran while the tunnel was open"
+    );
+    drop(stream);
+    assert_eq!(events.settle(1).await, ["post, failed: false"]);
+    assert_eq!(server.stats.open_upgraded(), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_post_hold_runs_the_error_handler_first() {
+    let events = common::Events::default();
+    let server = held_echo_server(&events).await;
+    let reply = talk_then_hang_up(&server, b"fail").await;
+    assert_eq!(reply, "open upgraded: 1\n");
+    assert_eq!(
+        events.settle(2).await,
+        ["error: told to fail", "post, failed: true"]
+    );
     server.stop().await;
 }

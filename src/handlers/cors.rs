@@ -59,7 +59,11 @@ struct Inner {
     origins: Vec<String>,
     any_origin: bool,
     methods: Vec<Method>,
+    /// `*` among the methods: a preflight may ask for any.
+    any_method: bool,
     headers: Vec<HeaderName>,
+    /// `*` among the headers: a preflight may ask for any.
+    any_header: bool,
     expose: Vec<HeaderName>,
     credentials: bool,
     max_age: Option<u64>,
@@ -79,7 +83,9 @@ impl Cors {
                 origins: Vec::new(),
                 any_origin: false,
                 methods: vec![Method::GET, Method::HEAD, Method::POST],
+                any_method: false,
                 headers: Vec::new(),
+                any_header: false,
                 expose: Vec::new(),
                 credentials: false,
                 max_age: None,
@@ -104,12 +110,19 @@ impl Cors {
     }
 
     /// The methods a preflight allows, replacing the default `GET`, `HEAD`, `POST`.
+    /// A method `*` allows any: a preflight's answer then names the method it asked
+    /// for (which browsers need when credentials are allowed).
     pub fn allow_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
-        self.edit().methods = methods.into_iter().collect();
+        let methods: Vec<Method> = methods.into_iter().collect();
+        let inner = self.edit();
+        inner.any_method = methods.iter().any(|method| method.as_str() == "*");
+        inner.methods = methods;
         self
     }
 
     /// The request headers a preflight allows (`content-type`, `authorization`).
+    /// A name `*` allows any: a preflight's answer then names the headers it asked
+    /// for (a literal `*` means nothing to browsers when credentials are allowed).
     ///
     /// # Errors
     /// When a name is not a valid header name.
@@ -119,7 +132,9 @@ impl Cors {
     ) -> Result<Self, http::Error> {
         for name in names {
             let name = HeaderName::try_from(name)?;
-            self.edit().headers.push(name);
+            let inner = self.edit();
+            inner.any_header |= name.as_str() == "*";
+            inner.headers.push(name);
         }
         Ok(self)
     }
@@ -143,7 +158,9 @@ impl Cors {
     /// Lets the browser send cookies and credentials
     /// (`Access-Control-Allow-Credentials: true`). With any origin allowed, the
     /// request's origin is then named rather than `*`, which browsers refuse with
-    /// credentials. Default: off.
+    /// credentials — except `null`, which any sandboxed frame may send. Beware that
+    /// any origin with credentials lets every site read what your users' cookies
+    /// unlock: list the origins instead where you can. Default: off.
     pub fn allow_credentials(mut self, on: bool) -> Self {
         self.edit().credentials = on;
         self
@@ -159,11 +176,13 @@ impl Cors {
 
 impl Inner {
     fn allows_origin(&self, origin: &str) -> bool {
-        self.any_origin
-            || self
-                .origins
-                .iter()
-                .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+        // `null` is what sandboxed frames and `file:` pages send: any of them could
+        // pose as it, so `*` with credentials does not name it (list it to allow it).
+        let any = self.any_origin && !(self.credentials && origin.eq_ignore_ascii_case("null"));
+        any || self
+            .origins
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(origin))
     }
 
     /// Whether answers depend on the request's `Origin`.
@@ -196,21 +215,16 @@ impl Inner {
     fn allows_preflight(&self, request: &Request) -> bool {
         let method = request.header(ACCESS_CONTROL_REQUEST_METHOD);
         let method = method.and_then(|m| Method::from_bytes(m.as_bytes()).ok());
-        if !method.is_some_and(|m| self.methods.contains(&m)) {
+        if !method.is_some_and(|m| self.any_method || self.methods.contains(&m)) {
             return false;
         }
-        let requested = request.headers().get_all(ACCESS_CONTROL_REQUEST_HEADERS);
-        requested
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .filter(|name| !name.is_empty())
-            .all(|name| {
-                self.headers
+        requested_headers(request).all(|name| {
+            self.any_header
+                || self
+                    .headers
                     .iter()
                     .any(|allowed| allowed.as_str().eq_ignore_ascii_case(name))
-            })
+        })
     }
 
     /// The answer to a preflight.
@@ -227,11 +241,21 @@ impl Inner {
             return;
         }
         self.allow(origin, response);
-        let methods: Vec<&str> = self.methods.iter().map(Method::as_str).collect();
-        response.set_header(ACCESS_CONTROL_ALLOW_METHODS, methods.join(", "));
-        if !self.headers.is_empty() {
-            let headers: Vec<&str> = self.headers.iter().map(HeaderName::as_str).collect();
-            response.set_header(ACCESS_CONTROL_ALLOW_HEADERS, headers.join(", "));
+        if self.any_method {
+            // Checked by `allows_preflight`: present and a method.
+            if let Some(asked) = request.header(ACCESS_CONTROL_REQUEST_METHOD) {
+                response.set_header(ACCESS_CONTROL_ALLOW_METHODS, asked);
+            }
+        } else {
+            response.set_header(ACCESS_CONTROL_ALLOW_METHODS, names(&self.methods));
+        }
+        if self.any_header {
+            let asked: Vec<&str> = requested_headers(request).collect();
+            if !asked.is_empty() {
+                response.set_header(ACCESS_CONTROL_ALLOW_HEADERS, asked.join(", "));
+            }
+        } else if !self.headers.is_empty() {
+            response.set_header(ACCESS_CONTROL_ALLOW_HEADERS, names(&self.headers));
         }
         if let Some(seconds) = self.max_age {
             response.set_header(ACCESS_CONTROL_MAX_AGE, seconds);
@@ -244,11 +268,27 @@ impl Inner {
         if let Some(origin) = origin {
             self.allow(origin, response);
             if !self.expose.is_empty() {
-                let names: Vec<&str> = self.expose.iter().map(HeaderName::as_str).collect();
-                response.set_header(ACCESS_CONTROL_EXPOSE_HEADERS, names.join(", "));
+                response.set_header(ACCESS_CONTROL_EXPOSE_HEADERS, names(&self.expose));
             }
         }
     }
+}
+
+/// The header names a preflight asks for (`Access-Control-Request-Headers`).
+fn requested_headers(request: &Request) -> impl Iterator<Item = &str> {
+    let requested = request.headers().get_all(ACCESS_CONTROL_REQUEST_HEADERS);
+    requested
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+}
+
+/// Methods or header names as a header value lists them: `GET, PUT`.
+fn names<T: AsRef<str>>(items: &[T]) -> String {
+    let names: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
+    names.join(", ")
 }
 
 impl Handler for Cors {
@@ -272,5 +312,21 @@ impl Handler for Cors {
             });
         }
         HandlerFuture::ready(Outcome::Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_origin_with_credentials_does_not_name_null() {
+        let open = Cors::new().allow_origin("*");
+        assert!(open.inner.allows_origin("null"), "answered `*` anyway");
+        let with_credentials = open.allow_credentials(true);
+        assert!(with_credentials.inner.allows_origin("https://a.example"));
+        assert!(!with_credentials.inner.allows_origin("null"));
+        let listed = with_credentials.allow_origin("null");
+        assert!(listed.inner.allows_origin("null"), "listed on purpose");
     }
 }

@@ -156,12 +156,16 @@ async fn replace_body(response: Response, file: PathBuf) -> Outcome {
     for name in [
         CONTENT_LENGTH,
         CONTENT_ENCODING,
-        CONTENT_RANGE,
         ACCEPT_RANGES,
         ETAG,
         LAST_MODIFIED,
     ] {
         response.remove_header(name);
+    }
+    // A 416's `Content-Range: bytes */<length>` tells the client the file's length
+    // (RFC 9110, 15.5.17), not the body's range: it stays.
+    if response.status() != StatusCode::RANGE_NOT_SATISFIABLE {
+        response.remove_header(CONTENT_RANGE);
     }
     response.set_header(CONTENT_TYPE, HeaderValue::from_static(content_type(&file)));
     response.set_body(page);

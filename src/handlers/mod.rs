@@ -22,6 +22,8 @@
 //! - [`RealIp`]: a Trans handler taking the client's address from trusted proxies'
 //!   `X-Forwarded-For` or `Forwarded`.
 //! - [`RateLimit`]: a Pre handler limiting requests per client address (429).
+//! - [`WebSocket`]: WebSockets over HTTP/1.1 and HTTP/2 through the phases (see
+//!   [`websocket`]); [`WebSocketExt::websocket`] registers one in a line.
 
 mod access;
 mod access_log;
@@ -37,6 +39,7 @@ mod rewrite;
 mod static_files;
 mod status;
 mod tower;
+pub mod websocket;
 
 pub use self::access::{AccessControl, NetError, RealIp};
 pub use self::access_log::{AccessLog, LogFormat};
@@ -52,3 +55,4 @@ pub use self::rewrite::Rewrite;
 pub use self::static_files::{Ranges, StaticFiles, TryFiles, TryFilesError};
 pub use self::status::ServerStatus;
 pub use self::tower::TowerService;
+pub use self::websocket::{WebSocket, WebSocketExt};

@@ -74,8 +74,23 @@ impl Tail {
         self.back_entries() > 0 || self.exchange.added().has(Added::POST)
     }
 
-    /// Runs the back half; see the module docs.
-    pub(crate) fn deliver(mut self, delivery: Delivery) {
+    /// Runs the back half — once every [`PostHold`](crate::PostHold) taken on the
+    /// request is released, with the failure one reported if the socket did not fail
+    /// first; see the module docs.
+    pub(crate) fn deliver(self, delivery: Delivery) {
+        let Some(slot) = self.exchange.held_back() else {
+            return self.deliver_now(delivery);
+        };
+        slot.park(Box::new(move |failure| {
+            let delivery = match (delivery, failure) {
+                (Delivery::Flushed, Some(failure)) => Delivery::Failed(failure),
+                (delivery, _) => delivery,
+            };
+            self.deliver_now(delivery);
+        }));
+    }
+
+    fn deliver_now(mut self, delivery: Delivery) {
         let failed = matches!(delivery, Delivery::Failed(_));
         if let Delivery::Failed(cause) = delivery {
             tracing::debug!(connection = self.conn.info.id, %cause, "exchange failed");

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::Wake;
 
 use bytes::Bytes;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 use super::send_budget::SendBudget;
 use super::{Delivery, Tail};
@@ -76,6 +76,9 @@ pub(crate) struct ConnState {
     /// Set once a `101` (or a `2xx` to a `CONNECT`) went out: the connection now
     /// carries another protocol.
     upgraded: AtomicBool,
+    /// Dropped with the state, which tells the connection's task (see
+    /// [`ConnState::on_release`]).
+    released: OnceLock<oneshot::Sender<()>>,
     /// Set by the first HTTP/2 request: hyper's own refusals are an HTTP/1 matter.
     http2: AtomicBool,
     /// The bytes of streamed bodies this connection may hold unwritten, made by the
@@ -102,6 +105,7 @@ impl ConnState {
             unflushed: AtomicBool::new(false),
             shared: Arc::clone(shared),
             upgraded: AtomicBool::new(false),
+            released: OnceLock::new(),
             http2: AtomicBool::new(false),
             send_budget: OnceLock::new(),
             stream_slots: Semaphore::new(max_active_streams),
@@ -128,6 +132,23 @@ impl ConnState {
     /// out on this connection: its bytes are no longer HTTP's.
     pub(crate) fn note_upgraded(&self) {
         self.upgraded.store(true, Ordering::Release);
+    }
+
+    /// Reports whether a `101` went out: the socket now serves another protocol.
+    pub(crate) fn is_upgraded(&self) -> bool {
+        self.upgraded.load(Ordering::Acquire)
+    }
+
+    /// A future that completes when this state is dropped: when nothing holds the
+    /// connection any more — for a connection taken over, when the task serving it
+    /// dropped the socket (whose wrappers hold the state) and the request's back
+    /// half ran. Asked for once, by the connection's task.
+    pub(crate) fn on_release(&self) -> impl Future<Output = ()> + use<> {
+        let (sender, receiver) = oneshot::channel();
+        let _ = self.released.set(sender);
+        async move {
+            let _ = receiver.await;
+        }
     }
 
     /// Whether the socket wrapper found the connection idle too long.

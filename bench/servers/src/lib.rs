@@ -103,3 +103,6 @@ pub fn gib_stream() -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
     let chunk = Bytes::from_static(&CHUNK);
     futures_util::stream::iter(std::iter::repeat_n(chunk, CHUNKS_PER_GIB).map(Ok))
 }
+
+/// The path of the WebSocket echo in `bench-ws-ours` and `bench-ws-axum`.
+pub const ECHO_PATH: &str = "/echo";

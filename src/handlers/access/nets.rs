@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 
 /// Why an address or network given to [`AccessControl`](super::AccessControl),
 /// [`RealIp`](super::RealIp) or the config file was refused.
@@ -73,7 +73,21 @@ fn parse(written: &str) -> Result<Vec<IpNet>, NetError> {
     }
     // `trunc`: `10.1.2.3/8` means the network `10.0.0.0/8`, as nginx reads it.
     let net: IpNet = written.parse().map_err(|_| error(written))?;
-    Ok(vec![net.trunc()])
+    Ok(vec![canonical(net.trunc())])
+}
+
+/// An IPv6 network of IPv4-mapped addresses (`::ffff:10.0.0.0/104`) as the IPv4
+/// network it is (`10.0.0.0/8`): addresses are looked up canonical, so as written it
+/// would never hold one.
+fn canonical(net: IpNet) -> IpNet {
+    if let IpNet::V6(v6) = net
+        && let Some(v4) = v6.addr().to_ipv4_mapped()
+        && let Some(length) = v6.prefix_len().checked_sub(96)
+        && let Ok(v4) = Ipv4Net::new(v4, length)
+    {
+        return IpNet::V4(v4);
+    }
+    net
 }
 
 fn error(written: &str) -> NetError {
@@ -103,6 +117,21 @@ mod tests {
         assert_eq!(nets.lookup(ip("::ffff:10.1.2.3")), Some('c'));
         assert_eq!(nets.lookup(ip("2001:db8::5")), Some('d'));
         assert_eq!(nets.lookup(ip("2001:db9::5")), Some('a'));
+    }
+
+    #[test]
+    fn a_network_of_ipv4_mapped_addresses_holds_the_ipv4_ones() {
+        let mut nets = Nets::default();
+        nets.add("::ffff:10.0.0.0/104", 'm').expect("mapped net");
+        nets.add("::ffff:192.0.2.7", 'a').expect("mapped address");
+        assert_eq!(nets.lookup(ip("10.1.2.3")), Some('m'));
+        assert_eq!(nets.lookup(ip("::ffff:10.1.2.3")), Some('m'));
+        assert_eq!(nets.lookup(ip("192.0.2.7")), Some('a'));
+        assert_eq!(nets.lookup(ip("11.0.0.1")), None);
+        // Shorter than /96 it is an IPv6 network; IPv4 clients are not in it.
+        nets.add("::/8", 'v').expect("v6 net");
+        assert_eq!(nets.lookup(ip("172.16.0.1")), None);
+        assert_eq!(nets.lookup(ip("::1")), Some('v'));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use http::HeaderName;
 use http::header::FORWARDED;
+use http::{HeaderName, HeaderValue};
 
 use super::nets::{NetError, Nets};
 use crate::{Handler, HandlerFuture, Outcome, Request, Response};
@@ -78,13 +78,17 @@ impl RealIp {
     fn client<'a>(
         &self,
         peer: SocketAddr,
-        values: impl DoubleEndedIterator<Item = &'a str>,
+        values: impl DoubleEndedIterator<Item = &'a HeaderValue>,
     ) -> Option<SocketAddr> {
         if !self.is_trusted(peer.ip()) {
             return None;
         }
         let forwarded = self.header == FORWARDED;
-        let hops = values.rev().flat_map(|value| value.rsplit(','));
+        // A value that is not text reads as an empty hop, which ends the walk: skipped,
+        // it would let the addresses left of it, which a client may have written,
+        // pass for what a trusted proxy appended.
+        let texts = values.map(|value| value.to_str().unwrap_or(""));
+        let hops = texts.rev().flat_map(|value| value.rsplit(','));
         let mut client = None;
         for hop in hops {
             let parsed = if forwarded {
@@ -131,9 +135,7 @@ impl Handler for RealIp {
     fn call(&self, request: Request, _response: Response) -> HandlerFuture {
         let connection = request.connection();
         let values = request.headers().get_all(&self.header);
-        let texts = values.iter().filter_map(|value| value.to_str().ok());
-        let texts: Vec<&str> = texts.collect();
-        if let Some(client) = self.client(connection.client_addr(), texts.into_iter()) {
+        if let Some(client) = self.client(connection.client_addr(), values.iter()) {
             connection.set_client_addr(client);
         }
         HandlerFuture::ready(Outcome::Ok)
@@ -145,9 +147,37 @@ mod tests {
     use super::*;
 
     fn client(real_ip: &RealIp, peer: &str, values: &[&str]) -> Option<String> {
+        let values: Vec<HeaderValue> = values
+            .iter()
+            .map(|value| HeaderValue::from_str(value).expect("a header value"))
+            .collect();
+        client_of(real_ip, peer, &values)
+    }
+
+    fn client_of(real_ip: &RealIp, peer: &str, values: &[HeaderValue]) -> Option<String> {
         let peer = SocketAddr::new(peer.parse().expect("peer"), 1234);
-        let found = real_ip.client(peer, values.iter().copied());
+        let found = real_ip.client(peer, values.iter());
         found.map(|addr| addr.to_string())
+    }
+
+    #[test]
+    fn a_value_that_is_not_text_ends_the_walk() {
+        let real_ip = RealIp::new().trust("10.0.0.0/8").expect("valid");
+        // The client wrote both lines; a proxy appending to the last one made it
+        // `\xff, <the client>`. Skipping that line would take the spoofed address.
+        let values = [
+            HeaderValue::from_static("198.51.100.66"),
+            HeaderValue::from_bytes(b"\xff, 203.0.113.5").expect("obs-text is allowed"),
+        ];
+        assert_eq!(client_of(&real_ip, "10.0.0.1", &values), None);
+        let behind_it = [
+            HeaderValue::from_bytes(b"\xff").expect("obs-text is allowed"),
+            HeaderValue::from_static("203.0.113.5"),
+        ];
+        assert_eq!(
+            client_of(&real_ip, "10.0.0.1", &behind_it).as_deref(),
+            Some("203.0.113.5:0")
+        );
     }
 
     #[test]

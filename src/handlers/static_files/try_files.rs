@@ -22,6 +22,17 @@ pub enum TryFilesError {
         "{0:?}: a candidate is a path starting with '/' or \"$uri\" (the only variable), or a last \"=404\""
     )]
     BadCandidate(String),
+    /// A path candidate outside the path the [`StaticFiles`] serve, which could never
+    /// be found under their root.
+    #[error(
+        "{candidate:?} is outside {prefix}/, the path the files are served at; name a path under it, such as \"{prefix}/index.html\""
+    )]
+    OutsideFiles {
+        /// The candidate as written.
+        candidate: String,
+        /// The files' path, without its trailing `/`.
+        prefix: String,
+    },
     /// `=status` somewhere but last, or not a status.
     #[error(
         "{0:?}: a status (\"=404\") may only be the last candidate, with a code from 200 to 599"
@@ -83,7 +94,11 @@ impl TryFiles {
         let mut parsed = Vec::with_capacity(written.len());
         for (index, candidate) in written.iter().enumerate() {
             let is_last = index + 1 == written.len();
-            parsed.push(parse(candidate, is_last)?);
+            let candidate = parse(candidate, is_last)?;
+            if let Candidate::Path(template) = &candidate {
+                check_under(template, &files.inner.prefix)?;
+            }
+            parsed.push(candidate);
         }
         if parsed.is_empty() {
             return Err(TryFilesError::Empty);
@@ -113,6 +128,24 @@ fn parse(candidate: &str, is_last: bool) -> Result<Candidate, TryFilesError> {
         return Err(TryFilesError::BadCandidate(candidate.to_owned()));
     }
     Ok(Candidate::Path(candidate.to_owned()))
+}
+
+/// Refuses a candidate starting with `/` that is not under `prefix` (the files' path
+/// without its trailing `/`, empty for `/`): `/index.html` or `/apple.html` for files
+/// at `/app/` could never be found (`Inner::relative` finds nothing for them). `$uri`
+/// is always under it.
+fn check_under(template: &str, prefix: &str) -> Result<(), TryFilesError> {
+    let under = !template.starts_with('/')
+        || template
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'));
+    if under {
+        return Ok(());
+    }
+    Err(TryFilesError::OutsideFiles {
+        candidate: template.to_owned(),
+        prefix: prefix.to_owned(),
+    })
 }
 
 /// The candidate that exists: its normalized path, its name under the root, and what
@@ -312,7 +345,9 @@ mod tests {
         let hidden = chosen(&files, &strict, "/app/.env");
         let symlink_out = chosen(&files, &strict, "/app/out.txt");
         let climbing = chosen(&files, &["/app/../outside.txt", "=404"], "/app/x");
-        let beside = chosen(&files, &["/index.html", "/appindex.html"], "/app/x");
+        // `/app/../appindex.html` passes the check at construction and normalizes
+        // to `/appindex.html`, which is not `index.html` under `/app/`.
+        let beside = chosen(&files, &["/app/../appindex.html", "=404"], "/app/x");
         let allowed = chosen(
             &files.clone().hidden_files(true).follow_symlinks_out(true),
             &["/app/.env", "/app/out.txt"],
@@ -322,7 +357,22 @@ mod tests {
         assert_eq!(hidden, Err(404));
         assert_eq!(symlink_out, Err(404));
         assert_eq!(climbing, Err(404), "`..` cannot leave the mount");
-        assert_eq!(beside, Err(404), "neither path is under /app/");
+        assert_eq!(beside, Err(404), "/appindex.html is not under /app/");
         assert_eq!(allowed, Ok(("/app/.env".into(), ".env".into())));
+    }
+
+    #[test]
+    fn a_candidate_outside_the_files_path_is_refused() {
+        let at_app = || StaticFiles::new("/app/", ".");
+        for outside in ["/index.html", "/apple.html", "/app", "/other$uri"] {
+            let error = TryFiles::new(at_app(), ["$uri", outside]).expect_err(outside);
+            assert!(
+                matches!(error, TryFilesError::OutsideFiles { .. }),
+                "{outside}: {error:?}"
+            );
+            assert!(error.to_string().contains("\"/app/index.html\""), "{error}");
+        }
+        assert!(TryFiles::new(at_app(), ["$uri", "$uri/", "/app/index.html"]).is_ok());
+        assert!(TryFiles::new(StaticFiles::new("/", "."), ["/index.html"]).is_ok());
     }
 }

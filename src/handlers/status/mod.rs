@@ -77,6 +77,7 @@ fn json_figures(stats: &Stats) -> String {
         "requests_per_second": stats.requests_per_second(),
         "in_flight": stats.in_flight(),
         "open_connections": stats.open_connections(),
+        "open_websockets": stats.open_upgraded(),
         "bytes_sent": stats.bytes_sent(),
         "responses": {
             "1xx": stats.responses_of_class(1),
@@ -127,6 +128,12 @@ fn prometheus(stats: &Stats) -> String {
         "gauge",
         "Client connections open.",
         stats.open_connections().to_string(),
+    );
+    metric(
+        "poco_httpd_open_websockets",
+        "gauge",
+        "WebSockets (and other connections taken over after a protocol switch) open.",
+        stats.open_upgraded().to_string(),
     );
     metric(
         "poco_httpd_sent_bytes_total",

@@ -33,10 +33,19 @@ pub(super) fn check(raw: RawCors, what: &str, text: &ConfigText<'_>) -> anyhow::
     }
     let mut cors = Cors::new().allow_credentials(raw.credentials);
     for origin in raw.origins.get_ref() {
+        // An origin has no path: `https://a.example/app` would never match one.
+        let host = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .map(|host| host.trim_end_matches('/'));
         let valid = origin == "*"
-            || ((origin.starts_with("https://") || origin.starts_with("http://"))
-                && origin.is_ascii()
-                && !origin.contains(|c: char| c.is_ascii_whitespace() || c.is_ascii_control()));
+            || host.is_some_and(|host| {
+                !host.is_empty()
+                    && host.is_ascii()
+                    && !host.contains(|c: char| {
+                        c == '/' || c.is_ascii_whitespace() || c.is_ascii_control()
+                    })
+            });
         if !valid {
             bail!(
                 "{at}: key `origins` of `cors` of {what}: {origin:?} is not an origin; write scheme://host[:port], such as \"https://app.example.org\", or \"*\""

@@ -15,8 +15,8 @@ use super::ConfigText;
 pub(super) type RawHeaders = BTreeMap<String, Spanned<String>>;
 
 /// Headers the server writes per response, from the body and the connection; a fixed
-/// default would contradict them.
-const PER_RESPONSE: [&str; 6] = [
+/// default would contradict them (nor may a location's `headers` set them).
+pub(super) const PER_RESPONSE: [&str; 6] = [
     "connection",
     "content-length",
     "date",

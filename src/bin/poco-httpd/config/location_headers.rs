@@ -9,19 +9,10 @@ use poco_httpd::handlers::ResponseHeaders;
 use toml::{Spanned, Value};
 
 use super::ConfigText;
+use super::headers::PER_RESPONSE;
 
 /// As written: header names with string values, and the flag `always`.
 pub(super) type RawLocationHeaders = BTreeMap<String, Spanned<Value>>;
-
-/// Headers the server writes per response from the body and the connection.
-const PER_RESPONSE: [&str; 6] = [
-    "connection",
-    "content-length",
-    "date",
-    "keep-alive",
-    "trailer",
-    "transfer-encoding",
-];
 
 /// Checks each entry and builds the handler.
 pub(super) fn check(

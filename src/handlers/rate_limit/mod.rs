@@ -1,24 +1,24 @@
 //! [`RateLimit`]: token buckets per client address (the `governor` crate's GCRA),
-//! answering `429 Too Many Requests` with `Retry-After` past the rate.
+//! answering `429 Too Many Requests` with `Retry-After` past the rate; the buckets
+//! are kept in a [`BoundedStore`].
+
+mod bounded_store;
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use arc_swap::ArcSwap;
-use governor::clock::Clock;
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::clock::{Clock, DefaultClock};
+use governor::{Quota, RateLimiter};
 use http::StatusCode;
 use http::header::RETRY_AFTER;
 
 use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 
+use self::bounded_store::BoundedStore;
+
 /// The default bound on addresses tracked at once.
 const DEFAULT_MAX_ADDRESSES: usize = 100_000;
-/// How many checks pass between two looks at the table's size (a look locks each of
-/// its shards in turn, too much for every request).
-const SIZE_CHECK_EVERY: u64 = 64;
 
 /// Limits the requests each client address may make: a bucket of `burst` tokens per
 /// address, refilled at the given rate; a request takes a token, and one that finds
@@ -30,10 +30,12 @@ const SIZE_CHECK_EVERY: u64 = 64;
 /// [`RealIp`](super::RealIp) in front behind a proxy). IPv6 clients are counted by
 /// their /64 network, since one host commonly holds a whole /64.
 ///
-/// Memory stays bounded under many addresses: past
-/// [`max_addresses`](RateLimit::max_addresses) tracked at once, the buckets that are
-/// full again are forgotten (a full bucket is what a new address gets anyway); if all
-/// are still in use, every bucket is forgotten and the event logged.
+/// Memory stays bounded under many addresses: at most
+/// [`max_addresses`](RateLimit::max_addresses) are tracked at once. A new address
+/// past that takes the place of one whose bucket is among the fullest (chosen from a
+/// few looked at): forgetting a full bucket changes nothing, as a new address gets a
+/// full one. So a flood of one-off addresses pushes out other one-off addresses, not
+/// the clients that used up their bursts, which stay limited.
 ///
 /// ```
 /// use poco_httpd::Server;
@@ -51,12 +53,11 @@ pub struct RateLimit {
 
 #[derive(Debug)]
 struct Inner {
-    /// Swapped for an empty one to forget every bucket at once (governor has no
-    /// `clear`).
-    limiter: ArcSwap<DefaultKeyedRateLimiter<IpAddr>>,
+    limiter: RateLimiter<IpAddr, BoundedStore, DefaultClock>,
+    /// The limiter's table, to count its addresses.
+    store: BoundedStore,
     quota: Quota,
     max_addresses: usize,
-    checks: AtomicU64,
 }
 
 impl RateLimit {
@@ -77,12 +78,13 @@ impl RateLimit {
     }
 
     fn build(quota: Quota, max_addresses: usize) -> Self {
+        let store = BoundedStore::new(max_addresses);
         Self {
             inner: Arc::new(Inner {
-                limiter: ArcSwap::from_pointee(DefaultKeyedRateLimiter::keyed(quota)),
+                limiter: RateLimiter::new(quota, store.clone(), DefaultClock::default()),
+                store,
                 quota,
                 max_addresses,
-                checks: AtomicU64::new(0),
             }),
         }
     }
@@ -102,46 +104,16 @@ impl RateLimit {
 
     /// How many addresses have a bucket now.
     pub fn tracked_addresses(&self) -> usize {
-        self.inner.limiter.load().len()
+        self.inner.store.len()
     }
 
     /// Takes a token for `ip`; `Err` holds the whole seconds until one is back.
     fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        let inner = &self.inner;
-        if (inner.checks.fetch_add(1, Ordering::Relaxed)).is_multiple_of(SIZE_CHECK_EVERY) {
-            inner.bound_memory();
-        }
-        let limiter = inner.limiter.load();
+        let limiter = &self.inner.limiter;
         limiter.check_key(&key(ip)).map_err(|not_until| {
             let wait = not_until.wait_time_from(limiter.clock().now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
-    }
-}
-
-impl Inner {
-    /// Keeps the table near `max_addresses`; see [`RateLimit`].
-    fn bound_memory(&self) {
-        // The checks between two looks may add up to `SIZE_CHECK_EVERY` addresses.
-        let bound = self
-            .max_addresses
-            .saturating_sub(SIZE_CHECK_EVERY as usize)
-            .max(1);
-        let limiter = self.limiter.load();
-        if limiter.len() < bound {
-            return;
-        }
-        limiter.retain_recent();
-        if limiter.len() >= bound {
-            tracing::warn!(
-                addresses = limiter.len(),
-                "rate limit: more addresses busy than max_addresses; forgetting them all"
-            );
-            let empty = DefaultKeyedRateLimiter::keyed(self.quota);
-            self.limiter.store(Arc::new(empty));
-            return;
-        }
-        limiter.shrink_to_fit();
     }
 }
 
@@ -208,7 +180,23 @@ mod tests {
         for n in 0..20_000u32 {
             let ip = IpAddr::V4(std::net::Ipv4Addr::from_bits(0x0a00_0000 + n));
             let _ = limit.check(ip);
-            assert!(limit.tracked_addresses() <= 500 + 64, "{n}");
+            assert!(limit.tracked_addresses() <= 500, "{n}");
         }
+    }
+
+    #[test]
+    fn a_flood_of_new_addresses_does_not_free_a_limited_client() {
+        let limit = RateLimit::per_minute(1).burst(5).max_addresses(64);
+        let heavy: IpAddr = "192.0.2.1".parse().expect("ip");
+        for _ in 0..5 {
+            assert_eq!(limit.check(heavy), Ok(()));
+        }
+        assert!(limit.check(heavy).is_err());
+        for n in 0..10_000u32 {
+            let one_off = IpAddr::V4(std::net::Ipv4Addr::from_bits(0x0a00_0000 + n));
+            assert_eq!(limit.check(one_off), Ok(()), "{n}");
+        }
+        assert!(limit.check(heavy).is_err(), "still limited");
+        assert!(limit.tracked_addresses() <= 64);
     }
 }
