@@ -334,3 +334,101 @@ async fn the_listing_shows_only_what_would_be_served() {
         assert!(open.contains(&format!(">{shown}<")), "{shown}: {open}");
     }
 }
+
+#[tokio::test]
+async fn symlinks_are_followed_only_while_they_stay_inside_the_root() {
+    let root = working_directory("symlink-kinds");
+    let base = root.parent().unwrap().to_owned();
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    for (link, target) in [
+        ("relative.txt", "visible.txt"),
+        ("sub/up.txt", "../visible.txt"),
+        ("sub/out.txt", "../../secret.txt"),
+        ("outdir", ".."),
+    ] {
+        let link = root.join(link);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(target, &link).unwrap();
+    }
+    let server = common::start(Server::builder().content("/", StaticFiles::new("/", &root))).await;
+    // Absolute and relative links inside the root are served, whatever their form.
+    for path in ["/alias.txt", "/relative.txt", "/sub/up.txt"] {
+        let answer = server.get_with(path, &[]).await;
+        assert_eq!(answer.status(), 200, "{path}");
+        assert_eq!(answer.text().await.unwrap(), "visible", "{path}");
+    }
+    // Out of the root by a file link, a relative climb or a directory link: refused.
+    assert!(base.join("secret.txt").exists());
+    for path in ["/escape.txt", "/sub/out.txt", "/outdir/secret.txt"] {
+        let answer = server.get_with(path, &[]).await;
+        assert_eq!(answer.status(), 404, "{path}");
+        assert!(!answer.text().await.unwrap().contains("outside"), "{path}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn large_files_stream_whole_and_small_ones_answer_head_and_conditions() {
+    let root = root_with_escape("large");
+    // Larger than what is read whole in one go, and not a multiple of a block.
+    let large: Vec<u8> = (0..700_001u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(root.join("large.bin"), &large).unwrap();
+    let server = common::start(Server::builder().content("/", StaticFiles::new("/", &root))).await;
+    let whole = server.get_with("/large.bin", &[]).await;
+    assert_eq!(whole.status(), 200);
+    assert_eq!(common::header(&whole, "content-length"), "700001");
+    assert_eq!(
+        common::header(&whole, "content-type"),
+        "application/octet-stream"
+    );
+    assert_eq!(whole.bytes().await.unwrap(), large);
+    let range = server
+        .get_with("/large.bin", &[("range", "bytes=300000-400000")])
+        .await;
+    assert_eq!(range.status(), 206);
+    assert_eq!(range.bytes().await.unwrap(), &large[300_000..=400_000]);
+
+    let head = common::client()
+        .head(server.url("/inside.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(common::header(&head, "content-length"), "6");
+    assert_eq!(common::header(&head, "accept-ranges"), "bytes");
+    let modified = common::header(&head, "last-modified");
+    assert!(head.bytes().await.unwrap().is_empty());
+    let unchanged = server
+        .get_with("/inside.txt", &[("if-modified-since", &modified)])
+        .await;
+    assert_eq!(unchanged.status(), 304);
+    let mismatch = server
+        .get_with("/inside.txt", &[("if-match", "\"not-the-tag\"")])
+        .await;
+    assert_eq!(mismatch.status(), 412);
+    let posted = common::client()
+        .post(server.url("/inside.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 405);
+    assert_eq!(common::header(&posted, "allow"), "GET,HEAD");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_changed_file_is_served_with_its_new_content_and_validators() {
+    let root = root_with_escape("changed");
+    let server = common::start(Server::builder().content("/", StaticFiles::new("/", &root))).await;
+    let first = server.get_with("/inside.txt", &[]).await;
+    let tag = common::header(&first, "etag");
+    assert_eq!(first.text().await.unwrap(), "inside");
+    std::fs::write(root.join("inside.txt"), "changed, and longer").unwrap();
+    let second = server
+        .get_with("/inside.txt", &[("if-none-match", &tag)])
+        .await;
+    assert_eq!(second.status(), 200);
+    assert_ne!(common::header(&second, "etag"), tag);
+    assert_eq!(second.text().await.unwrap(), "changed, and longer");
+    server.stop().await;
+}

@@ -37,24 +37,14 @@ impl<S> TowerService<S> {
         Self { prefix, service }
     }
 
-    /// The service being bridged.
-    pub(crate) fn service(&self) -> &S {
-        &self.service
-    }
-
     /// The `http::Request` the service is to see for `request`.
-    pub(crate) fn forward(&self, request: &Request) -> http::Request<RequestBody> {
-        forward(request, self.inner_uri(request, request.path()))
+    fn forward(&self, request: &Request) -> http::Request<RequestBody> {
+        forward(request, self.inner_uri(request))
     }
 
-    /// The `http::Request` the service is to see for `request`, with the (normalized)
-    /// `path` in place of the request's.
-    pub(crate) fn forward_path(&self, request: &Request, path: &str) -> http::Request<RequestBody> {
-        forward(request, self.inner_uri(request, path))
-    }
-
-    /// The path the service sees: the normalized `path` without the prefix.
-    fn inner_uri(&self, request: &Request, path: &str) -> http::Uri {
+    /// The path the service sees: the request's normalized path without the prefix.
+    fn inner_uri(&self, request: &Request) -> http::Uri {
+        let path = request.path();
         let inner = path
             .strip_prefix(self.prefix.trim_end_matches('/'))
             .unwrap_or(path);
@@ -125,7 +115,7 @@ fn forward(request: &Request, uri: http::Uri) -> http::Request<RequestBody> {
 }
 
 /// Copies the service's answer (status, headers, body) into `response`.
-pub(crate) fn copy_answer<B>(answer: http::Response<B>, response: &Response)
+fn copy_answer<B>(answer: http::Response<B>, response: &Response)
 where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,

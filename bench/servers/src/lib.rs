@@ -22,6 +22,15 @@ pub const STREAM_TYPE: &str = "application/octet-stream";
 /// The `Server` header all three send, so that the responses are the same bytes.
 pub const SERVER_NAME: &str = "bench";
 
+/// Where the static files of `BENCH_STATIC_ROOT` are served.
+pub const STATIC_PREFIX: &str = "/static/";
+
+/// The directory named by `BENCH_STATIC_ROOT`, whose files a server serves under
+/// [`STATIC_PREFIX`] (compared against nginx by `bench/compare`).
+pub fn static_root() -> Option<std::path::PathBuf> {
+    std::env::var_os("BENCH_STATIC_ROOT").map(Into::into)
+}
+
 /// The size of one stream block.
 const CHUNK_SIZE: usize = 64 * 1024;
 /// How many blocks make 1 GiB.
@@ -45,19 +54,34 @@ pub fn listen_addr() -> String {
 /// When `BENCH_THREADS` is not a positive number or the runtime cannot start: a
 /// benchmark with the wrong set-up must not run at all.
 pub fn runtime() -> tokio::runtime::Runtime {
-    let threads = match std::env::var("BENCH_THREADS") {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads())
+        .enable_all()
+        .build()
+        .expect("cannot start the tokio runtime")
+}
+
+/// `BENCH_THREADS`, the number of worker threads (default 1).
+///
+/// # Panics
+/// When `BENCH_THREADS` is not a positive number.
+pub fn threads() -> usize {
+    match std::env::var("BENCH_THREADS") {
         Ok(value) => value
             .parse::<usize>()
             .ok()
             .filter(|&n| n > 0)
             .expect("BENCH_THREADS must be a positive number"),
         Err(_) => 1,
-    };
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .expect("cannot start the tokio runtime")
+    }
+}
+
+/// The certificate and key (PEM files) named by `BENCH_TLS_CERT` and `BENCH_TLS_KEY`:
+/// when both are set, the servers that take part in the TLS comparison serve HTTPS.
+pub fn tls_paths() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let cert = std::env::var_os("BENCH_TLS_CERT")?;
+    let key = std::env::var_os("BENCH_TLS_KEY")?;
+    Some((cert.into(), key.into()))
 }
 
 /// Prints the line `bench/compare` waits for, flushed at once since stdout is a pipe

@@ -1,10 +1,18 @@
 //! [`StaticFiles`]: files under a root directory as the Content handler of a
-//! directory. tower-http's `ServeDir` (through the tower bridge) does the serving —
-//! content types, `Last-Modified`, `ETag`, conditional requests, precompressed
-//! siblings, `index.html`; this module adds what it lacks: a root that symlinks cannot
-//! lead out of, hidden (dot) files refused, `If-Range`, several ranges as
-//! `multipart/byteranges` (`ranges`, `sections`), and an optional directory listing
-//! (`listing`) that shows exactly the entries a request would be served.
+//! directory: content types, `Last-Modified`, `ETag` and conditional requests
+//! (`validators`), ranges and `If-Range` — several as `multipart/byteranges`
+//! (`ranges`, `sections`) — precompressed siblings, `index.html`, an optional
+//! directory listing (`listing`) that shows exactly the entries a request would be
+//! served, and a root that symlinks cannot lead out of (`open`). [`TryFiles`]
+//! (`try_files`) looks its candidate paths up the same way and answers the one found
+//! as a request for it would be.
+//!
+//! Speed: the file is opened and examined inline, on the worker — opening a file is
+//! one system call, checking the symlink policy included (see `open`), where a hop
+//! through tokio's blocking pool costs several wake-ups. A file up to
+//! `WHOLE_READ_LIMIT` is then read whole, inline too, and goes out as one `Bytes`,
+//! so head and body leave in one write; larger files stream in blocks of
+//! `BLOCK` read through tokio's blocking pool, memory bounded by the block.
 //!
 //! Hidden files: a path with a segment starting with `.` below the mount point —
 //! `.env`, `.git/config`, `.htpasswd` — is answered 404 unless
@@ -13,27 +21,45 @@
 //! `/.well-known/acme-challenge/`) is served; dot files inside it are still hidden.
 
 mod listing;
+mod open;
 mod ranges;
 mod sections;
 mod try_files;
+mod validators;
 
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::header::{
-    CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED,
-    LOCATION, RANGE,
+    ACCEPT_ENCODING, ACCEPT_RANGES, ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
+    CONTENT_TYPE, LOCATION, RANGE, VARY,
 };
-use http::{HeaderMap, Method, StatusCode};
-use tower::ServiceExt;
-use tower_http::services::ServeDir;
+use http::{HeaderValue, Method, StatusCode};
+use tokio::io::AsyncReadExt;
 
+use self::open::{Refused, Root};
 pub use self::ranges::Ranges;
 use self::sections::Sections;
 pub use self::try_files::{TryFiles, TryFilesError};
-use super::TowerService;
-use super::tower::copy_answer;
+use self::validators::{Condition, Validators};
+use super::Coding;
 use crate::{Handler, HandlerFuture, Outcome, Request, Response};
+
+/// Files up to this size are read whole, inline, and sent as one block with the head;
+/// larger ones stream.
+const WHOLE_READ_LIMIT: u64 = 128 * 1024;
+/// How much of a streamed file is read at a time.
+const BLOCK: usize = 256 * 1024;
+/// The precompressed siblings looked for, best first when the client weighs them
+/// alike, with their file name suffixes.
+const PRECOMPRESSED: [(Coding, &str); 3] = [
+    (Coding::Brotli, ".br"),
+    (Coding::Zstd, ".zst"),
+    (Coding::Gzip, ".gz"),
+];
 
 /// Serves the files under `root` for the directory it is mounted at. A directory
 /// asked for without its trailing slash (`/static/css`, or the mount point itself
@@ -54,168 +80,374 @@ pub struct StaticFiles {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Inner {
     prefix: String,
-    root: PathBuf,
-    /// The root with symlinks resolved, once, for the containment check.
-    real_root: Option<PathBuf>,
-    follow_symlinks_out: bool,
+    root: Arc<Root>,
     hidden_files: bool,
     listing: bool,
-    files: TowerService<ServeDir>,
 }
 
 impl StaticFiles {
     /// Files under `root`, mounted at the directory `prefix` (e.g. `/static/`).
     pub fn new(prefix: &str, root: impl Into<PathBuf>) -> Self {
-        let root = root.into();
-        let files = ServeDir::new(&root)
-            .append_index_html_on_directories(true)
-            .precompressed_br()
-            .precompressed_gzip()
-            .precompressed_zstd();
         Self {
             inner: Arc::new(Inner {
                 prefix: prefix.trim_end_matches('/').to_owned(),
-                real_root: root.canonicalize().ok(),
-                root,
-                follow_symlinks_out: false,
+                root: Arc::new(Root::new(root.into(), false)),
                 hidden_files: false,
                 listing: false,
-                files: TowerService::new(prefix, files),
             }),
         }
     }
 
     /// Also serve files that symlinks inside the root point to outside it. Default:
     /// refused with 404.
-    pub fn follow_symlinks_out(mut self, allow: bool) -> Self {
-        Arc::make_mut(&mut self.inner).follow_symlinks_out = allow;
-        self
+    pub fn follow_symlinks_out(self, allow: bool) -> Self {
+        if allow == self.inner.root.follows_symlinks_out() {
+            return self;
+        }
+        let root = Root::new(self.inner.root.path().to_owned(), allow);
+        self.with(|inner| inner.root = Arc::new(root))
     }
 
     /// Also serve hidden files and directories — names starting with `.`, such as
     /// `.env` or `.git/` — and list them. Default: refused with 404 and left out of
     /// listings, except `.well-known` directly under the root (for ACME and other
     /// RFC 8615 URIs), which is always served.
-    pub fn hidden_files(mut self, allow: bool) -> Self {
-        Arc::make_mut(&mut self.inner).hidden_files = allow;
-        self
+    pub fn hidden_files(self, allow: bool) -> Self {
+        self.with(|inner| inner.hidden_files = allow)
     }
 
     /// Answer a request for a directory without an `index.html` with an HTML listing
     /// of it. It shows only what would be served: no hidden files (unless
     /// [`StaticFiles::hidden_files`]), no symlinks leading out of the root (unless
     /// [`StaticFiles::follow_symlinks_out`]). Default: 404.
-    pub fn directory_listing(mut self, on: bool) -> Self {
-        Arc::make_mut(&mut self.inner).listing = on;
-        self
+    pub fn directory_listing(self, on: bool) -> Self {
+        self.with(|inner| inner.listing = on)
+    }
+
+    fn with(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = Inner {
+            prefix: self.inner.prefix.clone(),
+            root: Arc::clone(&self.inner.root),
+            hidden_files: self.inner.hidden_files,
+            listing: self.inner.listing,
+        };
+        change(&mut inner);
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 }
 
+/// A directory listing to answer with.
+struct Listing {
+    dir: PathBuf,
+    path: String,
+    top: bool,
+}
+
+/// What a path under the root resolved to: a file to send, or a directory.
+enum Found {
+    File(File, std::fs::Metadata),
+    Directory,
+}
+
 impl Inner {
-    /// The file a (normalized) request path names, if it exists inside the root.
-    fn resolve(&self, path: &str) -> Option<PathBuf> {
-        let relative = path.strip_prefix(&self.prefix)?.trim_start_matches('/');
+    /// The path under the root a (normalized) request path names — `/`-separated
+    /// plain names, empty for the root — unless it is hidden or not under the prefix.
+    fn relative<'a>(&self, path: &'a str) -> Option<&'a str> {
+        let below = path.strip_prefix(&self.prefix)?;
+        // `/filesystem` is not under `/files` (a `TryFiles` candidate may name it).
+        if !below.is_empty() && !below.starts_with('/') {
+            return None;
+        }
+        let relative = below.trim_matches('/');
+        let plain = relative
+            .split('/')
+            .all(|name| !matches!(name, "." | "..") && !name.contains('\0'));
+        if !plain || relative.contains("//") {
+            return None;
+        }
         if !self.hidden_files && has_hidden_segment(relative) {
             tracing::debug!(%path, "refused: a hidden file");
             return None;
         }
-        let candidate = self.root.join(relative);
-        if self.follow_symlinks_out {
-            return Some(candidate);
-        }
-        let real = candidate.canonicalize().ok()?;
-        if !self
-            .real_root
-            .as_ref()
-            .is_some_and(|root| real.starts_with(root))
-        {
-            tracing::warn!(%path, "refused: a symlink leads out of the static root");
-            return None;
-        }
-        Some(candidate)
+        Some(relative)
     }
 
-    /// Serves `file`, found for the (normalized) `path`: the request's own, or the
-    /// one [`TryFiles`] chose.
-    async fn serve(
-        &self,
-        request: Request,
-        response: Response,
-        path: &str,
-        file: PathBuf,
-    ) -> Outcome {
-        if !path.ends_with('/') && is_dir(&file).await {
-            add_slash(&request, &response);
-            return Outcome::Ok;
+    /// Opens what `relative` names and looks at it: one `openat2` (or `open`) and one
+    /// `statx`.
+    fn find(&self, relative: &str) -> Result<Found, Refused> {
+        let file = self.root.open(relative)?;
+        let metadata = file.metadata()?;
+        if metadata.is_dir() {
+            Ok(Found::Directory)
+        } else if metadata.is_file() {
+            Ok(Found::File(file, metadata))
+        } else {
+            Err(Refused::NotFound)
         }
-        let reads = matches!(*request.method(), Method::GET | Method::HEAD);
-        if self.listing && reads && path.ends_with('/') && lists(&file).await {
-            let is_top = path.len() <= self.prefix.len() + 1;
-            let shown = listing::Shown {
-                hidden: self.hidden_files,
-                top: is_top,
-                inside: (!self.follow_symlinks_out)
-                    .then_some(self.real_root.as_deref())
-                    .flatten(),
-            };
-            return match listing::page(&file, path, &shown).await {
-                Ok(page) => {
-                    response.set_content_type("text/html; charset=utf-8");
-                    response.set_body(page);
-                    Outcome::Ok
-                }
-                Err(error) => {
-                    tracing::error!(%error, %path, "cannot list the directory");
-                    response.set_status(StatusCode::INTERNAL_SERVER_ERROR);
-                    Outcome::Ok
-                }
-            };
-        }
-        // Ranges are answered here (ServeDir takes one range and no If-Range), from the
-        // whole answer's validators and length.
-        let range = (*request.method() == Method::GET)
-            .then(|| request.header(RANGE)?.to_str().ok().map(str::to_owned))
-            .flatten();
-        let mut forwarded = self.files.forward_path(&request, path);
-        if range.is_some() {
-            forwarded.headers_mut().remove(RANGE);
-        }
-        let answer = match self.files.service().clone().oneshot(forwarded).await {
-            Ok(answer) => answer,
-            Err(error) => match error {},
+    }
+
+    /// Answers the request; a directory listing is left to do (it reads the
+    /// directory through tokio's blocking pool).
+    fn serve(&self, request: &Request, response: &Response) -> Option<Listing> {
+        let path = request.path();
+        let Some(relative) = self.relative(path) else {
+            not_found(response);
+            return None;
         };
-        if let Some(range) = range
-            && let Some(size) = whole_file_length(answer.headers(), answer.status())
-            && if_range_passes(request.headers(), answer.headers())
-        {
-            match Ranges::of(&range, size) {
-                Ranges::Whole => {}
-                Ranges::Unsatisfiable => {
-                    unsatisfiable(&response, size);
-                    return Outcome::Ok;
-                }
-                Ranges::Partial(ranges) => {
-                    if partial(&response, answer.headers(), &file, size, &ranges).await {
-                        return Outcome::Ok;
+        match self.find(relative) {
+            Ok(found) => self.answer(request, response, path, relative, found),
+            Err(refused) => {
+                refuse(response, refused, path);
+                None
+            }
+        }
+    }
+
+    /// Answers with what the (normalized) `path` — the request's own, or the
+    /// candidate [`TryFiles`] chose — was found to be under the root as `relative`.
+    fn answer(
+        &self,
+        request: &Request,
+        response: &Response,
+        path: &str,
+        relative: &str,
+        found: Found,
+    ) -> Option<Listing> {
+        let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+        match found {
+            Found::File(..) if path.ends_with('/') => not_found(response),
+            Found::File(..) if !reads => not_allowed(response),
+            Found::File(file, metadata) => {
+                self.send(request, response, relative, file, metadata);
+            }
+            Found::Directory if !path.ends_with('/') => add_slash(request, response),
+            Found::Directory if !reads => not_allowed(response),
+            Found::Directory => return self.directory(request, response, path, relative),
+        }
+        None
+    }
+
+    /// A directory asked for with its slash: its `index.html`, else its listing if
+    /// that is on, else 404.
+    fn directory(
+        &self,
+        request: &Request,
+        response: &Response,
+        path: &str,
+        relative: &str,
+    ) -> Option<Listing> {
+        let index = index_of(relative);
+        match self.find(&index) {
+            Ok(Found::File(file, metadata)) => {
+                self.send(request, response, &index, file, metadata);
+                return None;
+            }
+            Ok(Found::Directory) | Err(Refused::NotFound) => {}
+            Err(refused) => {
+                refuse(response, refused, path);
+                return None;
+            }
+        }
+        if !self.listing {
+            not_found(response);
+            return None;
+        }
+        let dir = if relative.is_empty() {
+            self.root.path().to_owned()
+        } else {
+            self.root.path().join(relative)
+        };
+        Some(Listing {
+            dir,
+            path: path.to_owned(),
+            top: path.len() <= self.prefix.len() + 1,
+        })
+    }
+
+    /// The handler's future for an answer given inline: done, or a listing to read.
+    fn finish(self: &Arc<Self>, response: Response, listing: Option<Listing>) -> HandlerFuture {
+        match listing {
+            None => HandlerFuture::ready(Outcome::Ok),
+            Some(listing) => {
+                let inner = Arc::clone(self);
+                HandlerFuture::new(async move {
+                    inner.list(&response, listing).await;
+                    Outcome::Ok
+                })
+            }
+        }
+    }
+
+    /// Answers with the listing page of a directory.
+    async fn list(&self, response: &Response, listing: Listing) {
+        let shown = listing::Shown {
+            hidden: self.hidden_files,
+            top: listing.top,
+            inside: self.root.walls(),
+        };
+        let path = listing.path;
+        match listing::page(&listing.dir, &path, &shown).await {
+            Ok(page) => {
+                response.set_content_type("text/html; charset=utf-8");
+                response.set_body(page);
+            }
+            Err(error) => {
+                tracing::error!(%error, %path, "cannot list the directory");
+                response.set_status(StatusCode::INTERNAL_SERVER_ERROR);
+            }
+        }
+    }
+
+    /// Sends the file `relative` (opened as `file`) or its precompressed sibling: the
+    /// conditional requests answered, then a range, then the whole.
+    fn send(
+        &self,
+        request: &Request,
+        response: &Response,
+        relative: &str,
+        file: File,
+        metadata: std::fs::Metadata,
+    ) {
+        let content_type = mime_guess::from_path(relative)
+            .first_raw()
+            .unwrap_or("application/octet-stream");
+        let (file, metadata, coding) = match self.precompressed(request, relative) {
+            Some((file, metadata, coding)) => (file, metadata, Some(coding)),
+            None => (file, metadata, None),
+        };
+        let validators = Validators::of(&metadata);
+        response.set_header(VARY, HeaderValue::from_static("accept-encoding"));
+        match validators.check(request.headers()) {
+            Condition::Proceed => {}
+            Condition::NotModified => {
+                response.set_status(StatusCode::NOT_MODIFIED);
+                validators.set_on(response);
+                return;
+            }
+            Condition::Failed => {
+                response.set_status(StatusCode::PRECONDITION_FAILED);
+                return;
+            }
+        }
+        let size = metadata.len();
+        response.set_header(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        validators.set_on(response);
+        if let Some(coding) = coding {
+            response.set_header(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+        } else {
+            response.set_header(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            // Ranges of the plain file only, asked with GET.
+            let range = (*request.method() == Method::GET)
+                .then(|| request.header(RANGE)?.to_str().ok())
+                .flatten();
+            if let Some(range) = range
+                && validators.if_range_passes(request.headers())
+            {
+                match Ranges::of(range, size) {
+                    Ranges::Whole => {}
+                    Ranges::Unsatisfiable => {
+                        unsatisfiable(response, size);
+                        return;
+                    }
+                    Ranges::Partial(ranges) => {
+                        partial(response, content_type, file, size, &ranges);
+                        return;
                     }
                 }
             }
         }
-        copy_answer(answer, &response);
-        Outcome::Ok
+        if *request.method() == Method::HEAD {
+            response.set_header(CONTENT_LENGTH, size);
+            response.set_body(Bytes::new());
+        } else if size <= WHOLE_READ_LIMIT {
+            match read_whole(file, size) {
+                Ok(bytes) => response.set_body(bytes),
+                Err(error) => refuse(response, Refused::Failed(error), request.path()),
+            }
+        } else {
+            response.set_header(CONTENT_LENGTH, size);
+            let file = tokio::fs::File::from_std(file).take(size);
+            response.set_body_stream(tokio_util::io::ReaderStream::with_capacity(file, BLOCK));
+        }
+    }
+
+    /// The precompressed sibling (`page.txt.br` beside `page.txt`) of the coding the
+    /// client ranks highest among those that exist, by the same symlink policy.
+    fn precompressed(
+        &self,
+        request: &Request,
+        relative: &str,
+    ) -> Option<(File, std::fs::Metadata, Coding)> {
+        let accepted = request.header(ACCEPT_ENCODING)?.to_str().ok()?;
+        let mut offered: Vec<Coding> = PRECOMPRESSED.iter().map(|(coding, _)| *coding).collect();
+        while let Some(coding) = Coding::negotiate(accepted, &offered) {
+            offered.retain(|&other| other != coding);
+            let suffix = PRECOMPRESSED
+                .iter()
+                .find_map(|&(each, suffix)| (each == coding).then_some(suffix))?;
+            if let Ok(Found::File(file, metadata)) = self.find(&format!("{relative}{suffix}")) {
+                return Some((file, metadata, coding));
+            }
+        }
+        None
     }
 }
 
-async fn is_dir(file: &Path) -> bool {
-    tokio::fs::metadata(file).await.is_ok_and(|m| m.is_dir())
+/// Reads a small file whole, in one `read` when the file is as large as it was when
+/// examined (`read_to_end` would grow its buffer in steps, a call each). It may have
+/// changed since: what is read, up to the size examined, is what is sent (its own
+/// length goes out as `Content-Length`).
+fn read_whole(mut file: File, size: u64) -> io::Result<Bytes> {
+    let mut content = vec![0; usize::try_from(size).unwrap_or(0)];
+    let mut filled = 0;
+    while filled < content.len() {
+        match file.read(&mut content[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    content.truncate(filled);
+    Ok(Bytes::from(content))
+}
+
+/// The `index.html` of the directory `relative` (empty for the root).
+fn index_of(relative: &str) -> String {
+    if relative.is_empty() {
+        "index.html".to_owned()
+    } else {
+        format!("{relative}/index.html")
+    }
+}
+
+fn not_found(response: &Response) {
+    response.set_status(StatusCode::NOT_FOUND);
+    response.set_body("404 Not Found\n");
+}
+
+fn refuse(response: &Response, refused: Refused, path: &str) {
+    match refused {
+        Refused::NotFound => not_found(response),
+        Refused::Failed(error) => {
+            tracing::error!(%error, %path, "cannot open the file");
+            response.set_status(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    }
+}
+
+fn not_allowed(response: &Response) {
+    response.set_status(StatusCode::METHOD_NOT_ALLOWED);
+    response.set_header(ALLOW, HeaderValue::from_static("GET,HEAD"));
 }
 
 /// `301` from a directory's path without its slash (`/files`, `/files/sub`) to the
-/// path with it, so relative links in its index resolve inside it. Done here because
-/// `ServeDir`'s own redirect names the path it saw, without the mount prefix.
+/// path with it, so relative links in its index resolve inside it.
 fn add_slash(request: &Request, response: &Response) {
     let uri = request.uri();
     let location = match uri.query() {
@@ -246,63 +478,22 @@ fn has_hidden_segment(relative: &str) -> bool {
         .any(|(depth, name)| is_hidden(name, depth == 0))
 }
 
-/// Whether `file` is a directory the listing should show (no `index.html` in it).
-async fn lists(file: &Path) -> bool {
-    is_dir(file).await
-        && !tokio::fs::try_exists(file.join("index.html"))
-            .await
-            .unwrap_or(true)
-}
-
-/// The length of a whole, unencoded `200` answer: the only kind a range applies to.
-fn whole_file_length(headers: &HeaderMap, status: StatusCode) -> Option<u64> {
-    if status != StatusCode::OK || headers.contains_key(CONTENT_ENCODING) {
-        return None;
-    }
-    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
-/// `If-Range` (RFC 9110 §13.1.5): ranges only if the file is still the one the client
-/// has — a strong `ETag` equal to the current one, or the exact `Last-Modified` date.
-fn if_range_passes(request: &HeaderMap, answer: &HeaderMap) -> bool {
-    let Some(condition) = request.get(IF_RANGE) else {
-        return true;
-    };
-    if condition.as_bytes().starts_with(b"W/") {
-        return false;
-    }
-    if condition.as_bytes().starts_with(b"\"") {
-        return answer.get(ETAG) == Some(condition);
-    }
-    let date = |value: &http::HeaderValue| httpdate::parse_http_date(value.to_str().ok()?).ok();
-    date(condition).is_some_and(|wanted| answer.get(LAST_MODIFIED).and_then(date) == Some(wanted))
-}
-
 fn unsatisfiable(response: &Response, size: u64) {
     response.set_status(StatusCode::RANGE_NOT_SATISFIABLE);
     response.set_header(CONTENT_RANGE, format!("bytes */{size}"));
+    response.set_content_type("text/plain");
     response.set_body("416 Range Not Satisfiable\n");
 }
 
-/// Answers `206` with `ranges` of `file` read as the client takes them; false when
-/// the file is no longer the one the whole answer described (then that is sent).
-async fn partial(
+/// Answers `206` with `ranges` of `file`, read as the client takes them.
+fn partial(
     response: &Response,
-    whole: &HeaderMap,
-    file: &Path,
+    content_type: &'static str,
+    file: File,
     size: u64,
     ranges: &[std::ops::Range<u64>],
-) -> bool {
-    let Ok(opened) = tokio::fs::File::open(file).await else {
-        return false;
-    };
-    if !opened
-        .metadata()
-        .await
-        .is_ok_and(|m| m.is_file() && m.len() == size)
-    {
-        return false;
-    }
+) {
+    let content_type = HeaderValue::from_static(content_type);
     let sections = match ranges {
         [range] => {
             let last = range.end - 1;
@@ -310,27 +501,19 @@ async fn partial(
                 CONTENT_RANGE,
                 format!("bytes {}-{last}/{size}", range.start),
             );
-            if let Some(content_type) = whole.get(CONTENT_TYPE) {
-                response.set_header(CONTENT_TYPE, content_type);
-            }
             Sections::single(range.clone())
         }
         ranges => {
             let boundary = boundary();
-            let content_type = format!("multipart/byteranges; boundary={boundary}");
-            response.set_content_type(&content_type);
-            Sections::multipart(ranges, size, whole.get(CONTENT_TYPE), &boundary)
+            let multipart = format!("multipart/byteranges; boundary={boundary}");
+            let sections = Sections::multipart(ranges, size, Some(&content_type), &boundary);
+            response.set_content_type(&multipart);
+            sections
         }
     };
-    for name in [ETAG, LAST_MODIFIED] {
-        if let Some(value) = whole.get(&name) {
-            response.set_header(name, value);
-        }
-    }
     response.set_status(StatusCode::PARTIAL_CONTENT);
     response.set_header(CONTENT_LENGTH, sections.len());
-    response.set_body_stream(sections.into_stream(opened));
-    true
+    response.set_body_stream(sections.into_stream(tokio::fs::File::from_std(file)));
 }
 
 /// A multipart boundary no file is likely to contain.
@@ -348,47 +531,14 @@ fn boundary() -> String {
 
 impl Handler for StaticFiles {
     fn call(&self, request: Request, response: Response) -> HandlerFuture {
-        let Some(file) = self.inner.resolve(request.path()) else {
-            response.set_status(StatusCode::NOT_FOUND);
-            response.set_body("404 Not Found\n");
-            return HandlerFuture::ready(Outcome::Ok);
-        };
-        let inner = Arc::clone(&self.inner);
-        HandlerFuture::new(async move {
-            let path = request.path().to_owned();
-            inner.serve(request, response, &path, file).await
-        })
+        let listing = self.inner.serve(&request, &response);
+        self.inner.finish(response, listing)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
-
-    fn headers(pairs: &[(http::HeaderName, &'static str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(name, value)| (name.clone(), HeaderValue::from_static(value)))
-            .collect()
-    }
-
-    #[test]
-    fn if_range_needs_the_same_strong_etag_or_the_exact_date() {
-        let answer = headers(&[
-            (ETAG, "\"abc\""),
-            (LAST_MODIFIED, "Wed, 21 Oct 2015 07:28:00 GMT"),
-        ]);
-        let check =
-            |condition: &'static str| if_range_passes(&headers(&[(IF_RANGE, condition)]), &answer);
-        assert!(if_range_passes(&HeaderMap::new(), &answer));
-        assert!(check("\"abc\""));
-        assert!(!check("\"abd\""));
-        assert!(!check("W/\"abc\""));
-        assert!(check("Wed, 21 Oct 2015 07:28:00 GMT"));
-        assert!(!check("Wed, 21 Oct 2015 07:28:01 GMT"));
-        assert!(!check("not a date"));
-    }
 
     #[test]
     fn dot_segments_are_hidden_but_a_top_well_known() {
@@ -413,11 +563,16 @@ mod tests {
     }
 
     #[test]
-    fn only_whole_unencoded_answers_take_ranges() {
-        let plain = headers(&[(CONTENT_LENGTH, "10")]);
-        assert_eq!(whole_file_length(&plain, StatusCode::OK), Some(10));
-        assert_eq!(whole_file_length(&plain, StatusCode::NOT_MODIFIED), None);
-        let encoded = headers(&[(CONTENT_LENGTH, "10"), (CONTENT_ENCODING, "br")]);
-        assert_eq!(whole_file_length(&encoded, StatusCode::OK), None);
+    fn request_paths_map_below_the_prefix_to_plain_relative_names() {
+        let files = StaticFiles::new("/files/", "/nonexistent");
+        let inner = &files.inner;
+        assert_eq!(inner.relative("/files/"), Some(""));
+        assert_eq!(inner.relative("/files"), Some(""));
+        assert_eq!(inner.relative("/files/a/b.txt"), Some("a/b.txt"));
+        assert_eq!(inner.relative("/files/a/"), Some("a"));
+        assert_eq!(inner.relative("/other/a.txt"), None);
+        assert_eq!(inner.relative("/filesystem/a.txt"), None);
+        assert_eq!(inner.relative("/files/a/../b"), None);
+        assert_eq!(inner.relative("/files/.env"), None);
     }
 }

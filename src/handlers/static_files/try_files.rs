@@ -2,13 +2,13 @@
 //! several candidate paths that exists is served, else a fallback status; the
 //! single-page-app fallback (`$uri`, `$uri/`, `/index.html`).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use http::StatusCode;
 
-use super::{Inner, StaticFiles, is_dir};
-use crate::{Handler, HandlerFuture, Outcome, Request, Response, normalize_path};
+use super::open::Refused;
+use super::{Found, Inner, StaticFiles, index_of};
+use crate::{Handler, HandlerFuture, Request, Response, normalize_path};
 
 /// Why [`TryFiles::new`] refused its candidates.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,8 +53,10 @@ enum Candidate {
 /// (`=404`) answered when none exists. `$uri` stands for the request's normalized
 /// path. A candidate ending in `/` (`$uri/`) counts when it is a directory with an
 /// `index.html` (or a listing, if the files have listings on); any other, when it is
-/// a file. The root's policies hold for every candidate: hidden files and symlinks
-/// out of the root count as missing.
+/// a file. The root's policies hold for every candidate: hidden files, symlinks out
+/// of the root and paths outside the files' directory count as missing (so does one
+/// that cannot be opened, with an error logged). The candidate found is answered as a
+/// request for it would be, with the same file descriptor that found it.
 ///
 /// The usual single-page-app setup — the file if there is one, else the app's
 /// `index.html`, so client-side routes load the app:
@@ -129,8 +131,9 @@ fn parse(candidate: &str, is_last: bool) -> Result<Candidate, TryFilesError> {
 }
 
 /// Refuses a candidate starting with `/` that is not under `prefix` (the files' path
-/// without its trailing `/`, empty for `/`): `/index.html` for files at `/app/` would
-/// be looked up as nothing, or `/apple.html` as `le.html`. `$uri` is always under it.
+/// without its trailing `/`, empty for `/`): `/index.html` or `/apple.html` for files
+/// at `/app/` could never be found (`Inner::relative` finds nothing for them). `$uri`
+/// is always under it.
 fn check_under(template: &str, prefix: &str) -> Result<(), TryFilesError> {
     let under = !template.starts_with('/')
         || template
@@ -145,64 +148,105 @@ fn check_under(template: &str, prefix: &str) -> Result<(), TryFilesError> {
     })
 }
 
+/// The candidate that exists: its normalized path, its name under the root, and what
+/// was found there (for a directory with an `index.html`, the index itself).
+struct Hit {
+    path: String,
+    relative: String,
+    found: Found,
+}
+
 impl Inner {
-    /// The normalized path and file of the first candidate that exists.
-    async fn first_existing(
+    /// The first candidate that exists, else the status to answer (if one was given).
+    fn first_existing(
         &self,
         request_path: &str,
         candidates: &[Candidate],
-    ) -> Result<(String, std::path::PathBuf), Option<StatusCode>> {
+    ) -> Result<Hit, Option<StatusCode>> {
         for candidate in candidates {
             let template = match candidate {
                 Candidate::Path(template) => template,
                 Candidate::Status(status) => return Err(Some(*status)),
             };
+            // `..` cannot climb above `/`; `relative` keeps the path under the prefix.
             let Ok(path) = normalize_path(&template.replace("$uri", request_path)) else {
                 continue;
             };
-            let Some(file) = self.resolve(&path) else {
-                continue;
-            };
-            if self.counts(&path, &file).await {
-                return Ok((path, file));
+            if let Some(hit) = self.hit(path) {
+                return Ok(hit);
             }
         }
         Err(None)
     }
 
-    /// Whether a candidate's file answers: a directory with an index (or a listing)
-    /// for a path ending in `/`, else a file.
-    async fn counts(&self, path: &str, file: &Path) -> bool {
-        if path.ends_with('/') {
-            let has_index = tokio::fs::metadata(file.join("index.html"))
-                .await
-                .is_ok_and(|m| m.is_file());
-            return is_dir(file).await && (has_index || self.listing);
+    /// What the candidate `path` finds by the root's policies (hidden files, symlinks,
+    /// the prefix): a path ending in `/` counts when it is a directory with an
+    /// `index.html` (or a listing, if listings are on), any other when it is a file.
+    /// What is looked at is opened, and a hit keeps it open for sending.
+    fn hit(&self, path: String) -> Option<Hit> {
+        let relative = self.relative(&path)?.to_owned();
+        match self.look(&path, &relative)? {
+            found @ Found::File(..) if !path.ends_with('/') => Some(Hit {
+                path,
+                relative,
+                found,
+            }),
+            Found::Directory if path.ends_with('/') => {
+                let index = index_of(&relative);
+                match self.look(&path, &index) {
+                    Some(found @ Found::File(..)) => Some(Hit {
+                        path: format!("{path}index.html"),
+                        relative: index,
+                        found,
+                    }),
+                    _ if self.listing => Some(Hit {
+                        path,
+                        relative,
+                        found: Found::Directory,
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
         }
-        tokio::fs::metadata(file).await.is_ok_and(|m| m.is_file())
+    }
+
+    /// [`Inner::find`] for a candidate. What cannot be opened for another reason than
+    /// not being there (permissions, out of file descriptors) is logged and passed
+    /// over too, as nginx's `try_files` does.
+    fn look(&self, path: &str, relative: &str) -> Option<Found> {
+        match self.find(relative) {
+            Ok(found) => Some(found),
+            Err(Refused::NotFound) => None,
+            Err(Refused::Failed(error)) => {
+                tracing::error!(%error, %path, "try_files: cannot open a candidate; trying the next");
+                None
+            }
+        }
     }
 }
 
 impl Handler for TryFiles {
     fn call(&self, request: Request, response: Response) -> HandlerFuture {
-        let files = Arc::clone(&self.files);
-        let candidates = Arc::clone(&self.candidates);
-        HandlerFuture::new(async move {
-            let request_path = request.path().to_owned();
-            match files.first_existing(&request_path, &candidates).await {
-                Ok((path, file)) => files.serve(request, response, &path, file).await,
-                Err(status) => {
-                    let status = status.unwrap_or(StatusCode::NOT_FOUND);
-                    response.set_status(status);
-                    if status.is_client_error() || status.is_server_error() {
-                        let reason = status.canonical_reason().unwrap_or("Error");
-                        response.set_content_type("text/plain; charset=utf-8");
-                        response.set_body(format!("{} {reason}\n", status.as_u16()));
-                    }
-                    Outcome::Ok
-                }
+        let files = &self.files;
+        let listing = match files.first_existing(request.path(), &self.candidates) {
+            Ok(hit) => files.answer(&request, &response, &hit.path, &hit.relative, hit.found),
+            Err(status) => {
+                fallback(&response, status.unwrap_or(StatusCode::NOT_FOUND));
+                None
             }
-        })
+        };
+        files.finish(response, listing)
+    }
+}
+
+/// Answers the status given when no candidate exists; an error status with its text.
+fn fallback(response: &Response, status: StatusCode) {
+    response.set_status(status);
+    if status.is_client_error() || status.is_server_error() {
+        let reason = status.canonical_reason().unwrap_or("Error");
+        response.set_content_type("text/plain; charset=utf-8");
+        response.set_body(format!("{} {reason}\n", status.as_u16()));
     }
 }
 
@@ -237,6 +281,84 @@ mod tests {
         ));
         let files = StaticFiles::new("/", ".");
         assert!(TryFiles::new(files, ["$uri", "$uri.html", "$uri/", "=404"]).is_ok());
+    }
+
+    /// A root with a file, a directory with and one without an index, a hidden file,
+    /// a symlink out of the root, and a file beside the root.
+    fn site(name: &str) -> std::path::PathBuf {
+        let base = std::env::temp_dir().join(format!("poco-httpd-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("docs")).unwrap();
+        std::fs::create_dir_all(root.join("empty")).unwrap();
+        std::fs::write(root.join("index.html"), "app").unwrap();
+        std::fs::write(root.join("docs/index.html"), "docs").unwrap();
+        std::fs::write(root.join(".env"), "secret").unwrap();
+        std::fs::write(base.join("outside.txt"), "outside").unwrap();
+        std::os::unix::fs::symlink(base.join("outside.txt"), root.join("out.txt")).unwrap();
+        base
+    }
+
+    /// The path and name under the root of the candidate chosen for `request_path`,
+    /// or the status answered.
+    fn chosen(
+        files: &StaticFiles,
+        candidates: &[&str],
+        request_path: &str,
+    ) -> Result<(String, String), u16> {
+        let try_files = TryFiles::new(files.clone(), candidates.iter().copied()).expect("valid");
+        match try_files
+            .files
+            .first_existing(request_path, &try_files.candidates)
+        {
+            Ok(hit) => Ok((hit.path, hit.relative)),
+            Err(status) => Err(status.map_or(404, |status| status.as_u16())),
+        }
+    }
+
+    #[test]
+    fn a_candidate_counts_as_a_file_or_as_a_directory_with_an_index() {
+        let base = site("try-files-kinds");
+        let files = StaticFiles::new("/", base.join("root"));
+        let spa = ["$uri", "$uri/", "/index.html"];
+        let docs = chosen(&files, &spa, "/docs");
+        let root = chosen(&files, &spa, "/");
+        let route = chosen(&files, &spa, "/users/42");
+        let empty = chosen(&files, &["$uri/", "=410"], "/empty");
+        let listed = chosen(&files.clone().directory_listing(true), &["$uri/"], "/empty");
+        std::fs::remove_dir_all(&base).unwrap();
+        assert_eq!(
+            docs,
+            Ok(("/docs/index.html".into(), "docs/index.html".into()))
+        );
+        assert_eq!(root, Ok(("/index.html".into(), "index.html".into())));
+        assert_eq!(route, Ok(("/index.html".into(), "index.html".into())));
+        assert_eq!(empty, Err(410), "a directory without an index");
+        assert_eq!(listed, Ok(("/empty/".into(), "empty".into())));
+    }
+
+    #[test]
+    fn hidden_files_symlinks_out_and_paths_outside_the_mount_count_as_missing() {
+        let base = site("try-files-policies");
+        let files = StaticFiles::new("/app/", base.join("root"));
+        let strict = ["$uri", "=404"];
+        let hidden = chosen(&files, &strict, "/app/.env");
+        let symlink_out = chosen(&files, &strict, "/app/out.txt");
+        let climbing = chosen(&files, &["/app/../outside.txt", "=404"], "/app/x");
+        // `/app/../appindex.html` passes the check at construction and normalizes
+        // to `/appindex.html`, which is not `index.html` under `/app/`.
+        let beside = chosen(&files, &["/app/../appindex.html", "=404"], "/app/x");
+        let allowed = chosen(
+            &files.clone().hidden_files(true).follow_symlinks_out(true),
+            &["/app/.env", "/app/out.txt"],
+            "/app/x",
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+        assert_eq!(hidden, Err(404));
+        assert_eq!(symlink_out, Err(404));
+        assert_eq!(climbing, Err(404), "`..` cannot leave the mount");
+        assert_eq!(beside, Err(404), "/appindex.html is not under /app/");
+        assert_eq!(allowed, Ok(("/app/.env".into(), ".env".into())));
     }
 
     #[test]

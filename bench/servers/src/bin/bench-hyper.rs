@@ -1,11 +1,14 @@
 //! The honest baseline: bare hyper 1.x behind hyper-util's auto builder, set up as
 //! poco-httpd sets it up (TokioExecutor, a TokioTimer, `TCP_NODELAY`), with a
 //! `service_fn` whose three trivial calls stand in for the three Pre handlers.
+//! With `BENCH_TLS_CERT` and `BENCH_TLS_KEY`, HTTPS through tokio-rustls (ring, ALPN
+//! `h2` and `http/1.1`), as poco-httpd sets it up.
 //! Usage: `bench-hyper ADDR:PORT` (`BENCH_THREADS` workers).
 
 use std::convert::Infallible;
 use std::error::Error;
 use std::io;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -16,7 +19,11 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use poco_bench::{HELLO_BODY, HELLO_PATH, HELLO_TYPE, SERVER_NAME, STREAM_PATH, STREAM_TYPE};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::{ServerConfig, crypto::ring};
 
 /// The error type `Either` gives its two body kinds.
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -29,20 +36,57 @@ async fn serve() -> io::Result<()> {
     let listener = TcpListener::bind(poco_bench::listen_addr()).await?;
     poco_bench::announce(listener.local_addr()?);
     let builder = http_builder();
+    let tls = poco_bench::tls_paths().map(|(cert, key)| tls_acceptor(&cert, &key));
     loop {
         // Accept errors (a vanished client, no file descriptor left) are transient.
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let builder = builder.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(handle);
+        tokio::spawn(serve_one(builder.clone(), tls.clone(), stream));
+    }
+}
+
+async fn serve_one(
+    builder: auto::Builder<TokioExecutor>,
+    tls: Option<TlsAcceptor>,
+    stream: TcpStream,
+) {
+    let service = hyper::service::service_fn(handle);
+    match tls {
+        None => {
             let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
-        });
+        }
+        Some(acceptor) => {
+            let Ok(stream) = acceptor.accept(stream).await else {
+                return;
+            };
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        }
     }
+}
+
+/// The TLS set-up poco-httpd makes: ring, TLS 1.2 and 1.3, ALPN `h2` then `http/1.1`.
+///
+/// # Panics
+/// When the certificate or key cannot be read: the benchmark must not run without.
+fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> TlsAcceptor {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .expect("cannot read BENCH_TLS_CERT");
+    let key = PrivateKeyDer::from_pem_file(key).expect("cannot read BENCH_TLS_KEY");
+    let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring offers the default versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("the certificate and key do not match");
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    TlsAcceptor::from(Arc::new(config))
 }
 
 /// HTTP/1.1 and HTTP/2 with timers, like poco-httpd's own builder.

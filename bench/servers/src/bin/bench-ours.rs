@@ -1,8 +1,12 @@
 //! The poco-httpd side of the comparison: Pre handlers at `/`, `/a/`, `/a/b/`, the
 //! Content handler of `/a/b/` answering `Hello, world!`, a Post handler at `/`, and
-//! `/stream` sending 1 GiB. Usage: `bench-ours ADDR:PORT` (`BENCH_THREADS` workers).
+//! `/stream` sending 1 GiB, and with `BENCH_STATIC_ROOT` set, that directory's files
+//! under `/static/` (the ready-made server's `StaticFiles`). Usage:
+//! `bench-ours ADDR:PORT` (`BENCH_THREADS` workers; HTTPS with `BENCH_TLS_CERT` and
+//! `BENCH_TLS_KEY`).
 
-use poco_bench::{HELLO_BODY, HELLO_TYPE, SERVER_NAME, STREAM_PATH, STREAM_TYPE};
+use poco_bench::{HELLO_BODY, HELLO_TYPE, SERVER_NAME, STATIC_PREFIX, STREAM_PATH, STREAM_TYPE};
+use poco_httpd::handlers::StaticFiles;
 use poco_httpd::http::header::HOST;
 use poco_httpd::{Outcome, Request, Response, Server};
 
@@ -11,7 +15,14 @@ fn main() -> Result<(), poco_httpd::Error> {
 }
 
 async fn serve() -> Result<(), poco_httpd::Error> {
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some((cert, key)) = poco_bench::tls_paths() {
+        builder = builder.tls(cert, key);
+    }
+    if let Some(root) = poco_bench::static_root() {
+        builder = builder.content(STATIC_PREFIX, StaticFiles::new(STATIC_PREFIX, root));
+    }
+    let server = builder
         .listen(poco_bench::listen_addr())
         .header("Server", SERVER_NAME)
         .pre("/", pre)

@@ -1,0 +1,213 @@
+//! [`Root`]: opening files under the static root by the symlink policy, inline (no
+//! blocking-pool hop: opening a file is one system call).
+//!
+//! With symlinks kept inside the root, Linux resolves the path beneath a descriptor
+//! of the root opened once (`openat2` with `RESOLVE_BENEATH`): one system call checks
+//! every component, where resolving the path again in user space (`canonicalize`)
+//! took a `readlink` per component on every request. `RESOLVE_BENEATH` also refuses
+//! an absolute symlink that points back inside the root, and the kernel may not
+//! offer `openat2` at all (old kernels, some seccomp filters): then, and on other
+//! platforms, the path is resolved in full and must lead inside the resolved root.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Why a file under the root is not served.
+#[derive(Debug)]
+pub(super) enum Refused {
+    /// Not there, not reachable, a name too long to exist, or a symlink leads out of
+    /// the root: `404`.
+    NotFound,
+    /// Opening failed otherwise (permissions, too many open files): `500`.
+    Failed(io::Error),
+}
+
+impl From<io::Error> for Refused {
+    fn from(error: io::Error) -> Self {
+        let missing = matches!(
+            error.kind(),
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::InvalidInput
+        ) || matches!(error.raw_os_error(), Some(ELOOP | ENAMETOOLONG));
+        if missing {
+            Self::NotFound
+        } else {
+            Self::Failed(error)
+        }
+    }
+}
+
+/// `ELOOP`: too many symlinks, or a final symlink where none may be.
+const ELOOP: i32 = 40;
+/// `ENAMETOOLONG`: a name or path longer than any file can have.
+const ENAMETOOLONG: i32 = 36;
+/// `EMFILE`, `ENFILE`: out of file descriptors, for the process or the system.
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
+
+/// The root directory and how files under it are opened.
+#[derive(Debug)]
+pub(super) struct Root {
+    path: PathBuf,
+    /// The root with symlinks resolved, once, for the containment check.
+    real: Option<PathBuf>,
+    follow_symlinks_out: bool,
+    #[cfg(target_os = "linux")]
+    beneath: Option<beneath::Beneath>,
+}
+
+impl Root {
+    pub(super) fn new(path: PathBuf, follow_symlinks_out: bool) -> Self {
+        Self {
+            real: path.canonicalize().ok(),
+            #[cfg(target_os = "linux")]
+            beneath: (!follow_symlinks_out)
+                .then(|| beneath::Beneath::new(&path))
+                .flatten(),
+            path,
+            follow_symlinks_out,
+        }
+    }
+
+    /// The root as configured.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The resolved root symlinks must stay inside; `None` when they may lead out
+    /// (or the root does not exist, when nothing is served).
+    pub(super) fn walls(&self) -> Option<&Path> {
+        (!self.follow_symlinks_out).then_some(self.real.as_deref())?
+    }
+
+    pub(super) fn follows_symlinks_out(&self) -> bool {
+        self.follow_symlinks_out
+    }
+
+    /// Opens `relative` (`/`-separated plain names, no `.` or `..`; empty for the
+    /// root itself) for reading, by the symlink policy.
+    pub(super) fn open(&self, relative: &str) -> Result<File, Refused> {
+        self.try_open(relative).map_err(|refused| match refused {
+            // Out of file descriptors, a missing file is still a 404: looking needs none.
+            Refused::Failed(error)
+                if matches!(error.raw_os_error(), Some(EMFILE | ENFILE))
+                    && !self.path.join(relative).try_exists().unwrap_or(true) =>
+            {
+                Refused::NotFound
+            }
+            refused => refused,
+        })
+    }
+
+    fn try_open(&self, relative: &str) -> Result<File, Refused> {
+        #[cfg(target_os = "linux")]
+        if let Some(beneath) = &self.beneath
+            && !self.follow_symlinks_out
+        {
+            match beneath.open(relative) {
+                beneath::Opened::File(file) => return Ok(file),
+                beneath::Opened::Error(error) => return Err(error.into()),
+                // Resolved in full below.
+                beneath::Opened::LeftRoot | beneath::Opened::Unsupported => {}
+            }
+        }
+        let candidate = if relative.is_empty() {
+            self.path.clone()
+        } else {
+            self.path.join(relative)
+        };
+        if self.follow_symlinks_out {
+            return Ok(File::open(candidate)?);
+        }
+        let real = candidate.canonicalize()?;
+        if !self
+            .real
+            .as_ref()
+            .is_some_and(|root| real.starts_with(root))
+        {
+            tracing::warn!(path = %candidate.display(), "refused: a symlink leads out of the static root");
+            return Err(Refused::NotFound);
+        }
+        Ok(File::open(real)?)
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod beneath {
+    //! `openat2(RESOLVE_BENEATH)` on a descriptor of the root.
+
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::OwnedFd;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    use rustix::io::Errno;
+
+    #[derive(Debug)]
+    pub(super) struct Beneath {
+        root: OwnedFd,
+        /// Cleared when the kernel refuses `openat2` itself.
+        supported: AtomicBool,
+    }
+
+    pub(super) enum Opened {
+        File(File),
+        Error(io::Error),
+        /// A symlink on the way leads out of the root or is absolute: decided by
+        /// resolving the path in full.
+        LeftRoot,
+        Unsupported,
+    }
+
+    impl Beneath {
+        /// A descriptor of the root directory, held for the handler's lifetime; `None`
+        /// when it cannot be opened now (then every request resolves in full).
+        pub(super) fn new(root: &Path) -> Option<Self> {
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            let root = rustix::fs::open(root, flags, Mode::empty()).ok()?;
+            Some(Self {
+                root,
+                supported: AtomicBool::new(true),
+            })
+        }
+
+        pub(super) fn open(&self, relative: &str) -> Opened {
+            if !self.supported.load(Ordering::Relaxed) {
+                return Opened::Unsupported;
+            }
+            let path = if relative.is_empty() { "." } else { relative };
+            let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY;
+            let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+            // EAGAIN: a rename raced the lookup; the kernel asks for a retry.
+            for _ in 0..3 {
+                match rustix::fs::openat2(&self.root, path, flags, Mode::empty(), resolve) {
+                    Ok(fd) => return Opened::File(File::from(fd)),
+                    Err(Errno::XDEV) => return Opened::LeftRoot,
+                    Err(Errno::AGAIN | Errno::INTR) => continue,
+                    Err(Errno::NOSYS | Errno::PERM) => {
+                        self.supported.store(false, Ordering::Relaxed);
+                        return Opened::Unsupported;
+                    }
+                    Err(errno) => return Opened::Error(errno.into()),
+                }
+            }
+            Opened::LeftRoot
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_too_long_for_any_file_is_not_found() {
+        for follow_symlinks_out in [false, true] {
+            let root = Root::new(std::env::temp_dir(), follow_symlinks_out);
+            let opened = root.open(&"a".repeat(300));
+            assert!(matches!(opened, Err(Refused::NotFound)), "{opened:?}");
+        }
+    }
+}
