@@ -1,5 +1,10 @@
 //! A WebSocket opened by a page in headless Chromium (installed by `scripts/test`):
 //! the browser's own client speaks to the echo and the page shows the answer.
+//!
+//! Chromium dumps the DOM once the page has loaded and its virtual time ran out, and
+//! a WebSocket's traffic does not hold virtual time back; so the page's image is
+//! answered only after the echo went out, which keeps the load event (and the dump)
+//! behind the echo however slow the machine is.
 
 mod common;
 
@@ -19,7 +24,8 @@ const PAGE: &str = r#"<!doctype html>
     ws.close(1000, "seen");
   };
   ws.onerror = () => { out.textContent = "error"; };
-</script>"#;
+</script>
+<img src="/after-echo" alt="">"#;
 
 #[tokio::test]
 async fn chromium_opens_a_websocket_from_a_page_and_gets_the_echo() {
@@ -32,8 +38,23 @@ async fn chromium_opens_a_websocket_from_a_page_and_gets_the_echo() {
             end.received
         )
     });
+    let (echoed, after_echo) = tokio::sync::watch::channel(false);
+    let echoed = std::sync::Arc::new(echoed);
     let server = common::start(
         Server::builder()
+            .content(
+                "/after-echo",
+                move |_req: poco_httpd::Request, res: poco_httpd::Response| {
+                    let mut after_echo = after_echo.clone();
+                    async move {
+                        let wait = after_echo.wait_for(|sent| *sent);
+                        let _ =
+                            tokio::time::timeout(std::time::Duration::from_secs(20), wait).await;
+                        res.set_status(http::StatusCode::NO_CONTENT);
+                        poco_httpd::Outcome::Ok
+                    }
+                },
+            )
             .content(
                 "/",
                 |_req: poco_httpd::Request, res: poco_httpd::Response| {
@@ -41,12 +62,16 @@ async fn chromium_opens_a_websocket_from_a_page_and_gets_the_echo() {
                     res.ok(PAGE)
                 },
             )
-            .websocket("/echo", |mut socket| async move {
-                while let Some(message) = socket.recv().await {
-                    if let Message::Text(_) = message
-                        && socket.send(message).await.is_err()
-                    {
-                        break;
+            .websocket("/echo", move |mut socket| {
+                let echoed = std::sync::Arc::clone(&echoed);
+                async move {
+                    while let Some(message) = socket.recv().await {
+                        if let Message::Text(_) = message {
+                            if socket.send(message).await.is_err() {
+                                break;
+                            }
+                            echoed.send_replace(true);
+                        }
                     }
                 }
             })
