@@ -8,7 +8,10 @@
 //!   the body back, so the request can go to another upstream.
 //! - [`Answer`], the upstream's response body on its way to the client, which cuts
 //!   the response when the upstream goes quiet for the idle timeout or breaks off,
-//!   noting either in the [`ProxyReport`].
+//!   noting either in the [`ProxyReport`]. A body whose declared length is at most
+//!   [`WHOLE_LIMIT`] is collected first and answered whole, as it would fit in one
+//!   read anyway: hyper then writes it with the head, and the client's connection
+//!   skips the streaming path's per-block work.
 
 use std::future::Future;
 use std::io;
@@ -18,8 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures_util::Stream;
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
@@ -27,7 +30,7 @@ use tokio::time::Sleep;
 
 use super::pool::Lease;
 use super::report::{ProxyFailure, ProxyReport};
-use crate::{BodyError, RequestBody};
+use crate::{Body, BodyError, RequestBody};
 
 /// How far the request body got: when a block last went to the upstream, and
 /// whether the body has ended, so the proxy can tell a slow upstream (no head
@@ -140,6 +143,9 @@ impl Drop for OutgoingBody {
     }
 }
 
+/// The largest declared body collected and answered whole rather than streamed.
+pub(super) const WHOLE_LIMIT: u64 = 64 * 1024;
+
 /// The upstream's response body as the client gets it; see the module docs.
 pub(super) struct Answer {
     body: Incoming,
@@ -169,6 +175,41 @@ impl Answer {
             upstream,
             lease: Some(lease),
             done: false,
+        }
+    }
+
+    /// The client's response body: whole when the upstream declared a length from
+    /// 1 to [`WHOLE_LIMIT`] bytes (collected within the idle timeout, as a stream
+    /// would be), else streamed. Should the upstream break off or go quiet first,
+    /// what came is sent and then the response is cut, as when streaming.
+    pub(super) async fn into_body(mut self) -> Body {
+        let small = self
+            .body
+            .size_hint()
+            .exact()
+            .is_some_and(|length| length > 0 && length <= WHOLE_LIMIT);
+        if !small {
+            return Body::from_stream(self);
+        }
+        let mut whole = Bytes::new();
+        let mut joined: Option<BytesMut> = None;
+        loop {
+            match self.next().await {
+                Some(Ok(block)) if whole.is_empty() => whole = block,
+                Some(Ok(block)) => joined
+                    .get_or_insert_with(|| BytesMut::from(&whole[..]))
+                    .extend_from_slice(&block),
+                None => {
+                    let whole = joined.map_or(whole, BytesMut::freeze);
+                    return Body::from(whole);
+                }
+                Some(Err(error)) => {
+                    let came = joined.map_or(whole, BytesMut::freeze);
+                    let blocks = (!came.is_empty()).then_some(Ok(came));
+                    let cut = blocks.into_iter().chain([Err(error)]);
+                    return Body::from_stream(futures_util::stream::iter(cut));
+                }
+            }
         }
     }
 

@@ -16,14 +16,16 @@ use super::{HostHeader, Proxy, tunnel};
 use crate::http::header::{self, HeaderMap, HeaderValue};
 use crate::http::uri::{Authority, PathAndQuery, Scheme};
 use crate::http::{Method, Uri, Version};
-use crate::{Body, Outcome, Request, RequestBody, Response, normalize_path};
+use crate::{Outcome, Request, RequestBody, Response, normalize_path};
 
 /// Forwards `request` and sets `response` from the upstream's answer.
 pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Response) -> Outcome {
     let report = ProxyReport::new();
     request.insert_extension(report.clone());
     let switch = tunnel::Switch::asked(request, proxy.settings.client.http2);
-    let head = Head::of(proxy, request, switch.as_ref());
+    // The first attempt takes the head; a retry (rare: the upstream could not be
+    // reached) builds it again rather than every request copying it.
+    let mut head = Some(Head::of(proxy, request, switch.as_ref()));
     // A tunnel's request has no body of its own: over HTTP/2 the stream is the tunnel.
     let mut body = match switch {
         Some(_) => Some(RequestBody::empty()),
@@ -43,7 +45,10 @@ pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Respons
         let lease = proxy.pool.lease(index);
         let (outgoing, mut given_back) =
             OutgoingBody::new(body.take().unwrap_or_else(RequestBody::empty));
-        let sent = send(proxy, member, head.request(member, outgoing)).await;
+        let head = head
+            .take()
+            .unwrap_or_else(|| Head::of(proxy, request, switch.as_ref()));
+        let sent = send(proxy, member, head.into_request(member, outgoing)).await;
         match sent {
             Ok(answer) => {
                 proxy.pool.succeeded(index);
@@ -55,9 +60,10 @@ pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Respons
                 }
                 let (idle, upstream) = (proxy.settings.idle_timeout, member.upstream.to_string());
                 let report = report.clone();
-                relay(answer, response, |incoming| {
+                let body = relay(answer, response, |incoming| {
                     Answer::new(incoming, idle, report, upstream, lease)
                 });
+                response.set_body(body.into_body().await);
                 return Outcome::Ok;
             }
             Err((failure, detail)) => {
@@ -160,20 +166,20 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Hands the upstream's answer to the client: status, end-to-end headers, `Via`,
-/// and the body streamed.
+/// Hands the upstream's answer head to the client — status, end-to-end headers,
+/// `Via` — and returns its body.
 fn relay(
     answer: http::Response<Incoming>,
     response: &Response,
     body: impl FnOnce(Incoming) -> Answer,
-) {
+) -> Answer {
     let (parts, incoming) = answer.into_parts();
     let mut headers = parts.headers;
     headers::remove_hop_by_hop(&mut headers);
     headers::add_via(&mut headers, parts.version);
     response.set_status(parts.status);
     response.extend_headers(headers);
-    response.set_body(Body::from_stream(body(incoming)));
+    body(incoming)
 }
 
 /// What every attempt of one request sends, whichever upstream it goes to.
@@ -196,10 +202,12 @@ impl Head {
         headers.remove(header::EXPECT);
         headers.remove(header::HOST);
         let client_host = request.host();
+        let host_value = HeaderValue::from_str(&client_host).ok();
         let client = Client {
             addr: request.connection().remote_addr(),
             https: request.connection().tls().is_some(),
             host: &client_host,
+            host_value: host_value.clone(),
             version: request.version(),
         };
         headers::add_forwarding(&mut headers, &client, settings.forwarded);
@@ -208,7 +216,7 @@ impl Head {
             switch.prepare(&mut method, &mut headers);
         }
         let host = match &settings.host {
-            HostHeader::Pass => HeaderValue::from_str(&client_host).ok(),
+            HostHeader::Pass => host_value,
             HostHeader::Upstream => None,
             HostHeader::Fixed(value) => Some(value.clone()),
         };
@@ -221,16 +229,15 @@ impl Head {
     }
 
     /// The request for `member`, with `body`.
-    fn request(&self, member: &Member, body: OutgoingBody) -> http::Request<OutgoingBody> {
+    fn into_request(self, member: &Member, body: OutgoingBody) -> http::Request<OutgoingBody> {
         let upstream_authority = member.upstream.authority();
         let host = self
             .host
-            .clone()
             .or_else(|| HeaderValue::from_str(upstream_authority.as_str()).ok());
         let mut parts = Uri::builder()
             .scheme(Scheme::HTTP)
-            .path_and_query(self.path_and_query.clone());
-        let mut headers = self.headers.clone();
+            .path_and_query(self.path_and_query);
+        let mut headers = self.headers;
         // HTTP/1.1 names the host in `Host`; HTTP/2 in the URI (`:authority`), whose
         // pool then keys on it.
         let version;
@@ -250,7 +257,7 @@ impl Head {
             }
         }
         let mut upstream_request = http::Request::new(body);
-        *upstream_request.method_mut() = self.method.clone();
+        *upstream_request.method_mut() = self.method;
         *upstream_request.uri_mut() = parts.build().unwrap_or_else(|_| Uri::from_static("/"));
         *upstream_request.version_mut() = version;
         *upstream_request.headers_mut() = headers;
@@ -266,7 +273,11 @@ fn upstream_target(request: &Request, strip: Option<&str>) -> PathAndQuery {
     let uri = request.uri();
     let normal = request.path();
     let raw = uri.path();
-    let raw_is_normal = normalize_path(raw).is_ok_and(|n| n == normal);
+    // The pipeline's path is the normalized raw one: equal, it needs no second look.
+    let raw_is_normal = raw == normal || normalize_path(raw).is_ok_and(|n| n == normal);
+    if let (None, true, Some(target)) = (strip, raw_is_normal, uri.path_and_query()) {
+        return target.clone();
+    }
     let path = match (strip, raw_is_normal) {
         (None, true) => raw.to_owned(),
         (None, false) => encode(normal),

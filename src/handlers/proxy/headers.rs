@@ -10,7 +10,7 @@ use crate::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Headers that describe one connection, never forwarded. `Proxy-Authorization`
 /// and `Proxy-Authenticate` are meant for this proxy, not the server behind it.
-const HOP_BY_HOP: [HeaderName; 9] = [
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -23,8 +23,12 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 ];
 
 /// Removes the hop-by-hop headers from `headers`: the fixed list and every name the
-/// `Connection` header lists.
+/// `Connection` header lists. Most messages carry none, which one look at each name
+/// settles without hashing the nine.
 pub(super) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -37,12 +41,18 @@ pub(super) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// Who asked, as the forwarding headers tell it.
 #[derive(Debug)]
 pub(super) struct Client<'a> {
     pub(super) addr: SocketAddr,
     pub(super) https: bool,
     pub(super) host: &'a str,
+    /// `host` as a header value; `None` when it is not a valid one.
+    pub(super) host_value: Option<HeaderValue>,
     pub(super) version: Version,
 }
 
@@ -51,14 +61,19 @@ pub(super) struct Client<'a> {
 /// `Forwarded` element.
 pub(super) fn add_forwarding(headers: &mut HeaderMap, client: &Client<'_>, forwarded: bool) {
     let ip = client.addr.ip();
-    let earlier = joined(headers, "x-forwarded-for");
+    let earlier = joined(headers, X_FORWARDED_FOR.as_str());
     let chain = match earlier {
         Some(earlier) => format!("{earlier}, {ip}"),
         None => ip.to_string(),
     };
-    set(headers, "x-forwarded-for", &chain);
-    set(headers, "x-forwarded-proto", scheme(client));
-    set(headers, "x-forwarded-host", client.host);
+    if let Ok(chain) = HeaderValue::try_from(chain) {
+        headers.insert(X_FORWARDED_FOR, chain);
+    }
+    let proto = HeaderValue::from_static(scheme(client));
+    headers.insert(X_FORWARDED_PROTO, proto);
+    if let Some(host) = client.host_value.clone() {
+        headers.insert(X_FORWARDED_HOST, host);
+    }
     if forwarded {
         let element = format!(
             "for={};proto={};host={}",
@@ -73,18 +88,18 @@ pub(super) fn add_forwarding(headers: &mut HeaderMap, client: &Client<'_>, forwa
 
 /// Appends this proxy to `Via`, with the protocol version of the message received.
 pub(super) fn add_via(headers: &mut HeaderMap, received: Version) {
-    let version = match received {
-        Version::HTTP_09 => "0.9",
-        Version::HTTP_10 => "1.0",
-        Version::HTTP_2 => "2",
-        Version::HTTP_3 => "3",
-        _ => "1.1",
+    let this = match received {
+        Version::HTTP_09 => "0.9 poco-httpd",
+        Version::HTTP_10 => "1.0 poco-httpd",
+        Version::HTTP_2 => "2 poco-httpd",
+        Version::HTTP_3 => "3 poco-httpd",
+        _ => "1.1 poco-httpd",
     };
-    append(
-        headers,
-        header::VIA.as_str(),
-        &format!("{version} poco-httpd"),
-    );
+    if headers.contains_key(header::VIA) {
+        append(headers, header::VIA.as_str(), this);
+    } else {
+        headers.insert(header::VIA, HeaderValue::from_static(this));
+    }
 }
 
 fn scheme(client: &Client<'_>) -> &'static str {
@@ -177,6 +192,7 @@ mod tests {
             addr: "[::1]:5000".parse().expect("addr"),
             https: true,
             host: "example.org:8443",
+            host_value: Some(HeaderValue::from_static("example.org:8443")),
             version: Version::HTTP_2,
         };
         add_forwarding(&mut map, &client, true);
