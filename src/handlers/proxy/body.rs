@@ -78,18 +78,34 @@ pub(super) struct OutgoingBody {
     progress: Arc<Progress>,
 }
 
-/// Where an [`OutgoingBody`] dropped before sending anything returns its body.
-pub(super) type GivenBack = oneshot::Receiver<RequestBody>;
+/// Where an [`OutgoingBody`] dropped before sending anything returns its body. An
+/// empty body (a `GET`, most requests) needs no way back: another is made.
+pub(super) struct GivenBack(Option<oneshot::Receiver<RequestBody>>);
+
+impl GivenBack {
+    /// The body, if it came back.
+    pub(super) fn take(&mut self) -> Option<RequestBody> {
+        match &mut self.0 {
+            None => Some(RequestBody::empty()),
+            Some(given_back) => given_back.try_recv().ok(),
+        }
+    }
+}
 
 impl OutgoingBody {
     pub(super) fn new(body: RequestBody) -> (Self, GivenBack) {
-        let (give_back, given_back) = oneshot::channel();
-        let progress = Arc::new(Progress::new(body.is_end_stream()));
+        let ended = body.is_end_stream();
+        let (give_back, given_back) = if ended {
+            (None, GivenBack(None))
+        } else {
+            let (give_back, given_back) = oneshot::channel();
+            (Some(give_back), GivenBack(Some(given_back)))
+        };
         let outgoing = Self {
             inner: Some(body),
             sent_any: false,
-            give_back: Some(give_back),
-            progress,
+            give_back,
+            progress: Arc::new(Progress::new(ended)),
         };
         (outgoing, given_back)
     }

@@ -75,7 +75,7 @@ pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Respons
                     request.method(),
                     request.path()
                 );
-                body = given_back.try_recv().ok();
+                body = given_back.take();
                 let may_retry = matches!(
                     failure,
                     ProxyFailure::ConnectFailed | ProxyFailure::ConnectTimeout
@@ -196,6 +196,8 @@ impl Head {
     fn of(proxy: &Proxy, request: &Request, switch: Option<&tunnel::Switch>) -> Self {
         let settings = &proxy.settings;
         let mut headers = request.headers().clone();
+        // Room for what is added (X-Forwarded-*, Via, Host) in one growth.
+        headers.reserve(6);
         headers::remove_hop_by_hop(&mut headers);
         // hyper's client sends the body at once; an upstream waiting for
         // `100-continue` is answered by the body itself.

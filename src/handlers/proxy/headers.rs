@@ -5,6 +5,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use smallvec::SmallVec;
+
 use crate::http::Version;
 use crate::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
@@ -23,20 +25,30 @@ static HOP_BY_HOP: [HeaderName; 9] = [
 ];
 
 /// Removes the hop-by-hop headers from `headers`: the fixed list and every name the
-/// `Connection` header lists. Most messages carry none, which one look at each name
-/// settles without hashing the nine.
+/// `Connection` header lists. One look at each name finds those present, so only
+/// they are hashed and removed (most messages carry none, or just `Connection`).
 pub(super) fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    let present: SmallVec<[HeaderName; 4]> = headers
+        .keys()
+        .filter(|name| HOP_BY_HOP.contains(name))
+        .cloned()
+        .collect();
+    if present.is_empty() {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
+    // The lists are copied (shared bytes) so the names they hold can be removed.
+    let lists: SmallVec<[HeaderValue; 2]> =
+        headers.get_all(header::CONNECTION).iter().cloned().collect();
+    let named = lists
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|list| list.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        .map(str::trim)
+        .filter(|token| !token.is_empty());
+    for token in named {
+        headers.remove(token);
+    }
+    for name in &present {
         headers.remove(name);
     }
 }
