@@ -221,9 +221,11 @@ impl Answer {
                 }
                 Some(Err(error)) => {
                     let came = joined.map_or(whole, BytesMut::freeze);
-                    let blocks = (!came.is_empty()).then_some(Ok(came));
-                    let cut = blocks.into_iter().chain([Err(error)]);
-                    return Body::from_stream(futures_util::stream::iter(cut));
+                    return Body::from_stream(Cut {
+                        came: (!came.is_empty()).then_some(came),
+                        paused: false,
+                        error: Some(error),
+                    });
                 }
             }
         }
@@ -301,5 +303,30 @@ impl Stream for Answer {
                 }
             }
         }
+    }
+}
+
+/// What came of a small body before the upstream failed, then the failure — after
+/// one pause, in which hyper flushes the head and what came, as it would have while
+/// streaming; an error polled at once would close the connection with them unsent.
+struct Cut {
+    came: Option<Bytes>,
+    paused: bool,
+    error: Option<io::Error>,
+}
+
+impl Stream for Cut {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(came) = self.came.take() {
+            return Poll::Ready(Some(Ok(came)));
+        }
+        if !self.paused {
+            self.paused = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(self.error.take().map(Err))
     }
 }

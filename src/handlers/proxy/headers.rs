@@ -37,8 +37,11 @@ pub(super) fn remove_hop_by_hop(headers: &mut HeaderMap) {
         return;
     }
     // The lists are copied (shared bytes) so the names they hold can be removed.
-    let lists: SmallVec<[HeaderValue; 2]> =
-        headers.get_all(header::CONNECTION).iter().cloned().collect();
+    let lists: SmallVec<[HeaderValue; 2]> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .cloned()
+        .collect();
     let named = lists
         .iter()
         .filter_map(|value| value.to_str().ok())
