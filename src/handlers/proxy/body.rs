@@ -169,7 +169,7 @@ pub(super) struct Answer {
     /// Running while the upstream keeps the next block waiting.
     idle: Option<Pin<Box<Sleep>>>,
     report: ProxyReport,
-    upstream: String,
+    upstream: Arc<str>,
     /// Counts this request against its upstream until the body ends.
     lease: Option<Lease>,
     done: bool,
@@ -180,7 +180,7 @@ impl Answer {
         body: Incoming,
         idle_timeout: Duration,
         report: ProxyReport,
-        upstream: String,
+        upstream: Arc<str>,
         lease: Lease,
     ) -> Self {
         Self {

@@ -5,8 +5,10 @@
 
 use std::error::Error as _;
 use std::io;
+use std::sync::Arc;
 
 use hyper::body::Incoming;
+use smallvec::SmallVec;
 
 use super::body::{Answer, OutgoingBody};
 use super::headers::{self, Client};
@@ -32,7 +34,7 @@ pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Respons
         None => Some(request.take_body().unwrap_or_else(|_| RequestBody::empty())),
     };
     let idempotent = is_idempotent(request.method());
-    let mut tried = Vec::new();
+    let mut tried: SmallVec<[usize; 4]> = SmallVec::new();
     loop {
         let Some(index) = proxy.pool.pick(&tried) else {
             let failure = ProxyFailure::NoLiveUpstream;
@@ -41,7 +43,7 @@ pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Respons
         };
         tried.push(index);
         let member = proxy.pool.member(index);
-        report.note_attempt(&member.upstream.to_string());
+        report.note_attempt(member.upstream.name());
         let lease = proxy.pool.lease(index);
         let (outgoing, mut given_back) =
             OutgoingBody::new(body.take().unwrap_or_else(RequestBody::empty));
@@ -58,7 +60,10 @@ pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Respons
                 {
                     return tunnel::relay(switch, answer, request, response, lease, &report);
                 }
-                let (idle, upstream) = (proxy.settings.idle_timeout, member.upstream.to_string());
+                let (idle, upstream) = (
+                    proxy.settings.idle_timeout,
+                    Arc::clone(member.upstream.name()),
+                );
                 let report = report.clone();
                 let body = relay(answer, response, |incoming| {
                     Answer::new(incoming, idle, report, upstream, lease)
