@@ -134,6 +134,12 @@ impl Response {
     pub fn extend_headers(&self, headers: HeaderMap) {
         let mut response = self.exchange.response_state();
         response.length_set |= headers.contains_key(CONTENT_LENGTH);
+        let map = response.header_map();
+        if map.is_empty() {
+            // Nothing to keep: the whole map moves in (a proxy's answer, typically).
+            *map = headers;
+            return;
+        }
         let mut name = None;
         for (next, value) in headers {
             // `into_iter` names a header once, before all of its values.

@@ -319,3 +319,32 @@ async fn curl_uploads_with_expect_100_continue_through_the_proxy() {
     proxy.stop().await;
     upstream.stop().await;
 }
+
+#[tokio::test]
+async fn a_small_answer_arriving_in_parts_reaches_the_client_whole() {
+    // A declared length under the collecting limit, sent in three writes with pauses.
+    let upstream = crate::raw_upstream(|mut stream| async move {
+        use tokio::io::AsyncWriteExt;
+        crate::read_head(&mut stream).await;
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n";
+        stream.write_all(head.as_bytes()).await.expect("head");
+        for part in ["first", "-then", "-last"] {
+            stream.write_all(part.as_bytes()).await.expect("part");
+            stream.flush().await.expect("flush");
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        }
+    })
+    .await;
+    let proxy =
+        common::start(Server::builder().content("/", proxy_to(&[upstream.to_string()]))).await;
+    let answer = common::raw(
+        proxy.addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let raw = common::Raw::parse(&answer);
+    assert_eq!(raw.status, 200);
+    assert_eq!(raw.header("content-length"), Some("15"));
+    assert_eq!(raw.body, "first-then-last");
+    proxy.stop().await;
+}

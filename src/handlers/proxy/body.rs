@@ -8,7 +8,10 @@
 //!   the body back, so the request can go to another upstream.
 //! - [`Answer`], the upstream's response body on its way to the client, which cuts
 //!   the response when the upstream goes quiet for the idle timeout or breaks off,
-//!   noting either in the [`ProxyReport`].
+//!   noting either in the [`ProxyReport`]. A body whose declared length is at most
+//!   [`WHOLE_LIMIT`] is collected first and answered whole, as it would fit in one
+//!   read anyway: hyper then writes it with the head, and the client's connection
+//!   skips the streaming path's per-block work.
 
 use std::future::Future;
 use std::io;
@@ -18,8 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures_util::Stream;
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
@@ -27,7 +30,7 @@ use tokio::time::Sleep;
 
 use super::pool::Lease;
 use super::report::{ProxyFailure, ProxyReport};
-use crate::{BodyError, RequestBody};
+use crate::{Body, BodyError, RequestBody};
 
 /// How far the request body got: when a block last went to the upstream, and
 /// whether the body has ended, so the proxy can tell a slow upstream (no head
@@ -75,18 +78,34 @@ pub(super) struct OutgoingBody {
     progress: Arc<Progress>,
 }
 
-/// Where an [`OutgoingBody`] dropped before sending anything returns its body.
-pub(super) type GivenBack = oneshot::Receiver<RequestBody>;
+/// Where an [`OutgoingBody`] dropped before sending anything returns its body. An
+/// empty body (a `GET`, most requests) needs no way back: another is made.
+pub(super) struct GivenBack(Option<oneshot::Receiver<RequestBody>>);
+
+impl GivenBack {
+    /// The body, if it came back.
+    pub(super) fn take(&mut self) -> Option<RequestBody> {
+        match &mut self.0 {
+            None => Some(RequestBody::empty()),
+            Some(given_back) => given_back.try_recv().ok(),
+        }
+    }
+}
 
 impl OutgoingBody {
     pub(super) fn new(body: RequestBody) -> (Self, GivenBack) {
-        let (give_back, given_back) = oneshot::channel();
-        let progress = Arc::new(Progress::new(body.is_end_stream()));
+        let ended = body.is_end_stream();
+        let (give_back, given_back) = if ended {
+            (None, GivenBack(None))
+        } else {
+            let (give_back, given_back) = oneshot::channel();
+            (Some(give_back), GivenBack(Some(given_back)))
+        };
         let outgoing = Self {
             inner: Some(body),
             sent_any: false,
-            give_back: Some(give_back),
-            progress,
+            give_back,
+            progress: Arc::new(Progress::new(ended)),
         };
         (outgoing, given_back)
     }
@@ -140,6 +159,9 @@ impl Drop for OutgoingBody {
     }
 }
 
+/// The largest declared body collected and answered whole rather than streamed.
+pub(super) const WHOLE_LIMIT: u64 = 64 * 1024;
+
 /// The upstream's response body as the client gets it; see the module docs.
 pub(super) struct Answer {
     body: Incoming,
@@ -147,7 +169,7 @@ pub(super) struct Answer {
     /// Running while the upstream keeps the next block waiting.
     idle: Option<Pin<Box<Sleep>>>,
     report: ProxyReport,
-    upstream: String,
+    upstream: Arc<str>,
     /// Counts this request against its upstream until the body ends.
     lease: Option<Lease>,
     done: bool,
@@ -158,7 +180,7 @@ impl Answer {
         body: Incoming,
         idle_timeout: Duration,
         report: ProxyReport,
-        upstream: String,
+        upstream: Arc<str>,
         lease: Lease,
     ) -> Self {
         Self {
@@ -169,6 +191,43 @@ impl Answer {
             upstream,
             lease: Some(lease),
             done: false,
+        }
+    }
+
+    /// The client's response body: whole when the upstream declared a length from
+    /// 1 to [`WHOLE_LIMIT`] bytes (collected within the idle timeout, as a stream
+    /// would be), else streamed. Should the upstream break off or go quiet first,
+    /// what came is sent and then the response is cut, as when streaming.
+    pub(super) async fn into_body(mut self) -> Body {
+        let small = self
+            .body
+            .size_hint()
+            .exact()
+            .is_some_and(|length| length > 0 && length <= WHOLE_LIMIT);
+        if !small {
+            return Body::from_stream(self);
+        }
+        let mut whole = Bytes::new();
+        let mut joined: Option<BytesMut> = None;
+        loop {
+            match self.next().await {
+                Some(Ok(block)) if whole.is_empty() => whole = block,
+                Some(Ok(block)) => joined
+                    .get_or_insert_with(|| BytesMut::from(&whole[..]))
+                    .extend_from_slice(&block),
+                None => {
+                    let whole = joined.map_or(whole, BytesMut::freeze);
+                    return Body::from(whole);
+                }
+                Some(Err(error)) => {
+                    let came = joined.map_or(whole, BytesMut::freeze);
+                    return Body::from_stream(Cut {
+                        came: (!came.is_empty()).then_some(came),
+                        paused: false,
+                        error: Some(error),
+                    });
+                }
+            }
         }
     }
 
@@ -244,5 +303,30 @@ impl Stream for Answer {
                 }
             }
         }
+    }
+}
+
+/// What came of a small body before the upstream failed, then the failure — after
+/// one pause, in which hyper flushes the head and what came, as it would have while
+/// streaming; an error polled at once would close the connection with them unsent.
+struct Cut {
+    came: Option<Bytes>,
+    paused: bool,
+    error: Option<io::Error>,
+}
+
+impl Stream for Cut {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(came) = self.came.take() {
+            return Poll::Ready(Some(Ok(came)));
+        }
+        if !self.paused {
+            self.paused = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(self.error.take().map(Err))
     }
 }

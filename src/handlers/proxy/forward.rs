@@ -5,8 +5,10 @@
 
 use std::error::Error as _;
 use std::io;
+use std::sync::Arc;
 
 use hyper::body::Incoming;
+use smallvec::SmallVec;
 
 use super::body::{Answer, OutgoingBody};
 use super::headers::{self, Client};
@@ -16,21 +18,23 @@ use super::{HostHeader, Proxy, tunnel};
 use crate::http::header::{self, HeaderMap, HeaderValue};
 use crate::http::uri::{Authority, PathAndQuery, Scheme};
 use crate::http::{Method, Uri, Version};
-use crate::{Body, Outcome, Request, RequestBody, Response, normalize_path};
+use crate::{Outcome, Request, RequestBody, Response, normalize_path};
 
 /// Forwards `request` and sets `response` from the upstream's answer.
 pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Response) -> Outcome {
     let report = ProxyReport::new();
     request.insert_extension(report.clone());
     let switch = tunnel::Switch::asked(request, proxy.settings.client.http2);
-    let head = Head::of(proxy, request, switch.as_ref());
+    // The first attempt takes the head; a retry (rare: the upstream could not be
+    // reached) builds it again rather than every request copying it.
+    let mut head = Some(Head::of(proxy, request, switch.as_ref()));
     // A tunnel's request has no body of its own: over HTTP/2 the stream is the tunnel.
     let mut body = match switch {
         Some(_) => Some(RequestBody::empty()),
         None => Some(request.take_body().unwrap_or_else(|_| RequestBody::empty())),
     };
     let idempotent = is_idempotent(request.method());
-    let mut tried = Vec::new();
+    let mut tried: SmallVec<[usize; 4]> = SmallVec::new();
     loop {
         let Some(index) = proxy.pool.pick(&tried) else {
             let failure = ProxyFailure::NoLiveUpstream;
@@ -39,11 +43,14 @@ pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Respons
         };
         tried.push(index);
         let member = proxy.pool.member(index);
-        report.note_attempt(&member.upstream.to_string());
+        report.note_attempt(member.upstream.name());
         let lease = proxy.pool.lease(index);
         let (outgoing, mut given_back) =
             OutgoingBody::new(body.take().unwrap_or_else(RequestBody::empty));
-        let sent = send(proxy, member, head.request(member, outgoing)).await;
+        let head = head
+            .take()
+            .unwrap_or_else(|| Head::of(proxy, request, switch.as_ref()));
+        let sent = send(proxy, member, head.into_request(member, outgoing)).await;
         match sent {
             Ok(answer) => {
                 proxy.pool.succeeded(index);
@@ -53,11 +60,15 @@ pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Respons
                 {
                     return tunnel::relay(switch, answer, request, response, lease, &report);
                 }
-                let (idle, upstream) = (proxy.settings.idle_timeout, member.upstream.to_string());
+                let (idle, upstream) = (
+                    proxy.settings.idle_timeout,
+                    Arc::clone(member.upstream.name()),
+                );
                 let report = report.clone();
-                relay(answer, response, |incoming| {
+                let body = relay(answer, response, |incoming| {
                     Answer::new(incoming, idle, report, upstream, lease)
                 });
+                response.set_body(body.into_body().await);
                 return Outcome::Ok;
             }
             Err((failure, detail)) => {
@@ -69,7 +80,7 @@ pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Respons
                     request.method(),
                     request.path()
                 );
-                body = given_back.try_recv().ok();
+                body = given_back.take();
                 let may_retry = matches!(
                     failure,
                     ProxyFailure::ConnectFailed | ProxyFailure::ConnectTimeout
@@ -160,20 +171,20 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Hands the upstream's answer to the client: status, end-to-end headers, `Via`,
-/// and the body streamed.
+/// Hands the upstream's answer head to the client — status, end-to-end headers,
+/// `Via` — and returns its body.
 fn relay(
     answer: http::Response<Incoming>,
     response: &Response,
     body: impl FnOnce(Incoming) -> Answer,
-) {
+) -> Answer {
     let (parts, incoming) = answer.into_parts();
     let mut headers = parts.headers;
     headers::remove_hop_by_hop(&mut headers);
     headers::add_via(&mut headers, parts.version);
     response.set_status(parts.status);
     response.extend_headers(headers);
-    response.set_body(Body::from_stream(body(incoming)));
+    body(incoming)
 }
 
 /// What every attempt of one request sends, whichever upstream it goes to.
@@ -190,16 +201,20 @@ impl Head {
     fn of(proxy: &Proxy, request: &Request, switch: Option<&tunnel::Switch>) -> Self {
         let settings = &proxy.settings;
         let mut headers = request.headers().clone();
+        // Room for what is added (X-Forwarded-*, Via, Host) in one growth.
+        headers.reserve(6);
         headers::remove_hop_by_hop(&mut headers);
         // hyper's client sends the body at once; an upstream waiting for
         // `100-continue` is answered by the body itself.
         headers.remove(header::EXPECT);
         headers.remove(header::HOST);
         let client_host = request.host();
+        let host_value = HeaderValue::from_str(&client_host).ok();
         let client = Client {
             addr: request.connection().remote_addr(),
             https: request.connection().tls().is_some(),
             host: &client_host,
+            host_value: host_value.clone(),
             version: request.version(),
         };
         headers::add_forwarding(&mut headers, &client, settings.forwarded);
@@ -208,7 +223,7 @@ impl Head {
             switch.prepare(&mut method, &mut headers);
         }
         let host = match &settings.host {
-            HostHeader::Pass => HeaderValue::from_str(&client_host).ok(),
+            HostHeader::Pass => host_value,
             HostHeader::Upstream => None,
             HostHeader::Fixed(value) => Some(value.clone()),
         };
@@ -221,16 +236,15 @@ impl Head {
     }
 
     /// The request for `member`, with `body`.
-    fn request(&self, member: &Member, body: OutgoingBody) -> http::Request<OutgoingBody> {
+    fn into_request(self, member: &Member, body: OutgoingBody) -> http::Request<OutgoingBody> {
         let upstream_authority = member.upstream.authority();
         let host = self
             .host
-            .clone()
             .or_else(|| HeaderValue::from_str(upstream_authority.as_str()).ok());
         let mut parts = Uri::builder()
             .scheme(Scheme::HTTP)
-            .path_and_query(self.path_and_query.clone());
-        let mut headers = self.headers.clone();
+            .path_and_query(self.path_and_query);
+        let mut headers = self.headers;
         // HTTP/1.1 names the host in `Host`; HTTP/2 in the URI (`:authority`), whose
         // pool then keys on it.
         let version;
@@ -250,7 +264,7 @@ impl Head {
             }
         }
         let mut upstream_request = http::Request::new(body);
-        *upstream_request.method_mut() = self.method.clone();
+        *upstream_request.method_mut() = self.method;
         *upstream_request.uri_mut() = parts.build().unwrap_or_else(|_| Uri::from_static("/"));
         *upstream_request.version_mut() = version;
         *upstream_request.headers_mut() = headers;
@@ -266,7 +280,11 @@ fn upstream_target(request: &Request, strip: Option<&str>) -> PathAndQuery {
     let uri = request.uri();
     let normal = request.path();
     let raw = uri.path();
-    let raw_is_normal = normalize_path(raw).is_ok_and(|n| n == normal);
+    // The pipeline's path is the normalized raw one: equal, it needs no second look.
+    let raw_is_normal = raw == normal || normalize_path(raw).is_ok_and(|n| n == normal);
+    if let (None, true, Some(target)) = (strip, raw_is_normal, uri.path_and_query()) {
+        return target.clone();
+    }
     let path = match (strip, raw_is_normal) {
         (None, true) => raw.to_owned(),
         (None, false) => encode(normal),

@@ -5,12 +5,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use smallvec::SmallVec;
+
 use crate::http::Version;
 use crate::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Headers that describe one connection, never forwarded. `Proxy-Authorization`
 /// and `Proxy-Authenticate` are meant for this proxy, not the server behind it.
-const HOP_BY_HOP: [HeaderName; 9] = [
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -23,19 +25,40 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 ];
 
 /// Removes the hop-by-hop headers from `headers`: the fixed list and every name the
-/// `Connection` header lists.
+/// `Connection` header lists. One look at each name finds those present, so only
+/// they are hashed and removed (most messages carry none, or just `Connection`).
 pub(super) fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+    let present: SmallVec<[HeaderName; 4]> = headers
+        .keys()
+        .filter(|name| HOP_BY_HOP.contains(name))
+        .cloned()
+        .collect();
+    if present.is_empty() {
+        return;
+    }
+    // The lists are copied (shared bytes) so the names they hold can be removed.
+    let lists: SmallVec<[HeaderValue; 2]> = headers
         .get_all(header::CONNECTION)
+        .iter()
+        .cloned()
+        .collect();
+    let named = lists
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|list| list.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        .map(str::trim)
+        .filter(|token| !token.is_empty());
+    for token in named {
+        headers.remove(token);
+    }
+    for name in &present {
         headers.remove(name);
     }
 }
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Who asked, as the forwarding headers tell it.
 #[derive(Debug)]
@@ -43,6 +66,8 @@ pub(super) struct Client<'a> {
     pub(super) addr: SocketAddr,
     pub(super) https: bool,
     pub(super) host: &'a str,
+    /// `host` as a header value; `None` when it is not a valid one.
+    pub(super) host_value: Option<HeaderValue>,
     pub(super) version: Version,
 }
 
@@ -51,14 +76,19 @@ pub(super) struct Client<'a> {
 /// `Forwarded` element.
 pub(super) fn add_forwarding(headers: &mut HeaderMap, client: &Client<'_>, forwarded: bool) {
     let ip = client.addr.ip();
-    let earlier = joined(headers, "x-forwarded-for");
+    let earlier = joined(headers, X_FORWARDED_FOR.as_str());
     let chain = match earlier {
         Some(earlier) => format!("{earlier}, {ip}"),
-        None => ip.to_string(),
+        None => ip_text(ip),
     };
-    set(headers, "x-forwarded-for", &chain);
-    set(headers, "x-forwarded-proto", scheme(client));
-    set(headers, "x-forwarded-host", client.host);
+    if let Ok(chain) = HeaderValue::try_from(chain) {
+        headers.insert(X_FORWARDED_FOR, chain);
+    }
+    let proto = HeaderValue::from_static(scheme(client));
+    headers.insert(X_FORWARDED_PROTO, proto);
+    if let Some(host) = client.host_value.clone() {
+        headers.insert(X_FORWARDED_HOST, host);
+    }
     if forwarded {
         let element = format!(
             "for={};proto={};host={}",
@@ -73,18 +103,40 @@ pub(super) fn add_forwarding(headers: &mut HeaderMap, client: &Client<'_>, forwa
 
 /// Appends this proxy to `Via`, with the protocol version of the message received.
 pub(super) fn add_via(headers: &mut HeaderMap, received: Version) {
-    let version = match received {
-        Version::HTTP_09 => "0.9",
-        Version::HTTP_10 => "1.0",
-        Version::HTTP_2 => "2",
-        Version::HTTP_3 => "3",
-        _ => "1.1",
+    let this = match received {
+        Version::HTTP_09 => "0.9 poco-httpd",
+        Version::HTTP_10 => "1.0 poco-httpd",
+        Version::HTTP_2 => "2 poco-httpd",
+        Version::HTTP_3 => "3 poco-httpd",
+        _ => "1.1 poco-httpd",
     };
-    append(
-        headers,
-        header::VIA.as_str(),
-        &format!("{version} poco-httpd"),
-    );
+    if headers.contains_key(header::VIA) {
+        append(headers, header::VIA.as_str(), this);
+    } else {
+        headers.insert(header::VIA, HeaderValue::from_static(this));
+    }
+}
+
+/// `ip` as text. IPv4 digits are written directly: through `Display` the
+/// formatting machinery cost more than the rest of the forwarding headers together.
+fn ip_text(ip: IpAddr) -> String {
+    let IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut text = String::with_capacity(15);
+    for (index, octet) in v4.octets().into_iter().enumerate() {
+        if index > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+    text
 }
 
 fn scheme(client: &Client<'_>) -> &'static str {
@@ -151,6 +203,20 @@ mod tests {
     }
 
     #[test]
+    fn an_address_is_written_as_display_writes_it() {
+        for text in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.100.255",
+            "192.168.9.99",
+            "::1",
+        ] {
+            let ip: IpAddr = text.parse().expect("address");
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
+    }
+
+    #[test]
     fn hop_by_hop_headers_and_those_connection_names_are_removed() {
         let mut map = headers(&[
             ("connection", "keep-alive, X-Secret"),
@@ -177,6 +243,7 @@ mod tests {
             addr: "[::1]:5000".parse().expect("addr"),
             https: true,
             host: "example.org:8443",
+            host_value: Some(HeaderValue::from_static("example.org:8443")),
             version: Version::HTTP_2,
         };
         add_forwarding(&mut map, &client, true);

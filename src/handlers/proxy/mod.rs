@@ -68,6 +68,8 @@ pub enum HostHeader {
 ///   extensions tells Error and Post handlers what happened.
 /// - An idempotent request whose upstream could not be reached goes to the next
 ///   upstream; a request is never sent again once any of its body went out.
+/// - An answer declaring at most 64 KiB is taken whole before it is passed on (it
+///   is written with the head); a larger or unsized one streams.
 /// - Protocol switches (WebSocket) are tunnelled both ways; a WebSocket over HTTP/2
 ///   (extended CONNECT) reaches an HTTP/1.1 upstream as an `Upgrade`.
 ///

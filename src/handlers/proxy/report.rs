@@ -95,7 +95,7 @@ pub struct ProxyReport {
 #[derive(Debug)]
 struct State {
     started: Instant,
-    upstream: Option<String>,
+    upstream: Option<Arc<str>>,
     attempts: u32,
     status: Option<StatusCode>,
     head_time: Option<Duration>,
@@ -124,7 +124,7 @@ impl ProxyReport {
 
     /// The upstream tried last (as written in the proxy's list), if any was tried.
     pub fn upstream(&self) -> Option<String> {
-        self.state().upstream.clone()
+        self.state().upstream.as_deref().map(str::to_owned)
     }
 
     /// How many upstreams were tried: more than one after a retry.
@@ -153,9 +153,9 @@ impl ProxyReport {
         self.state().failure
     }
 
-    pub(super) fn note_attempt(&self, upstream: &str) {
+    pub(super) fn note_attempt(&self, upstream: &Arc<str>) {
         let mut state = self.state();
-        state.upstream = Some(upstream.to_owned());
+        state.upstream = Some(Arc::clone(upstream));
         state.attempts += 1;
     }
 

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::http::uri::Authority;
 
@@ -43,7 +44,8 @@ pub(super) enum Address {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Upstream {
     address: Address,
-    written: String,
+    /// Shared, as each request's report and body name their upstream.
+    written: Arc<str>,
 }
 
 impl Upstream {
@@ -69,7 +71,15 @@ impl Upstream {
             }
             Address::Tcp(authority)
         };
-        Ok(Self { address, written })
+        Ok(Self {
+            address,
+            written: Arc::from(written),
+        })
+    }
+
+    /// The text the upstream was written as.
+    pub(super) fn name(&self) -> &Arc<str> {
+        &self.written
     }
 
     pub(super) fn address(&self) -> &Address {
