@@ -1,111 +1,13 @@
 //! The ready-made server, run as a user runs it: the `poco-httpd` binary.
 
-use std::io::{BufRead, BufReader};
+#[path = "common/binary.rs"]
+mod binary;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-
-/// A running `poco-httpd`, killed if the test ends without stopping it.
-struct Running {
-    child: Child,
-    url: String,
-}
-
-impl Running {
-    /// Starts it on a free port of 127.0.0.1.
-    fn start(args: &[&str]) -> Self {
-        let mut all = vec!["--listen", "127.0.0.1:0"];
-        all.extend_from_slice(args);
-        Self::launch(&all, Stdio::null())
-    }
-
-    /// Starts it with exactly `args`, its log going to `stderr`; the address must be
-    /// on 127.0.0.1.
-    fn launch(args: &[&str], stderr: Stdio) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_poco-httpd"));
-        command.args(args);
-        Self::spawn(command, stderr)
-    }
-
-    /// Starts `command`, which runs the server (perhaps through a shell), its log
-    /// going to `stderr`.
-    fn spawn(mut command: Command, stderr: Stdio) -> Self {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("start poco-httpd");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("piped stdout");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the listening line");
-        let url = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .expect("an address")
-            .to_string();
-        assert!(url.contains("://127.0.0.1:"), "{line}");
-        Self { child, url }
-    }
-
-    /// Starts `poco-httpd --config PATH`.
-    fn with_config(path: &std::path::Path) -> Self {
-        Self::start(&["--config", path.to_str().expect("a UTF-8 path")])
-    }
-
-    /// Starts `poco-httpd --root DIR`.
-    fn with_root(dir: &std::path::Path) -> Self {
-        Self::start(&["--root", dir.to_str().expect("a UTF-8 path")])
-    }
-
-    /// Sends SIGHUP: reload the configuration.
-    fn hangup(&self) {
-        Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-    }
-
-    /// GETs `path` with `client`.
-    async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
-        let url = format!("{}{path}", self.url);
-        client.get(url).send().await.expect("GET")
-    }
-
-    /// Writes `text` to the config file at `path` and sends SIGHUP.
-    fn reload(&self, path: &std::path::Path, text: &str) {
-        std::fs::write(path, text).expect("write config");
-        self.hangup();
-    }
-
-    /// Sends SIGTERM and returns the exit status (bounded wait).
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "poco-httpd exits after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use binary::{BINARY, Binary, FIXTURES};
 
 fn write_config(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("poco-httpd-binary-{}", std::process::id()));
@@ -127,7 +29,7 @@ fn alice_and_a_log(htpasswd: &str, log: &str) -> (PathBuf, PathBuf) {
 
 #[tokio::test]
 async fn serves_the_root_directory_and_stops_on_sigterm() {
-    let server = Running::start(&["--root", FIXTURES]);
+    let server = Binary::on_loopback(&["--root", FIXTURES]);
     let client = reqwest::Client::new();
     let text = server.get(&client, "/hello.txt").await;
     assert_eq!(text.status(), 200);
@@ -157,7 +59,7 @@ async fn a_config_file_sets_headers_locations_and_redirects() {
             "hostname = \"example.test\"\n[[rewrite]]\nfrom = \"^/old/(.*)$\"\nto = \"/files/$1\"\n\n[headers]\nX-Site = \"demo\"\n\n[[location]]\npath = \"/files/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n\n[[location]]\npath = \"/honk\"\nredirect = {{ to = \"/honk/\", status = 301 }}\n\n[[location]]\npath = \"/\"\nredirect = {{ to = \"/files/hello.txt\" }}\n"
         ),
     );
-    let server = Running::with_config(&config);
+    let server = Binary::with_config(&config);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -182,7 +84,7 @@ fn a_bad_config_is_refused_at_start_naming_file_line_and_key() {
         "bad.toml",
         "listen = \"127.0.0.1:0\"\n\n[[location]]\npath = \"/\"\nstatik = { root = \".\" }\n",
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
+    let output = Command::new(BINARY)
         .args(["--config", config.to_str().unwrap()])
         .output()
         .expect("run poco-httpd");
@@ -192,7 +94,7 @@ fn a_bad_config_is_refused_at_start_naming_file_line_and_key() {
         message.contains("bad.toml:5:") && message.contains("statik"),
         "{message}"
     );
-    let missing = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
+    let missing = Command::new(BINARY)
         .args(["--config", "/no/such/file.toml"])
         .output()
         .expect("run poco-httpd");
@@ -204,7 +106,7 @@ fn a_bad_config_is_refused_at_start_naming_file_line_and_key() {
 fn a_port_in_use_is_reported_with_the_os_message_once() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let output = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
+    let output = Command::new(BINARY)
         .args(["--root", FIXTURES, "--listen", &addr])
         .output()
         .expect("run poco-httpd");
@@ -234,12 +136,12 @@ async fn a_location_path_covers_everything_below_it() {
             log.display()
         ),
     );
-    let server = Running::with_config(&config);
+    let server = Binary::with_config(&config);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let get = |path: &str| client.get(format!("{}{path}", server.url)).send();
+    let get = |path: &str| client.get(format!("{}{path}", server.url())).send();
     let location =
         |answer: &reqwest::Response| answer.headers()["location"].to_str().unwrap().to_owned();
     // basic_auth
@@ -253,7 +155,7 @@ async fn a_location_path_covers_everything_below_it() {
     );
     let authed = |path: &str| {
         client
-            .get(format!("{}{path}", server.url))
+            .get(format!("{}{path}", server.url()))
             .basic_auth("alice", Some("pw"))
             .send()
     };
@@ -315,8 +217,8 @@ async fn an_empty_header_value_means_the_header_is_not_sent() {
             "[headers]\nServer = \"\"\nX-Site = \"demo\"\n[[location]]\npath = \"/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n"
         ),
     );
-    let server = Running::with_config(&config);
-    let answer = reqwest::get(format!("{}/hello.txt", server.url))
+    let server = Binary::with_config(&config);
+    let answer = reqwest::get(format!("{}/hello.txt", server.url()))
         .await
         .unwrap();
     assert_eq!(answer.headers()["x-site"], "demo");
@@ -332,7 +234,7 @@ async fn an_empty_header_value_means_the_header_is_not_sent() {
 fn root_with_config_is_refused() {
     // Not even valid TOML: the flags are refused before the file is read.
     let config = write_config("conflict.toml", "[[");
-    let output = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
+    let output = Command::new(BINARY)
         .args(["--root", FIXTURES, "--config", config.to_str().unwrap()])
         .output()
         .expect("run poco-httpd");
@@ -369,7 +271,7 @@ async fn basic_auth_and_an_access_log_reopened_on_sighup() {
             htpasswd.display()
         ),
     );
-    let server = Running::with_config(&config);
+    let server = Binary::with_config(&config);
     let client = reqwest::Client::new();
     let refused = server.get(&client, "/private/x").await;
     assert_eq!(refused.status(), 401);
@@ -380,7 +282,7 @@ async fn basic_auth_and_an_access_log_reopened_on_sighup() {
             .contains("realm=\"private\"")
     );
     let allowed = client
-        .get(format!("{}/private/x", server.url))
+        .get(format!("{}/private/x", server.url()))
         .basic_auth("alice", Some("pw"))
         .send()
         .await
@@ -394,10 +296,7 @@ async fn basic_auth_and_an_access_log_reopened_on_sighup() {
     assert!(lines[1].starts_with("127.0.0.1 - alice ["), "{lines:?}");
     let rotated = log.with_file_name("access.log.1");
     std::fs::rename(&log, &rotated).unwrap();
-    Command::new("kill")
-        .args(["-HUP", &server.child.id().to_string()])
-        .status()
-        .unwrap();
+    server.signal("-HUP");
     // Requests until one lands in the reopened file (the signal is handled async).
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::read_to_string(&log).unwrap_or_default().is_empty() {
@@ -418,7 +317,7 @@ async fn sighup_reloads_the_config_and_refuses_a_bad_one() {
         "reload.toml",
         "[[location]]\npath = \"/\"\nredirect = { to = \"/first\" }\n",
     );
-    let server = Running::with_config(&config);
+    let server = Binary::with_config(&config);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -426,7 +325,7 @@ async fn sighup_reloads_the_config_and_refuses_a_bad_one() {
     let location =
         |response: reqwest::Response| response.headers()["location"].to_str().unwrap().to_string();
     assert_eq!(
-        location(client.get(&server.url).send().await.unwrap()),
+        location(client.get(server.url()).send().await.unwrap()),
         "/first"
     );
     server.reload(
@@ -434,7 +333,7 @@ async fn sighup_reloads_the_config_and_refuses_a_bad_one() {
         "[[location]]\npath = \"/\"\nredirect = { to = \"/second\" }\n",
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while location(client.get(&server.url).send().await.unwrap()) != "/second" {
+    while location(client.get(server.url()).send().await.unwrap()) != "/second" {
         assert!(
             Instant::now() < deadline,
             "the new config is in effect after SIGHUP"
@@ -447,7 +346,7 @@ async fn sighup_reloads_the_config_and_refuses_a_bad_one() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        location(client.get(&server.url).send().await.unwrap()),
+        location(client.get(server.url()).send().await.unwrap()),
         "/second",
         "the old config stays"
     );
@@ -480,10 +379,10 @@ async fn a_large_file_is_streamed_with_bounded_memory() {
         .unwrap()
         .set_len(SIZE)
         .unwrap();
-    let server = Running::with_root(&dir);
-    let pid = server.child.id();
+    let server = Binary::with_root(&dir);
+    let pid = server.pid();
     let before = resident_bytes(pid);
-    let addr = server.url.trim_start_matches("http://").to_owned();
+    let addr = server.url().trim_start_matches("http://").to_owned();
     let mut client = tokio::net::TcpStream::connect(&addr).await.unwrap();
     client
         .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -503,7 +402,7 @@ async fn a_large_file_is_streamed_with_bounded_memory() {
     );
     drop(client);
     let tail = reqwest::Client::new()
-        .get(format!("{}/big.bin", server.url))
+        .get(format!("{}/big.bin", server.url()))
         .header("range", "bytes=-4")
         .send()
         .await
@@ -530,20 +429,22 @@ async fn compression_and_listing_by_default_and_compression_off_by_config() {
             dir.display()
         ),
     );
-    let default = Running::with_root(&dir);
-    let plain = Running::with_config(&plain_config);
+    let default = Binary::with_root(&dir);
+    let plain = Binary::with_config(&plain_config);
     let client = reqwest::Client::new();
     let get = |url: String| client.get(url).header("accept-encoding", "gzip").send();
-    let compressed = get(format!("{}/sub/page.txt", default.url)).await.unwrap();
+    let compressed = get(format!("{}/sub/page.txt", default.url()))
+        .await
+        .unwrap();
     assert_eq!(compressed.headers()["content-encoding"], "gzip");
     assert!(compressed.bytes().await.unwrap().len() < text.len() / 5);
-    let listing = get(format!("{}/sub/", default.url)).await.unwrap();
+    let listing = get(format!("{}/sub/", default.url())).await.unwrap();
     assert_eq!(listing.status(), 200);
-    let uncompressed = get(format!("{}/sub/page.txt", plain.url)).await.unwrap();
+    let uncompressed = get(format!("{}/sub/page.txt", plain.url())).await.unwrap();
     assert!(uncompressed.headers().get("content-encoding").is_none());
     assert_eq!(uncompressed.text().await.unwrap(), text);
     assert_eq!(
-        get(format!("{}/sub/", plain.url)).await.unwrap().status(),
+        get(format!("{}/sub/", plain.url())).await.unwrap().status(),
         404
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -562,9 +463,9 @@ async fn tls_and_limits_from_the_config_file() {
             key.display()
         ),
     );
-    let server = Running::with_config(&config);
-    assert!(server.url.starts_with("https://"), "{}", server.url);
-    let addr: std::net::SocketAddr = server.url.trim_start_matches("https://").parse().unwrap();
+    let server = Binary::with_config(&config);
+    assert!(server.url().starts_with("https://"), "{}", server.url());
+    let addr: std::net::SocketAddr = server.url().trim_start_matches("https://").parse().unwrap();
     let client = reqwest::Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
@@ -587,7 +488,7 @@ async fn tls_and_limits_from_the_config_file() {
     assert!(oversized.map_or(true, |answer| !answer.status().is_success()));
 
     std::fs::write(&key, "not a key").unwrap();
-    let refused = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
+    let refused = Command::new(BINARY)
         .args(["--config", config.to_str().unwrap()])
         .output()
         .expect("run poco-httpd");
@@ -627,8 +528,8 @@ async fn sighup_reloads_renewed_certificate_files_for_new_handshakes() {
             key.display()
         ),
     );
-    let server = Running::with_config(&config);
-    let addr: std::net::SocketAddr = server.url.trim_start_matches("https://").parse().unwrap();
+    let server = Binary::with_config(&config);
+    let addr: std::net::SocketAddr = server.url().trim_start_matches("https://").parse().unwrap();
     let url = format!("https://localhost:{}/hello.txt", addr.port());
     let answer = trusting(&first_cert, addr).get(&url).send().await.unwrap();
     assert_eq!(answer.status(), 200);
@@ -636,7 +537,7 @@ async fn sighup_reloads_renewed_certificate_files_for_new_handshakes() {
     let (second_cert, second_key) = localhost_certificate();
     std::fs::write(&cert, &second_cert).unwrap();
     std::fs::write(&key, &second_key).unwrap();
-    server.hangup();
+    server.signal("-HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
     while trusting(&second_cert, addr).get(&url).send().await.is_err() {
         assert!(
@@ -685,8 +586,8 @@ async fn raw_get(stream: &mut tokio::net::TcpStream, padding: usize) -> String {
 async fn sighup_applies_new_limits_to_new_connections_only() {
     let site = format!("[[location]]\npath = \"/\"\nstatic = {{ root = \"{FIXTURES}\" }}\n");
     let config = write_config("limits-reload.toml", &site);
-    let server = Running::with_config(&config);
-    let addr = server.url.trim_start_matches("http://").to_owned();
+    let server = Binary::with_config(&config);
+    let addr = server.url().trim_start_matches("http://").to_owned();
     let mut before = tokio::net::TcpStream::connect(&addr).await.unwrap();
     assert_eq!(raw_get(&mut before, 20_000).await, "HTTP/1.1 200 OK");
 
@@ -697,7 +598,7 @@ async fn sighup_applies_new_limits_to_new_connections_only() {
     let client = reqwest::Client::new();
     let post = || {
         client
-            .post(format!("{}/hello.txt", server.url))
+            .post(format!("{}/hello.txt", server.url()))
             .body("x".repeat(100))
     };
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -743,16 +644,15 @@ async fn sighup_refuses_a_new_listen_address_or_tls_switch_and_keeps_serving() {
         &format!("listen = \"127.0.0.1:0\"\n{site}"),
     );
     let log = config.with_file_name("listen-reload.log");
-    let server = Running::launch(
-        &["--config", config.to_str().unwrap()],
-        std::fs::File::create(&log).unwrap().into(),
-    );
+    let mut command = Command::new(BINARY);
+    command.args(["--config", config.to_str().unwrap()]);
+    let server = Binary::spawn_logging(command, std::fs::File::create(&log).unwrap().into(), 1);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let location = || async {
-        let answer = client.get(&server.url).send().await.unwrap();
+        let answer = client.get(server.url()).send().await.unwrap();
         answer.headers()["location"].to_str().unwrap().to_owned()
     };
     assert_eq!(location().await, "/first");
@@ -797,17 +697,17 @@ async fn the_default_command_hides_dot_files_and_a_config_may_serve_them() {
             dir.display()
         ),
     );
-    let default = Running::with_root(&dir);
-    let open = Running::with_config(&config);
+    let default = Binary::with_root(&dir);
+    let open = Binary::with_config(&config);
     let client = reqwest::Client::new();
     let get = |url: String| client.get(url).send();
     for path in ["/.env", "/.git/config"] {
-        let refused = get(format!("{}{path}", default.url)).await.unwrap();
+        let refused = get(format!("{}{path}", default.url())).await.unwrap();
         assert_eq!(refused.status(), 404, "{path}");
-        let served = get(format!("{}{path}", open.url)).await.unwrap();
+        let served = get(format!("{}{path}", open.url())).await.unwrap();
         assert_eq!(served.status(), 200, "{path} with hidden = true");
     }
-    let listing = get(format!("{}/", default.url)).await.unwrap();
+    let listing = get(format!("{}/", default.url())).await.unwrap();
     let html = listing.text().await.unwrap();
     assert!(
         html.contains("page.txt") && !html.contains(".env"),
@@ -860,15 +760,19 @@ async fn out_of_file_descriptors_the_server_pauses_accepting_serves_what_is_open
     command.args([
         "-c",
         "ulimit -n 64 && exec \"$0\" \"$@\"",
-        env!("CARGO_BIN_EXE_poco-httpd"),
+        BINARY,
         "--listen",
         "127.0.0.1:0",
         "--root",
         FIXTURES,
     ]);
-    let server = Running::spawn(command, Stdio::from(std::fs::File::create(&log).unwrap()));
+    let server = Binary::spawn_logging(
+        command,
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+        1,
+    );
     let addr = server
-        .url
+        .url()
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();
@@ -946,7 +850,7 @@ async fn a_proxy_location_forwards_and_sighup_changes_upstreams_without_dropping
         )
     };
     let config = write_config("proxy.toml", &proxy_to(first));
-    let server = Running::with_config(&config);
+    let server = Binary::with_config(&config);
     let client = reqwest::Client::new();
     let text = |response: reqwest::Response| async { response.text().await.expect("body") };
     assert_eq!(
@@ -954,7 +858,7 @@ async fn a_proxy_location_forwards_and_sighup_changes_upstreams_without_dropping
         "first /app/x"
     );
     let in_flight = tokio::spawn({
-        let (client, url) = (client.clone(), format!("{}/app/slow", server.url));
+        let (client, url) = (client.clone(), format!("{}/app/slow", server.url()));
         async move { client.get(url).send().await.expect("GET").text().await }
     });
     let at = tokio::time::timeout(Duration::from_secs(10), arrived.recv()).await;

@@ -3,85 +3,33 @@
 //! `try_files`, `allow`/`deny`, `rate_limit`, `real_ip`, `proxy_protocol` (a
 //! `listen` table's) and `max_connections_per_ip`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "common/binary.rs"]
+mod binary;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
+
+use binary::{BINARY, Binary, scratch, write};
 
 const SITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/site");
 
-/// A running `poco-httpd --config FILE` on a free port of 127.0.0.1, killed when
-/// dropped.
-struct Running {
-    child: Child,
-    addr: String,
-}
-
-impl Running {
-    fn with_config(name: &str, text: &str) -> Self {
-        Self::run(name, text, &["--listen", "127.0.0.1:0"])
-    }
-
-    /// With the config's own `listen` (which must be on 127.0.0.1).
-    fn with_own_listen(name: &str, text: &str) -> Self {
-        Self::run(name, text, &[])
-    }
-
-    fn run(name: &str, text: &str, args: &[&str]) -> Self {
-        let dir = std::env::temp_dir().join(format!("poco-httpd-front-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let file: PathBuf = dir.join(name);
-        std::fs::write(&file, text).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
-            .args(args)
-            .arg("--config")
-            .arg(&file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start poco-httpd");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("piped stdout");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the listening line");
-        let addr = line
-            .trim()
-            .rsplit("://")
-            .next()
-            .expect("an address")
-            .to_owned();
-        assert!(addr.starts_with("127.0.0.1:"), "{line}");
-        Self { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Sends raw bytes on a new connection and reads until it closes (a reset too).
-    fn raw(&self, request: &[u8]) -> String {
-        let mut stream = TcpStream::connect(&self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        let _ = stream.write_all(request);
-        let mut answer = Vec::new();
-        match stream.read_to_end(&mut answer) {
-            Ok(_) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
-            Err(error) => panic!("read: {error}"),
-        }
-        String::from_utf8_lossy(&answer).into_owned()
+/// `poco-httpd --config FILE` with `text` written to `name`, on a free port of
+/// 127.0.0.1 (`own_listen`: with the config's own `listen`, which must be there).
+fn run(name: &str, text: &str, own_listen: bool) -> Binary {
+    let file = write(&scratch(&format!("front-{name}")), name, text);
+    let config = file.to_str().expect("a UTF-8 path");
+    if own_listen {
+        Binary::start(&["--config", config], 1)
+    } else {
+        Binary::with_config(&file)
     }
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The full URL of `path` on `server`.
+fn url(server: &Binary, path: &str) -> String {
+    format!("{}{path}", server.url())
 }
 
 fn client() -> reqwest::Client {
@@ -130,10 +78,10 @@ deny = ["10.66.0.0/16"]
 
 #[tokio::test]
 async fn try_files_headers_and_error_pages_from_the_config() {
-    let server = Running::with_config("files.toml", &site_config());
+    let server = run("files.toml", &site_config(), false);
     let http = client();
     let route = http
-        .get(server.url("/settings/profile"))
+        .get(url(&server, "/settings/profile"))
         .send()
         .await
         .expect("GET");
@@ -142,7 +90,7 @@ async fn try_files_headers_and_error_pages_from_the_config() {
     assert!(route.text().await.expect("body").contains("the app shell"));
 
     let asset = http
-        .get(server.url("/assets/app.js"))
+        .get(url(&server, "/assets/app.js"))
         .send()
         .await
         .expect("GET");
@@ -155,7 +103,7 @@ async fn try_files_headers_and_error_pages_from_the_config() {
     );
 
     let missing = http
-        .get(server.url("/assets/gone.js"))
+        .get(url(&server, "/assets/gone.js"))
         .send()
         .await
         .expect("GET");
@@ -175,10 +123,10 @@ async fn try_files_headers_and_error_pages_from_the_config() {
 
 #[tokio::test]
 async fn cors_and_rate_limits_from_the_config() {
-    let server = Running::with_config("api.toml", &site_config());
+    let server = run("api.toml", &site_config(), false);
     let http = client();
     let preflight = http
-        .request(reqwest::Method::OPTIONS, server.url("/api/index.html"))
+        .request(reqwest::Method::OPTIONS, url(&server, "/api/index.html"))
         .header("Origin", "https://app.example")
         .header("Access-Control-Request-Method", "PUT")
         .header("Access-Control-Request-Headers", "content-type")
@@ -202,7 +150,7 @@ async fn cors_and_rate_limits_from_the_config() {
     );
 
     let get = |client: &'static str| {
-        http.get(server.url("/api/index.html"))
+        http.get(url(&server, "/api/index.html"))
             .header("Origin", "https://app.example")
             .header("X-Forwarded-For", client)
             .send()
@@ -233,10 +181,10 @@ async fn cors_and_rate_limits_from_the_config() {
 
 #[tokio::test]
 async fn allow_and_deny_by_the_forwarded_address_from_the_config() {
-    let server = Running::with_config("admin.toml", &site_config());
+    let server = run("admin.toml", &site_config(), false);
     let http = client();
     let from = |client: &'static str| {
-        http.get(server.url("/admin/index.html"))
+        http.get(url(&server, "/admin/index.html"))
             .header("X-Forwarded-For", client)
             .send()
     };
@@ -248,7 +196,7 @@ async fn allow_and_deny_by_the_forwarded_address_from_the_config() {
     assert!(page.contains("custom client error page"), "{page}");
     assert_eq!(from("192.0.2.1").await.expect("GET").status(), 403);
     let direct = http
-        .get(server.url("/admin/index.html"))
+        .get(url(&server, "/admin/index.html"))
         .send()
         .await
         .expect("GET");
@@ -263,17 +211,17 @@ fn proxy_protocol_and_the_per_address_cap_from_the_config() {
         "listen = [{{ addr = \"127.0.0.1:0\", proxy_protocol = true }}]\n\n[limits]\nmax_connections_per_ip = 1\n\n[[location]]\npath = \"/\"\nstatic = {{ root = \"{SITE}\" }}\naccess_log = {{ file = \"{}\" }}\n",
         log.display()
     );
-    let server = Running::with_own_listen("proxied.toml", &config);
+    let server = run("proxied.toml", &config, true);
     let request = "GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    let answer =
-        server.raw(format!("PROXY TCP4 203.0.113.8 10.0.0.1 5000 80\r\n{request}").as_bytes());
+    let answer = server
+        .raw_blocking(format!("PROXY TCP4 203.0.113.8 10.0.0.1 5000 80\r\n{request}").as_bytes());
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let direct = server.raw(request.as_bytes());
+    let direct = server.raw_blocking(request.as_bytes());
     assert_eq!(direct, "", "no PROXY header: closed unanswered");
 
     // One connection per address: a second one from the same client is closed, one
     // from another client is served.
-    let mut held = TcpStream::connect(&server.addr).expect("connect");
+    let mut held = TcpStream::connect(server.addr()).expect("connect");
     // A kept-alive request answered on it: its header was read, its place taken.
     held.write_all(
         b"PROXY TCP4 203.0.113.9 10.0.0.1 5001 80\r\nGET /index.html HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -290,11 +238,11 @@ fn proxy_protocol_and_the_per_address_cap_from_the_config() {
         assert!(read > 0, "closed: {}", String::from_utf8_lossy(&answered));
         answered.extend_from_slice(&chunk[..read]);
     }
-    let second =
-        server.raw(format!("PROXY TCP4 203.0.113.9 10.0.0.1 5002 80\r\n{request}").as_bytes());
+    let second = server
+        .raw_blocking(format!("PROXY TCP4 203.0.113.9 10.0.0.1 5002 80\r\n{request}").as_bytes());
     assert_eq!(second, "", "a second connection from 203.0.113.9 is closed");
-    let other =
-        server.raw(format!("PROXY TCP4 203.0.113.10 10.0.0.1 5003 80\r\n{request}").as_bytes());
+    let other = server
+        .raw_blocking(format!("PROXY TCP4 203.0.113.10 10.0.0.1 5003 80\r\n{request}").as_bytes());
     assert!(other.starts_with("HTTP/1.1 200"), "{other}");
     drop(held);
 
@@ -317,9 +265,8 @@ fn proxy_protocol_and_the_per_address_cap_from_the_config() {
 /// Runs the binary on `config` (written to a file called `name`), which it must
 /// refuse: the file's path and what it printed.
 fn refused(name: &str, config: &str) -> (String, String) {
-    let file = std::env::temp_dir().join(format!("front-{name}-{}.toml", std::process::id()));
-    std::fs::write(&file, config).expect("write");
-    let output = Command::new(env!("CARGO_BIN_EXE_poco-httpd"))
+    let file = write(&scratch(&format!("front-{name}")), "config.toml", config);
+    let output = Command::new(BINARY)
         .arg("--config")
         .arg(&file)
         .output()

@@ -1,8 +1,10 @@
-//! The `poco-httpd` binary run as a user runs it, for the test files that start it
-//! with several listeners, a faked systemd environment or a config written per test.
+//! The `poco-httpd` binary run as a user runs it, for every test file that starts it:
+//! on a free loopback port or its config's own listeners, with a faked systemd
+//! environment, through a shell, its log kept or discarded.
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -29,13 +31,35 @@ impl Binary {
         Self::spawn(command, listeners)
     }
 
+    /// Runs the binary with `args` and one listener on a free port of 127.0.0.1.
+    pub fn on_loopback(args: &[&str]) -> Self {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        Self::start(&all, 1)
+    }
+
+    /// `poco-httpd --config PATH` on a free port of 127.0.0.1.
+    pub fn with_config(path: &Path) -> Self {
+        Self::on_loopback(&["--config", path.to_str().expect("a UTF-8 path")])
+    }
+
+    /// `poco-httpd --root DIR` on a free port of 127.0.0.1.
+    pub fn with_root(dir: &Path) -> Self {
+        Self::on_loopback(&["--root", dir.to_str().expect("a UTF-8 path")])
+    }
+
     /// Starts `command` (which runs the binary, perhaps through another program),
     /// its log discarded (`RUST_LOG` is for running it by hand), and waits for
     /// `listeners` listening lines.
-    pub fn spawn(mut command: Command, listeners: usize) -> Self {
+    pub fn spawn(command: Command, listeners: usize) -> Self {
+        Self::spawn_logging(command, Stdio::null(), listeners)
+    }
+
+    /// [`spawn`](Self::spawn), its log going to `stderr` (a file the test reads).
+    pub fn spawn_logging(mut command: Command, stderr: Stdio, listeners: usize) -> Self {
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start poco-httpd");
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
@@ -58,6 +82,45 @@ impl Binary {
         let mut line = String::new();
         self.stdout.read_line(&mut line).expect("a line on stdout");
         line.trim_end().to_owned()
+    }
+
+    /// The URL of its first listener, such as `http://127.0.0.1:8000`.
+    pub fn url(&self) -> &str {
+        self.urls.first().expect("a listener")
+    }
+
+    /// The socket address of its first listener.
+    pub fn addr(&self) -> SocketAddr {
+        addr_of(self.url())
+    }
+
+    /// GETs `path` on its first listener with `client`.
+    pub async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        let url = format!("{}{path}", self.url());
+        client.get(url).send().await.expect("GET")
+    }
+
+    /// Writes `text` to the config file at `path` and sends SIGHUP (reload).
+    pub fn reload(&self, path: &Path, text: &str) {
+        std::fs::write(path, text).expect("write config");
+        self.signal("-HUP");
+    }
+
+    /// Sends raw bytes on a new connection to its first listener and reads until
+    /// the server closes it (a reset counts as closed). Blocking: for sync tests.
+    pub fn raw_blocking(&self, request: &[u8]) -> String {
+        let mut stream = TcpStream::connect(self.addr()).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let _ = stream.write_all(request);
+        let mut answer = Vec::new();
+        match stream.read_to_end(&mut answer) {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(error) => panic!("read: {error}"),
+        }
+        String::from_utf8_lossy(&answer).into_owned()
     }
 
     /// Its process id.
