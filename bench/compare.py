@@ -14,6 +14,9 @@ server and load generator pinned to different cores:
 * TLS 1.3: keep-alive requests/s, and new handshakes/s (wrk sending
   `Connection: close`), ours vs hyper with tokio-rustls vs nginx;
 * idle keep-alive connections at several counts: resident memory per connection;
+  and the same counts with a request in flight on each (`/hold`, answered after
+  30 s): resident memory per connection with its request, and per request (the
+  difference between the two);
   a 1 GiB streamed response (MB/s);
 * instructions per request counted by callgrind (bench/callgrind), one worker, for
   each server: the repeatable figure where wall-clock ones are not.
@@ -347,13 +350,14 @@ def tls_loads(args, samples, static_root, cert, key):
                 f"{fresh['requests_per_sec']:>7.0f} new TLS 1.3 handshakes/s")
 
 
-def idle_memory(server, count):
-    """Resident bytes per idle keep-alive connection: RSS with `count` idle
-    connections open (one request answered on each), minus RSS before, over `count`."""
+def idle_memory(server, count, mode="idle"):
+    """Resident bytes per keep-alive connection: RSS with `count` connections open,
+    minus RSS before, over `count`. `idle`: one request answered on each; `in-flight`:
+    one request on each that the server holds unanswered while RSS is read."""
     before = server.rss_kib()
     addr = server.url.split("://", 1)[1]
     idle = subprocess.Popen(
-        pinned([str(BIN / "bench-idle"), addr, str(count), "3"], LOAD_CORES), stdout=subprocess.PIPE, text=True
+        pinned([str(BIN / "bench-idle"), addr, str(count), "3", mode], LOAD_CORES), stdout=subprocess.PIPE, text=True
     )
     line = idle.stdout.readline()
     if not line.startswith("holding"):
@@ -372,10 +376,14 @@ def memory_and_stream(args, samples):
                 with Server(name) as server:
                     wrk(server.url + HELLO_PATH, 4, 1, warm=False)
                     samples["memory"][str(count)][name].append(idle_memory(server, count))
+                with Server(name) as server:
+                    wrk(server.url + HELLO_PATH, 4, 1, warm=False)
+                    samples["memory_in_flight"][str(count)][name].append(idle_memory(server, count, "in-flight"))
             with Server(name) as server:
                 samples["stream"][name].append(curl_mb_per_sec(server.url + STREAM_PATH, 1 << 30))
             memory = ", ".join(f"{samples['memory'][str(c)][name][-1]:.0f}" for c in args.idle_counts)
-            say(f"run {run + 1} {name:>5}: B/idle conn at {args.idle} = {memory}; "
+            busy = ", ".join(f"{samples['memory_in_flight'][str(c)][name][-1]:.0f}" for c in args.idle_counts)
+            say(f"run {run + 1} {name:>5}: B/idle conn at {args.idle} = {memory}; with a request in flight = {busy}; "
                 f"{samples['stream'][name][-1]:.0f} MB/s streamed")
 
 
@@ -471,6 +479,7 @@ def empty_samples(args):
         "h2": by_server(APP_SERVERS),
         "tls": {kind: by_server(TLS_SERVERS) for kind in ("keepalive", "handshakes")},
         "memory": {str(count): by_server(APP_SERVERS) for count in args.idle_counts},
+        "memory_in_flight": {str(count): by_server(APP_SERVERS) for count in args.idle_counts},
         "stream": by_server(APP_SERVERS),
         "scaling": {threads: by_server(["ours", "hyper"]) for threads in ("1", "2")},
     }
@@ -515,7 +524,10 @@ def summarize(samples):
         "scaling_2_workers_rps": median_of(samples["scaling"]["2"], rps),
     }
     for count, runs in samples["memory"].items():
-        table[f"memory_bytes_per_conn_{count}"] = median_of(runs, None)
+        idle = table[f"memory_bytes_per_conn_{count}"] = median_of(runs, None)
+        busy = table[f"memory_bytes_per_busy_conn_{count}"] = median_of(samples["memory_in_flight"][count], None)
+        # What a request in flight adds to its connection.
+        table[f"memory_bytes_per_request_{count}"] = {name: busy[name] - idle[name] for name in busy if name in idle}
     ratios = {
         "ratio_vs_hyper": ratio(samples["http1"]["high"], "hyper", rps),
         "ratio_vs_actix": ratio(samples["http1"]["high"], "actix", rps),

@@ -19,6 +19,12 @@ pub const HELLO_TYPE: &str = "text/plain";
 pub const STREAM_PATH: &str = "/stream";
 /// The `Content-Type` of the stream.
 pub const STREAM_TYPE: &str = "application/octet-stream";
+/// The path whose answer waits [`HOLD_FOR`] before it is sent: the memory test keeps
+/// thousands of such requests in flight at once (`bench-idle ... in-flight`).
+pub const HOLD_PATH: &str = "/hold";
+/// How long a request to [`HOLD_PATH`] waits before it is answered with
+/// [`HELLO_BODY`]: longer than the memory test holds its connections.
+pub const HOLD_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 /// The `Server` header all three send, so that the responses are the same bytes.
 pub const SERVER_NAME: &str = "bench";
 

@@ -1,6 +1,7 @@
 //! The axum side of the comparison: the route `/a/b/c.txt` behind three
 //! `middleware::from_fn` layers doing the same trivial work as poco-httpd's Pre
-//! handlers of `/`, `/a/`, `/a/b/`, plus `/stream` sending 1 GiB, served by
+//! handlers of `/`, `/a/`, `/a/b/`, plus `/stream` sending 1 GiB and `/hold` answering
+//! after 30 s, served by
 //! `axum::serve` (with `TCP_NODELAY`, as the other two set it).
 //! Usage: `bench-axum ADDR:PORT` (`BENCH_THREADS` workers).
 
@@ -14,7 +15,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::{Listener, ListenerExt};
-use poco_bench::{HELLO_BODY, HELLO_PATH, HELLO_TYPE, SERVER_NAME, STREAM_PATH, STREAM_TYPE};
+use poco_bench::{
+    HELLO_BODY, HELLO_PATH, HELLO_TYPE, HOLD_FOR, HOLD_PATH, SERVER_NAME, STREAM_PATH, STREAM_TYPE,
+};
 use tokio::net::TcpListener;
 
 fn main() -> io::Result<()> {
@@ -37,6 +40,7 @@ fn router() -> Router {
     Router::new()
         .route(HELLO_PATH, get(hello))
         .route(STREAM_PATH, get(stream))
+        .route(HOLD_PATH, get(hold))
         .layer(middleware::from_fn(pre))
         .layer(middleware::from_fn(pre))
         .layer(middleware::from_fn(pre))
@@ -50,6 +54,11 @@ async fn pre(req: Request, next: Next) -> Response {
 
 async fn hello() -> impl IntoResponse {
     respond(HELLO_TYPE, Body::from(HELLO_BODY))
+}
+
+async fn hold() -> impl IntoResponse {
+    tokio::time::sleep(HOLD_FOR).await;
+    hello().await
 }
 
 async fn stream() -> impl IntoResponse {

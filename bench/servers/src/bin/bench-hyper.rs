@@ -1,6 +1,7 @@
 //! The honest baseline: bare hyper 1.x behind hyper-util's auto builder, set up as
 //! poco-httpd sets it up (TokioExecutor, a TokioTimer, `TCP_NODELAY`), with a
-//! `service_fn` whose three trivial calls stand in for the three Pre handlers.
+//! `service_fn` whose three trivial calls stand in for the three Pre handlers
+//! (`/hold` answers after 30 s, for the memory test).
 //! With `BENCH_TLS_CERT` and `BENCH_TLS_KEY`, HTTPS through tokio-rustls (ring, ALPN
 //! `h2` and `http/1.1`), as poco-httpd sets it up.
 //! Usage: `bench-hyper ADDR:PORT` (`BENCH_THREADS` workers).
@@ -18,7 +19,9 @@ use hyper::header::{CONTENT_TYPE, HOST, HeaderValue, SERVER};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use poco_bench::{HELLO_BODY, HELLO_PATH, HELLO_TYPE, SERVER_NAME, STREAM_PATH, STREAM_TYPE};
+use poco_bench::{
+    HELLO_BODY, HELLO_PATH, HELLO_TYPE, HOLD_FOR, HOLD_PATH, SERVER_NAME, STREAM_PATH, STREAM_TYPE,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -106,6 +109,10 @@ async fn handle(
     }
     let response = match req.uri().path() {
         HELLO_PATH => respond(HELLO_TYPE, Either::Left(Full::new(Bytes::from(HELLO_BODY)))),
+        HOLD_PATH => {
+            tokio::time::sleep(HOLD_FOR).await;
+            respond(HELLO_TYPE, Either::Left(Full::new(Bytes::from(HELLO_BODY))))
+        }
         STREAM_PATH => {
             let body = StreamBody::new(poco_bench::gib_stream().map_ok(Frame::data));
             respond(STREAM_TYPE, Either::Right(body))

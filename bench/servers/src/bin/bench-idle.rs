@@ -1,16 +1,18 @@
-//! The idle-connection client of the memory test: opens N keep-alive connections to
-//! a server, sends one `GET /a/b/c.txt` on each and reads the answer, then holds them
-//! all open, idle, while `bench/compare` reads the server's RSS, and exits.
+//! The client of the memory test: opens N keep-alive connections to a server and
+//! holds them open while `bench/compare` reads the server's RSS, then exits. Idle
+//! (the default): one `GET /a/b/c.txt` is sent on each and answered first. In flight:
+//! one `GET /hold` is sent on each and left unanswered (the server waits 30 s before
+//! answering it), so that every connection has a request in the server's hands.
 //!
-//! Usage: `bench-idle ADDR:PORT [N=10000] [HOLD_SECONDS=5]`. Prints
-//! `holding N connections` once all are open and answered; exits non-zero, saying
-//! why, if any connection fails, since the figure would then be wrong.
+//! Usage: `bench-idle ADDR:PORT [N=10000] [HOLD_SECONDS=5] [idle|in-flight]`. Prints
+//! `holding N connections` once all are open (and, idle, answered); exits non-zero,
+//! saying why, if any connection fails, since the figure would then be wrong.
 
 use std::error::Error;
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
-use poco_bench::HELLO_PATH;
+use poco_bench::{HELLO_PATH, HOLD_PATH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -21,6 +23,8 @@ type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 const OPENING_AT_ONCE: usize = 256;
 /// How long one connection may take to be opened and answered.
 const PER_CONNECTION: Duration = Duration::from_secs(10);
+/// How long the server gets to take in requests that are not answered.
+const SETTLE: Duration = Duration::from_secs(2);
 /// File descriptors needed beyond the connections (stdio, the runtime's own).
 const SPARE_FDS: u64 = 64;
 
@@ -31,12 +35,17 @@ fn main() -> Result<()> {
         .ok_or("usage: bench-idle ADDR:PORT [N] [HOLD_SECONDS]")?;
     let count: usize = args.next().map_or(Ok(10_000), |n| n.parse())?;
     let hold = Duration::from_secs(args.next().map_or(Ok(5), |s| s.parse())?);
+    let in_flight = match args.next().as_deref() {
+        None | Some("idle") => false,
+        Some("in-flight") => true,
+        Some(other) => return Err(format!("unknown mode {other:?}: idle or in-flight").into()),
+    };
     raise_fd_limit(count)?;
     // One thread is plenty for a client that mostly waits, and leaves the server alone.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(&addr, count, hold))
+    runtime.block_on(run(&addr, count, hold, in_flight))
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit, as `ulimit -n` would.
@@ -49,13 +58,20 @@ fn raise_fd_limit(count: usize) -> Result<()> {
     Ok(())
 }
 
-async fn run(addr: &str, count: usize, hold: Duration) -> Result<()> {
-    let request = format!("GET {HELLO_PATH} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+async fn run(addr: &str, count: usize, hold: Duration, in_flight: bool) -> Result<()> {
+    let path = if in_flight { HOLD_PATH } else { HELLO_PATH };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
     let connections: Vec<TcpStream> = futures_util::stream::iter(0..count)
-        .map(|_| open(addr, &request))
+        .map(|_| open(addr, &request, !in_flight))
         .buffer_unordered(OPENING_AT_ONCE)
         .try_collect()
         .await?;
+    if in_flight {
+        // A connect completes in the kernel's backlog before the server accepts it:
+        // leave the server time to accept and read every request (it handles tens
+        // of thousands a second, so 10,000 take a fraction of this).
+        tokio::time::sleep(SETTLE).await;
+    }
     println!("holding {} connections", connections.len());
     tokio::time::sleep(hold).await;
     drop(connections);
@@ -63,12 +79,15 @@ async fn run(addr: &str, count: usize, hold: Duration) -> Result<()> {
     Ok(())
 }
 
-/// One connection, with one request answered on it, left open.
-async fn open(addr: &str, request: &str) -> Result<TcpStream> {
+/// One connection with one request sent on it (and its answer read, when
+/// `answered`), left open.
+async fn open(addr: &str, request: &str, answered: bool) -> Result<TcpStream> {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await?;
         stream.write_all(request.as_bytes()).await?;
-        read_response(&mut stream).await?;
+        if answered {
+            read_response(&mut stream).await?;
+        }
         Ok(stream)
     };
     tokio::time::timeout(PER_CONNECTION, exchange)

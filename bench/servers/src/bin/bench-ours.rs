@@ -1,11 +1,14 @@
 //! The poco-httpd side of the comparison: Pre handlers at `/`, `/a/`, `/a/b/`, the
 //! Content handler of `/a/b/` answering `Hello, world!`, a Post handler at `/`, and
-//! `/stream` sending 1 GiB, and with `BENCH_STATIC_ROOT` set, that directory's files
+//! `/stream` sending 1 GiB, `/hold` answering after 30 s, and with `BENCH_STATIC_ROOT` set, that directory's files
 //! under `/static/` (the ready-made server's `StaticFiles`). Usage:
 //! `bench-ours ADDR:PORT` (`BENCH_THREADS` workers; HTTPS with `BENCH_TLS_CERT` and
 //! `BENCH_TLS_KEY`).
 
-use poco_bench::{HELLO_BODY, HELLO_TYPE, SERVER_NAME, STATIC_PREFIX, STREAM_PATH, STREAM_TYPE};
+use poco_bench::{
+    HELLO_BODY, HELLO_TYPE, HOLD_FOR, HOLD_PATH, SERVER_NAME, STATIC_PREFIX, STREAM_PATH,
+    STREAM_TYPE,
+};
 use poco_httpd::handlers::StaticFiles;
 use poco_httpd::http::header::HOST;
 use poco_httpd::{Outcome, Request, Response, Server};
@@ -30,6 +33,7 @@ async fn serve() -> Result<(), poco_httpd::Error> {
         .pre("/a/b/", pre)
         .content("/a/b/", hello)
         .content(STREAM_PATH, stream)
+        .content(HOLD_PATH, hold)
         .post("/", post)
         .build()?
         .bind()
@@ -49,6 +53,11 @@ fn hello(_req: Request, res: Response) -> Outcome {
     res.set_content_type(HELLO_TYPE);
     res.set_body(HELLO_BODY);
     Outcome::Ok
+}
+
+async fn hold(req: Request, res: Response) -> Outcome {
+    tokio::time::sleep(HOLD_FOR).await;
+    hello(req, res)
 }
 
 fn stream(_req: Request, res: Response) -> Outcome {
