@@ -46,19 +46,6 @@ async fn echo_server() -> common::TestServer {
     common::start(Server::builder().pre("/", needs_key).content("/echo", echo)).await
 }
 
-/// Reads a response head from `stream`, byte by byte.
-async fn head_of(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let byte = tokio::time::timeout(common::PATIENCE, stream.read_u8())
-            .await
-            .expect("the head arrives")
-            .expect("read");
-        head.push(byte);
-    }
-    String::from_utf8_lossy(&head).into_owned()
-}
-
 #[tokio::test]
 async fn an_http1_upgrade_gets_101_and_the_socket() {
     let server = echo_server().await;
@@ -67,7 +54,7 @@ async fn an_http1_upgrade_gets_101_and_the_socket() {
         .write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Key: 1\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
         .await
         .unwrap();
-    let head = head_of(&mut stream).await;
+    let head = common::read_head(&mut stream).await;
     assert!(
         head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
         "{head}"
@@ -200,7 +187,7 @@ async fn talk_then_hang_up(server: &common::TestServer, last: &[u8]) -> String {
         .write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
         .await
         .unwrap();
-    let head = head_of(&mut stream).await;
+    let head = common::read_head(&mut stream).await;
     assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
     stream.write_all(last).await.unwrap();
     let mut reply = [0; 64];
@@ -220,7 +207,7 @@ async fn a_post_hold_delays_post_handlers_until_the_upgraded_task_ends() {
         .write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
         .await
         .unwrap();
-    head_of(&mut stream).await;
+    common::read_head(&mut stream).await;
     stream.write_all(b"hi").await.unwrap();
     let mut reply = [0; 64];
     let read = stream.read(&mut reply).await.unwrap();

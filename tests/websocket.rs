@@ -148,7 +148,7 @@ async fn the_first_offered_protocol_of_ours_is_agreed() {
     let mut stream = server
         .connect(b"GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: other\r\n\r\n")
         .await;
-    let head = read_head(&mut stream).await;
+    let head = common::read_head(&mut stream).await;
     assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
     assert!(
         !head.to_ascii_lowercase().contains("sec-websocket-protocol"),
@@ -280,18 +280,9 @@ async fn open_raw(server: &common::TestServer, path: &str) -> TcpStream {
         "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     );
     let mut stream = server.connect(request.as_bytes()).await;
-    let head = read_head(&mut stream).await;
+    let head = common::read_head(&mut stream).await;
     assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
     stream
-}
-
-/// Reads a response head, byte by byte.
-async fn read_head(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        head.push(stream.read_u8().await.unwrap());
-    }
-    String::from_utf8_lossy(&head).into_owned()
 }
 
 /// The opcodes of the frames the server sends (each short and unmasked) until it

@@ -232,11 +232,12 @@ pub async fn read_to_close(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-/// Reads exactly one HTTP/1.1 response with a `Content-Length` from `stream`.
-pub async fn read_response(stream: &mut TcpStream) -> String {
+/// Reads one response head (up to its blank line) from `stream`, byte by byte so
+/// that what follows it stays in the socket.
+pub async fn read_head(stream: &mut TcpStream) -> String {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
-    let head_end = loop {
+    while !buf.ends_with(b"\r\n\r\n") {
         let n = tokio::time::timeout(PATIENCE, stream.read(&mut byte))
             .await
             .expect("response arrives")
@@ -244,14 +245,18 @@ pub async fn read_response(stream: &mut TcpStream) -> String {
         assert_eq!(
             n,
             1,
-            "connection closed mid-response: {}",
+            "connection closed mid-head: {}",
             String::from_utf8_lossy(&buf)
         );
         buf.push(byte[0]);
-        if buf.ends_with(b"\r\n\r\n") {
-            break buf.len();
-        }
-    };
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Reads exactly one HTTP/1.1 response with a `Content-Length` from `stream`.
+pub async fn read_response(stream: &mut TcpStream) -> String {
+    let mut buf = read_head(stream).await.into_bytes();
+    let head_end = buf.len();
     let head = String::from_utf8_lossy(&buf).to_lowercase();
     let length: usize = head
         .lines()

@@ -33,18 +33,6 @@ async fn echo_switcher() -> common::TestServer {
     .await
 }
 
-async fn head_of(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let byte = tokio::time::timeout(common::PATIENCE, stream.read_u8())
-            .await
-            .expect("the head arrives")
-            .expect("read");
-        head.push(byte);
-    }
-    String::from_utf8_lossy(&head).into_owned()
-}
-
 #[tokio::test]
 async fn an_http1_upgrade_is_tunnelled_both_ways() {
     let upstream = echo_switcher().await;
@@ -54,7 +42,7 @@ async fn an_http1_upgrade_is_tunnelled_both_ways() {
         .write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
         .await
         .expect("write");
-    let head = head_of(&mut stream).await.to_ascii_lowercase();
+    let head = common::read_head(&mut stream).await.to_ascii_lowercase();
     assert!(
         head.starts_with("http/1.1 101 switching protocols\r\n"),
         "{head}"
