@@ -8,6 +8,7 @@ mod common;
 mod errors;
 mod forwarding;
 mod phases;
+mod pooling;
 mod streaming;
 mod upgrades;
 mod upstreams;
