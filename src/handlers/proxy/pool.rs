@@ -55,7 +55,7 @@ pub(super) enum Transport {
     Http1(Http1Pool),
     /// HTTP/2 (h2c) over hyper-util's pooled client: one connection carries many
     /// requests at once, so it is driven by a task of its own.
-    Http2(Client<Connector, OutgoingBody>),
+    Http2(Box<Client<Connector, OutgoingBody>>),
 }
 
 /// One upstream with its connections and its state.
@@ -81,7 +81,7 @@ impl Member {
                 .http2_only(true)
                 .set_host(false)
                 .build(connector);
-            Transport::Http2(client)
+            Transport::Http2(Box::new(client))
         } else {
             Transport::Http1(Http1Pool::new(connector, settings.pool_idle_timeout))
         };
