@@ -193,3 +193,36 @@ async fn a_get_whose_reused_connection_closes_unanswered_goes_again_on_a_fresh_o
     );
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn an_idle_upstream_connection_is_closed_after_the_pool_idle_timeout_without_traffic() {
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let upstream = raw_upstream(move |mut stream| {
+        let events_tx = events_tx.clone();
+        async move {
+            read_head(&mut stream).await;
+            let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            let _ = stream.write_all(answer.as_bytes()).await;
+            // No more requests come: the proxy should close the connection itself.
+            let mut rest = [0_u8; 64];
+            let read = tokio::time::timeout(common::PATIENCE, stream.read(&mut rest)).await;
+            let closed = matches!(read, Ok(Ok(0) | Err(_)));
+            let _ = events_tx.send(if closed { "closed" } else { "open" });
+        }
+    })
+    .await;
+    let proxy_handler =
+        proxy_to(&[upstream.to_string()]).pool_idle_timeout(std::time::Duration::from_millis(200));
+    let proxy = proxy_server(proxy_handler, |b| b).await;
+    let (status, body) = proxy.get(&common::client(), "/").await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let event = tokio::time::timeout(common::PATIENCE * 2, events.recv())
+        .await
+        .expect("the upstream hears back")
+        .expect("a report");
+    assert_eq!(
+        event, "closed",
+        "the idle connection is closed by the proxy"
+    );
+    proxy.stop().await;
+}

@@ -12,7 +12,8 @@
 //! When the answer's body has ended and hyper says the connection can take another
 //! request, the connection goes back to the idle list ([`Http1Pool::give_back`]):
 //! last in, first out, at most [`MAX_IDLE`] of them, none older than the pool idle
-//! timeout. A connection whose user goes away early is dropped, which closes it and
+//! timeout (a task per pool closes those past it, or closed by the upstream, while
+//! no request comes). A connection whose user goes away early is dropped, which closes it and
 //! so cancels the upstream request. Taking an idle connection polls it once, so one
 //! the upstream closed while idle is noticed and dropped; one that closes just as a
 //! request goes out is reported as [`ConnError::Broken`] with `reused` set, for the
@@ -308,6 +309,36 @@ impl Http1Pool {
         let surplus = (idle.len() + 1).saturating_sub(MAX_IDLE);
         let dropped: Vec<UpstreamConn> = idle.drain(..expired.max(surplus)).collect();
         idle.push(conn);
+        drop(idle);
+        drop(dropped);
+    }
+
+    /// How often [`Http1Pool::reap`] should run: within half an idle timeout of
+    /// its end, a connection is closed.
+    pub(super) fn reap_every(&self) -> Duration {
+        (self.idle_timeout / 2).max(Duration::from_millis(50))
+    }
+
+    /// Closes the idle connections past the idle timeout or closed by the upstream,
+    /// so a quiet pool does not hold them until the next request comes.
+    pub(super) fn reap(&self) {
+        let taken = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        if taken.is_empty() {
+            return;
+        }
+        let mut unwoken = Context::from_waker(Waker::noop());
+        let kept: Vec<UpstreamConn> = taken
+            .into_iter()
+            .filter_map(|mut conn| {
+                let fresh = conn.idle_since.elapsed() <= self.idle_timeout;
+                (fresh && conn.can_take_another(&mut unwoken)).then_some(conn)
+            })
+            .collect();
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        // Those given back meanwhile are younger: the kept ones go before them.
+        idle.splice(0..0, kept);
+        let surplus = idle.len().saturating_sub(MAX_IDLE);
+        let dropped: Vec<UpstreamConn> = idle.drain(..surplus).collect();
         drop(idle);
         drop(dropped);
     }

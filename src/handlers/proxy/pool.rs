@@ -9,8 +9,8 @@
 //! A lone upstream is never left out, since there is nothing to send to instead.
 //! Active health checks (see `health.rs`) mark an upstream down until a check passes.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use hyper_util::client::legacy::Client;
@@ -68,6 +68,8 @@ pub(super) struct Member {
     down_until_ms: AtomicU64,
     /// The last active health check failed.
     check_failed: AtomicBool,
+    /// The task closing its idle connections was started.
+    reaping: AtomicBool,
 }
 
 impl Member {
@@ -92,6 +94,7 @@ impl Member {
             failures: AtomicU32::new(0),
             down_until_ms: AtomicU64::new(0),
             check_failed: AtomicBool::new(false),
+            reaping: AtomicBool::new(false),
         }
     }
 
@@ -125,8 +128,30 @@ impl Lease {
     pub(super) fn give_back(&self, conn: UpstreamConn, cx: &mut std::task::Context<'_>) {
         if let Transport::Http1(pool) = &self.member.transport {
             pool.give_back(conn, cx);
+            let member = &self.member;
+            if !member.reaping.load(Ordering::Relaxed)
+                && !member.reaping.swap(true, Ordering::Relaxed)
+            {
+                spawn_reaper(Arc::downgrade(member), pool.reap_every());
+            }
         }
     }
+}
+
+/// Starts the task that closes `member`'s stale idle connections every `every`; it
+/// ends with the member (after a reload replaced the proxy, say).
+fn spawn_reaper(member: Weak<Member>, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(member) = member.upgrade() else {
+                return;
+            };
+            if let Transport::Http1(pool) = &member.transport {
+                pool.reap();
+            }
+        }
+    });
 }
 
 impl Drop for Lease {
