@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc};
 
-use crate::{common, proxy_server, proxy_to, raw_upstream, read_head};
+use crate::{
+    closed_by_proxy, common, next_report, proxy_server, proxy_to, raw_upstream, read_head,
+};
 
 /// A raw upstream counting the connections it accepted; on each it answers up to
 /// `per_connection` requests (`served N`, N counting from 1 on that connection)
@@ -96,10 +98,7 @@ async fn an_upstream_closing_a_pooled_connection_is_noticed_and_the_request_stil
         let (status, body) = proxy.post(&client, "/", "data").await;
         assert_eq!((status, body.as_str()), (200, "served 1"), "round {round}");
         release.notify_one();
-        tokio::time::timeout(common::PATIENCE, closed.recv())
-            .await
-            .expect("the upstream closes its connection")
-            .expect("a report");
+        next_report(&mut closed).await;
     }
     assert_eq!(
         accepted.load(Ordering::SeqCst),
@@ -109,23 +108,29 @@ async fn an_upstream_closing_a_pooled_connection_is_noticed_and_the_request_stil
     proxy.stop().await;
 }
 
-#[tokio::test]
-async fn a_client_going_away_mid_answer_closes_the_upstream_connection() {
-    let (events_tx, mut events) = mpsc::unbounded_channel();
+/// A raw upstream that answers the first request on each connection with
+/// `answer` and then reports whether the proxy closes the connection.
+async fn answering_then_watching(
+    answer: &'static str,
+) -> (std::net::SocketAddr, mpsc::UnboundedReceiver<&'static str>) {
+    let (reports_tx, reports) = mpsc::unbounded_channel();
     let upstream = raw_upstream(move |mut stream| {
-        let events_tx = events_tx.clone();
+        let reports_tx = reports_tx.clone();
         async move {
             read_head(&mut stream).await;
-            // A long answer, of which only the start comes.
-            let start = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nthe start";
-            let _ = stream.write_all(start.as_bytes()).await;
-            let mut rest = [0_u8; 64];
-            let read = tokio::time::timeout(common::PATIENCE, stream.read(&mut rest)).await;
-            let closed = matches!(read, Ok(Ok(0) | Err(_)));
-            let _ = events_tx.send(if closed { "closed" } else { "open" });
+            let _ = stream.write_all(answer.as_bytes()).await;
+            let _ = reports_tx.send(closed_by_proxy(&mut stream).await);
         }
     })
     .await;
+    (upstream, reports)
+}
+
+#[tokio::test]
+async fn a_client_going_away_mid_answer_closes_the_upstream_connection() {
+    // A long answer, of which only the start comes.
+    let start = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nthe start";
+    let (upstream, mut events) = answering_then_watching(start).await;
     let proxy = proxy_server(proxy_to(&[upstream.to_string()]), |b| b).await;
     let mut client = proxy
         .connect(b"GET /long HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -141,11 +146,11 @@ async fn a_client_going_away_mid_answer_closes_the_upstream_connection() {
         seen.extend_from_slice(&buffer[..read]);
     }
     drop(client);
-    let event = tokio::time::timeout(common::PATIENCE * 2, events.recv())
-        .await
-        .expect("the upstream hears back")
-        .expect("a report");
-    assert_eq!(event, "closed", "the proxy closes the upstream connection");
+    assert_eq!(
+        next_report(&mut events).await,
+        "closed",
+        "the proxy closes the upstream connection"
+    );
     proxy.stop().await;
 }
 
@@ -196,32 +201,17 @@ async fn a_get_whose_reused_connection_closes_unanswered_goes_again_on_a_fresh_o
 
 #[tokio::test]
 async fn an_idle_upstream_connection_is_closed_after_the_pool_idle_timeout_without_traffic() {
-    let (events_tx, mut events) = mpsc::unbounded_channel();
-    let upstream = raw_upstream(move |mut stream| {
-        let events_tx = events_tx.clone();
-        async move {
-            read_head(&mut stream).await;
-            let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-            let _ = stream.write_all(answer.as_bytes()).await;
-            // No more requests come: the proxy should close the connection itself.
-            let mut rest = [0_u8; 64];
-            let read = tokio::time::timeout(common::PATIENCE, stream.read(&mut rest)).await;
-            let closed = matches!(read, Ok(Ok(0) | Err(_)));
-            let _ = events_tx.send(if closed { "closed" } else { "open" });
-        }
-    })
-    .await;
+    // No more requests come: the proxy should close the connection itself.
+    let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let (upstream, mut events) = answering_then_watching(answer).await;
     let proxy_handler =
         proxy_to(&[upstream.to_string()]).pool_idle_timeout(std::time::Duration::from_millis(200));
     let proxy = proxy_server(proxy_handler, |b| b).await;
     let (status, body) = proxy.get(&common::client(), "/").await;
     assert_eq!((status, body.as_str()), (200, "ok"));
-    let event = tokio::time::timeout(common::PATIENCE * 2, events.recv())
-        .await
-        .expect("the upstream hears back")
-        .expect("a report");
     assert_eq!(
-        event, "closed",
+        next_report(&mut events).await,
+        "closed",
         "the idle connection is closed by the proxy"
     );
     proxy.stop().await;
