@@ -39,7 +39,9 @@ use super::body::OutgoingBody;
 use super::connector::{Connector, UpstreamIo};
 
 /// The most idle connections kept per upstream; past it the oldest is closed.
-pub(super) const MAX_IDLE: usize = 64;
+/// Generous (nginx's `keepalive` is often 32 – 64), so that a burst of more
+/// requests at once than that does not end in opening and closing connections.
+pub(super) const MAX_IDLE: usize = 256;
 
 /// One HTTP/1.1 connection to an upstream, polled by its user; see the module docs.
 pub(super) struct UpstreamConn {
@@ -203,6 +205,8 @@ pub(super) struct Http1Pool {
     connector: Connector,
     idle: Mutex<Vec<UpstreamConn>>,
     idle_timeout: Duration,
+    /// [`MAX_IDLE`] (a field so that tests can make it small).
+    max_idle: usize,
 }
 
 impl Http1Pool {
@@ -211,6 +215,7 @@ impl Http1Pool {
             connector,
             idle: Mutex::new(Vec::new()),
             idle_timeout,
+            max_idle: MAX_IDLE,
         }
     }
 
@@ -306,7 +311,7 @@ impl Http1Pool {
             .iter()
             .take_while(|old| now.duration_since(old.idle_since) > self.idle_timeout)
             .count();
-        let surplus = (idle.len() + 1).saturating_sub(MAX_IDLE);
+        let surplus = (idle.len() + 1).saturating_sub(self.max_idle);
         let dropped: Vec<UpstreamConn> = idle.drain(..expired.max(surplus)).collect();
         idle.push(conn);
         drop(idle);
@@ -337,7 +342,7 @@ impl Http1Pool {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         // Those given back meanwhile are younger: the kept ones go before them.
         idle.splice(0..0, kept);
-        let surplus = idle.len().saturating_sub(MAX_IDLE);
+        let surplus = idle.len().saturating_sub(self.max_idle);
         let dropped: Vec<UpstreamConn> = idle.drain(..surplus).collect();
         drop(idle);
         drop(dropped);
@@ -366,6 +371,72 @@ mod tests {
         let upstream = Upstream::parse(&addr.to_string()).expect("address");
         let connector = Connector::new(upstream.address().clone(), Duration::from_secs(5));
         Http1Pool::new(connector, Duration::from_secs(30))
+    }
+
+    /// An upstream answering every request on every connection it accepts.
+    async fn answering_upstream() -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(answer_all(stream));
+            }
+        });
+        addr
+    }
+
+    /// One exchange on a connection of `pool`, read to the end: the connection
+    /// comes back ready for the next request.
+    async fn used(pool: &Http1Pool, fresh: bool) -> UpstreamConn {
+        let (head, mut conn) = pool.exchange(get(), fresh).await.expect("answer");
+        assert_eq!(read_all(&mut conn, head.into_body()).await, b"Hello");
+        conn
+    }
+
+    async fn give_back(pool: &Http1Pool, conn: UpstreamConn) {
+        let mut conn = Some(conn);
+        poll_fn(|cx| {
+            if let Some(conn) = conn.take() {
+                pool.give_back(conn, cx);
+            }
+            Poll::Ready(())
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_idle_list_keeps_the_most_recent_within_its_bound_and_age() {
+        let mut pool = pool_to(answering_upstream().await).await;
+        pool.max_idle = 2;
+        let mut conns = Vec::new();
+        for _ in 0..3 {
+            conns.push(used(&pool, true).await);
+        }
+        for conn in conns {
+            give_back(&pool, conn).await;
+        }
+        assert_eq!(pool.idle_count(), 2, "the oldest is closed past the bound");
+        let conn = used(&pool, false).await;
+        assert!(conn.reused, "an idle connection is taken first");
+        assert_eq!(pool.idle_count(), 1);
+        give_back(&pool, conn).await;
+        pool.idle_timeout = Duration::ZERO;
+        std::thread::sleep(Duration::from_millis(2));
+        let conn = used(&pool, false).await;
+        assert!(
+            !conn.reused,
+            "idle connections past the idle timeout are not taken"
+        );
+        assert_eq!(pool.idle_count(), 0, "and they are closed");
+        give_back(&pool, conn).await;
+        assert_eq!(pool.idle_count(), 1);
+        std::thread::sleep(Duration::from_millis(2));
+        pool.reap();
+        assert_eq!(
+            pool.idle_count(),
+            0,
+            "reaping closes those past the idle timeout"
+        );
     }
 
     fn get() -> http::Request<OutgoingBody> {
@@ -424,14 +495,7 @@ mod tests {
             assert_eq!(conn.reused, round > 0);
             let body = read_all(&mut conn, head.into_body()).await;
             assert_eq!(body, b"Hello");
-            let mut conn = Some(conn);
-            poll_fn(|cx| {
-                if let Some(conn) = conn.take() {
-                    pool.give_back(conn, cx);
-                }
-                Poll::Ready(())
-            })
-            .await;
+            give_back(&pool, conn).await;
             assert_eq!(pool.idle_count(), 1, "round {round}");
         }
         drop(pool);

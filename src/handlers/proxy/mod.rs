@@ -271,7 +271,7 @@ impl Proxy {
     }
 
     /// How long an idle keep-alive connection to an upstream is kept (default 30 s).
-    /// At most 64 are kept per HTTP/1.1 upstream, the most recently used taken
+    /// At most 256 are kept per HTTP/1.1 upstream, the most recently used taken
     /// first; one the upstream closed meanwhile is noticed and left.
     #[must_use]
     pub fn pool_idle_timeout(self, timeout: Duration) -> Self {
