@@ -9,8 +9,8 @@
 //! - [`Answer`], the upstream's response body on its way to the client, which cuts
 //!   the response when the upstream goes quiet for the idle timeout or breaks off,
 //!   noting either in the [`ProxyReport`]. Over the proxy's own HTTP/1.1 pool it
-//!   holds the upstream connection and polls it before each block (the connection
-//!   has no task of its own, see `conn.rs`), and gives it back to the pool when the
+//!   holds the upstream connection and polls it whenever no block is waiting (the
+//!   connection has no task of its own, see `conn.rs`), and gives it back to the pool when the
 //!   body has ended; dropped before that, it closes the connection. A body whose
 //!   declared length is at most
 //!   [`WHOLE_LIMIT`] is collected first and answered whole, as it would fit in one

@@ -4,25 +4,27 @@
 //! A connection has no task of its own: whoever uses it polls it. While a request
 //! waits for its answer's head, the request's handler polls both the connection and
 //! the answer ([`UpstreamConn::exchange`]); after the head, the response body the
-//! client gets (`body.rs`'s `Answer`) polls the connection before each block, so the
-//! request body's upload and the answer's download both move on. This spares each
-//! request the hand-off to a connection task and back (channels and task wake-ups)
-//! that hyper-util's pooled client costs.
+//! client gets (`body.rs`'s `Answer`) polls the connection whenever no block of the
+//! answer is waiting, so the request body's upload and the answer's download both
+//! move on. This spares each request the hand-off to a connection task and back
+//! (channels and task wake-ups) that hyper-util's pooled client costs.
 //!
 //! When the answer's body has ended and hyper says the connection can take another
 //! request, the connection goes back to the idle list ([`Http1Pool::give_back`]):
 //! last in, first out, at most [`MAX_IDLE`] of them, none older than the pool idle
-//! timeout (a task per pool closes those past it, or closed by the upstream, while
-//! no request comes). A connection whose user goes away early is dropped, which closes it and
-//! so cancels the upstream request. Taking an idle connection polls it once, so one
-//! the upstream closed while idle is noticed and dropped; one that closes just as a
-//! request goes out is reported as [`ConnError::Broken`] with `reused` set, for the
-//! caller to try once on a fresh connection.
+//! timeout (a task per upstream closes those past it, or closed by the upstream,
+//! while no request comes). A connection whose user goes away early is dropped,
+//! which closes it and so cancels the upstream request. Taking an idle connection
+//! polls it once, so one the upstream closed while idle is noticed and dropped; one
+//! that closes just as a request goes out is reported as [`ConnError::Broken`] with
+//! `reused` set, for the caller to try once on a fresh connection.
 //!
-//! Protocol switches (`Upgrade`) take a fresh connection that is never pooled and,
-//! since hyper hands the upgraded socket over only from a connection future it
-//! polls to the end, that one runs on a task of its own
-//! ([`Http1Pool::exchange_upgradeable`]).
+//! Protocol switches (`Upgrade`) take a fresh connection that is never pooled and
+//! runs on a task of its own under `with_upgrades()`, which hands the upgraded
+//! socket to `hyper::upgrade::on`. Driving it from the request instead would mean
+//! `poll_without_shutdown` and `into_parts` to get the socket back, for a
+//! connection a switch ends anyway and a tunnel that runs on a task of its own:
+//! no gain ([`Http1Pool::exchange_upgradeable`]).
 
 use std::future::{Future, poll_fn};
 use std::io;
