@@ -4,13 +4,15 @@
 
 use std::time::Duration;
 
+use poco_httpd::Request;
 use poco_httpd::handlers::{ProxyFailure, ProxyReport};
-use poco_httpd::{Request, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::common::{self, Events};
-use crate::{dead_address, proxy_to, raw_upstream, read_head};
+use crate::{
+    closed_by_proxy, dead_address, next_report, proxy_server, proxy_to, raw_upstream, read_head,
+};
 
 /// A Post (or Error) handler logging the proxy's report as `label failure upstream`.
 fn log_report(events: &Events, label: &'static str) -> impl poco_httpd::Handler + use<> {
@@ -30,11 +32,9 @@ async fn a_refusing_upstream_gives_502_with_a_clear_body_and_a_log_line_naming_i
     crate::capture_logs();
     let dead = dead_address().await;
     let events = Events::default();
-    let proxy = common::start(
-        Server::builder()
-            .content("/", proxy_to(&[dead.to_string()]))
-            .post("/", log_report(&events, "post")),
-    )
+    let proxy = proxy_server(proxy_to(&[dead.to_string()]), |b| {
+        b.post("/", log_report(&events, "post"))
+    })
     .await;
     let (status, body) = proxy.get(&common::client(), "/").await;
     assert_eq!(status, 502);
@@ -59,15 +59,8 @@ async fn an_upstream_that_never_answers_gives_504() {
     })
     .await;
     let events = Events::default();
-    let proxy = common::start(
-        Server::builder()
-            .content(
-                "/",
-                proxy_to(&[upstream.to_string()]).head_timeout(Duration::from_millis(300)),
-            )
-            .post("/", log_report(&events, "post")),
-    )
-    .await;
+    let slow = proxy_to(&[upstream.to_string()]).head_timeout(Duration::from_millis(300));
+    let proxy = proxy_server(slow, |b| b.post("/", log_report(&events, "post"))).await;
     let (status, body) = proxy.get(&common::client(), "/").await;
     assert_eq!(status, 504);
     assert!(body.contains("did not answer in time"), "{body}");
@@ -94,12 +87,10 @@ async fn an_upstream_dying_mid_body_cuts_the_response_and_the_error_handler_know
     })
     .await;
     let events = Events::default();
-    let proxy = common::start(
-        Server::builder()
-            .content("/", proxy_to(&[upstream.to_string()]))
-            .error("/", log_report(&events, "error"))
-            .post("/", log_report(&events, "post")),
-    )
+    let proxy = proxy_server(proxy_to(&[upstream.to_string()]), |b| {
+        b.error("/", log_report(&events, "error"))
+            .post("/", log_report(&events, "post"))
+    })
     .await;
     let answer = common::raw(proxy.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let raw = common::Raw::parse(&answer);
@@ -126,15 +117,8 @@ async fn an_upstream_going_quiet_mid_body_is_cut_after_the_idle_timeout() {
     })
     .await;
     let events = Events::default();
-    let proxy = common::start(
-        Server::builder()
-            .content(
-                "/",
-                proxy_to(&[upstream.to_string()]).idle_timeout(Duration::from_millis(300)),
-            )
-            .post("/", log_report(&events, "post")),
-    )
-    .await;
+    let quiet = proxy_to(&[upstream.to_string()]).idle_timeout(Duration::from_millis(300));
+    let proxy = proxy_server(quiet, |b| b.post("/", log_report(&events, "post"))).await;
     let answer = common::raw(proxy.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert_eq!(
@@ -147,35 +131,25 @@ async fn an_upstream_going_quiet_mid_body_is_cut_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_client_going_away_cancels_the_upstream_request() {
-    let (closed_tx, mut closed) = mpsc::unbounded_channel();
+    let (reports_tx, mut reports) = mpsc::unbounded_channel();
     let upstream = raw_upstream(move |mut stream| {
-        let closed_tx = closed_tx.clone();
+        let reports_tx = reports_tx.clone();
         async move {
             read_head(&mut stream).await;
-            let _ = closed_tx.send("arrived");
+            let _ = reports_tx.send("arrived");
             // Never answers; tells when the proxy closes the connection.
-            let mut rest = [0_u8; 64];
-            let read = tokio::time::timeout(common::PATIENCE, stream.read(&mut rest)).await;
-            let closed = matches!(read, Ok(Ok(0) | Err(_)));
-            let _ = closed_tx.send(if closed { "closed" } else { "open" });
+            let _ = reports_tx.send(closed_by_proxy(&mut stream).await);
         }
     })
     .await;
-    let proxy =
-        common::start(Server::builder().content("/", proxy_to(&[upstream.to_string()]))).await;
+    let proxy = proxy_server(proxy_to(&[upstream.to_string()]), |b| b).await;
     let client = proxy
         .connect(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
         .await;
-    let mut next = async || {
-        tokio::time::timeout(common::PATIENCE * 2, closed.recv())
-            .await
-            .expect("the upstream hears back")
-            .expect("a report")
-    };
-    assert_eq!(next().await, "arrived");
+    assert_eq!(next_report(&mut reports).await, "arrived");
     drop(client);
     assert_eq!(
-        next().await,
+        next_report(&mut reports).await,
         "closed",
         "the proxy closes the upstream connection"
     );
@@ -200,15 +174,8 @@ async fn an_upstream_that_does_not_accept_in_time_gives_504() {
         }
     }
     let events = Events::default();
-    let proxy = common::start(
-        Server::builder()
-            .content(
-                "/",
-                proxy_to(&[addr.to_string()]).connect_timeout(Duration::from_millis(200)),
-            )
-            .post("/", log_report(&events, "post")),
-    )
-    .await;
+    let hanging = proxy_to(&[addr.to_string()]).connect_timeout(Duration::from_millis(200));
+    let proxy = proxy_server(hanging, |b| b.post("/", log_report(&events, "post"))).await;
     let (status, body) = proxy.get(&common::client(), "/").await;
     assert_eq!(status, 504, "{body}");
     assert!(
@@ -246,23 +213,22 @@ async fn a_client_breaking_off_its_upload_never_gives_the_upstream_a_complete_bo
         }
     })
     .await;
-    let proxy =
-        common::start(Server::builder().content("/", proxy_to(&[upstream.to_string()]))).await;
+    let proxy = proxy_server(proxy_to(&[upstream.to_string()]), |b| b).await;
     let mut client = proxy
         .connect(
             b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
         )
         .await;
-    let mut next = async || {
-        tokio::time::timeout(common::PATIENCE * 2, seen.recv())
-            .await
-            .expect("the upstream hears back")
-            .expect("a report")
-    };
-    assert_eq!(next().await, None, "the first block reaches the upstream");
+    assert_eq!(
+        next_report(&mut seen).await,
+        None,
+        "the first block reaches the upstream"
+    );
     client.shutdown().await.expect("shutdown");
     drop(client);
-    let (closed, received) = next().await.expect("the end of the connection");
+    let (closed, received) = next_report(&mut seen)
+        .await
+        .expect("the end of the connection");
     assert!(closed, "the proxy closed the upstream connection");
     assert!(received.contains("hello"), "{received}");
     assert!(

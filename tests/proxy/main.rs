@@ -8,6 +8,7 @@ mod common;
 mod errors;
 mod forwarding;
 mod phases;
+mod pooling;
 mod streaming;
 mod upgrades;
 mod upstreams;
@@ -107,6 +108,27 @@ where
         }
     });
     addr
+}
+
+/// Waits (bounded by [`common::PATIENCE`]) for the proxy to close `stream`, an
+/// upstream connection: `"closed"`, or `"open"` if it did not.
+pub(crate) async fn closed_by_proxy(stream: &mut tokio::net::TcpStream) -> &'static str {
+    use tokio::io::AsyncReadExt;
+    let mut rest = [0_u8; 64];
+    let read = tokio::time::timeout(common::PATIENCE, stream.read(&mut rest)).await;
+    if matches!(read, Ok(Ok(0) | Err(_))) {
+        "closed"
+    } else {
+        "open"
+    }
+}
+
+/// The next report a raw upstream sent the test (bounded wait).
+pub(crate) async fn next_report<T>(reports: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> T {
+    tokio::time::timeout(common::PATIENCE * 2, reports.recv())
+        .await
+        .expect("the upstream hears back")
+        .expect("a report")
 }
 
 /// Reads a request head (up to the blank line) from `stream`.

@@ -117,17 +117,20 @@ fn attempts(events: &Events) -> impl poco_httpd::Handler + use<> {
     })
 }
 
-#[tokio::test]
-async fn an_idempotent_request_goes_to_the_next_upstream_when_one_is_unreachable() {
+/// A proxy to an unreachable upstream first and an echo upstream second, noting
+/// the attempts of each request in `events`; returns it and the echo upstream.
+async fn dead_then_alive(events: &Events) -> (common::TestServer, common::TestServer) {
     let dead = dead_address().await;
     let alive = echo_upstream().await;
+    let proxy = proxy_to(&[dead.to_string(), alive.addr.to_string()]);
+    let server = proxy_server(proxy, |b| b.post("/", attempts(events))).await;
+    (server, alive)
+}
+
+#[tokio::test]
+async fn an_idempotent_request_goes_to_the_next_upstream_when_one_is_unreachable() {
     let events = Events::default();
-    let proxy = common::start(
-        Server::builder()
-            .content("/", proxy_to(&[dead.to_string(), alive.addr.to_string()]))
-            .post("/", attempts(&events)),
-    )
-    .await;
+    let (proxy, alive) = dead_then_alive(&events).await;
     let client = common::client();
     let response = client
         .put(proxy.url("/"))
@@ -148,15 +151,8 @@ async fn an_idempotent_request_goes_to_the_next_upstream_when_one_is_unreachable
 
 #[tokio::test]
 async fn a_post_is_not_sent_to_another_upstream() {
-    let dead = dead_address().await;
-    let alive = echo_upstream().await;
     let events = Events::default();
-    let proxy = common::start(
-        Server::builder()
-            .content("/", proxy_to(&[dead.to_string(), alive.addr.to_string()]))
-            .post("/", attempts(&events)),
-    )
-    .await;
+    let (proxy, alive) = dead_then_alive(&events).await;
     let (status, _) = proxy.post(&common::client(), "/", "once").await;
     assert_eq!(status, 502);
     assert_eq!(events.wait_for(1).await, ["POST 1"]);
@@ -173,12 +169,7 @@ async fn an_upstream_failing_repeatedly_is_left_out() {
     let events = Events::default();
     let proxy = proxy_to(&[dead.to_string(), alive.addr.to_string()])
         .passive_health(2, Duration::from_secs(60));
-    let server = common::start(
-        Server::builder()
-            .content("/", proxy)
-            .post("/", attempts(&events)),
-    )
-    .await;
+    let server = proxy_server(proxy, |b| b.post("/", attempts(&events))).await;
     let client = common::client();
     for _ in 0..6 {
         assert_eq!(server.text(&client, "/").await, "alive");

@@ -8,7 +8,11 @@
 //!   the body back, so the request can go to another upstream.
 //! - [`Answer`], the upstream's response body on its way to the client, which cuts
 //!   the response when the upstream goes quiet for the idle timeout or breaks off,
-//!   noting either in the [`ProxyReport`]. A body whose declared length is at most
+//!   noting either in the [`ProxyReport`]. Over the proxy's own HTTP/1.1 pool it
+//!   holds the upstream connection and polls it whenever no block is waiting (the
+//!   connection has no task of its own, see `conn.rs`), and gives it back to the pool when the
+//!   body has ended; dropped before that, it closes the connection. A body whose
+//!   declared length is at most
 //!   [`WHOLE_LIMIT`] is collected first and answered whole, as it would fit in one
 //!   read anyway: hyper then writes it with the head, and the client's connection
 //!   skips the streaming path's per-block work.
@@ -28,6 +32,7 @@ use hyper::body::Incoming;
 use tokio::sync::oneshot;
 use tokio::time::Sleep;
 
+use super::conn::UpstreamConn;
 use super::pool::Lease;
 use super::report::{ProxyFailure, ProxyReport};
 use crate::{Body, BodyError, RequestBody};
@@ -165,6 +170,8 @@ pub(super) const WHOLE_LIMIT: u64 = 64 * 1024;
 /// The upstream's response body as the client gets it; see the module docs.
 pub(super) struct Answer {
     body: Incoming,
+    /// The connection the body comes on, when the proxy drives it.
+    conn: Option<UpstreamConn>,
     idle_timeout: Duration,
     /// Running while the upstream keeps the next block waiting.
     idle: Option<Pin<Box<Sleep>>>,
@@ -178,6 +185,7 @@ pub(super) struct Answer {
 impl Answer {
     pub(super) fn new(
         body: Incoming,
+        conn: Option<UpstreamConn>,
         idle_timeout: Duration,
         report: ProxyReport,
         upstream: Arc<str>,
@@ -185,6 +193,7 @@ impl Answer {
     ) -> Self {
         Self {
             body,
+            conn,
             idle_timeout,
             idle: None,
             report,
@@ -199,6 +208,14 @@ impl Answer {
     /// would be), else streamed. Should the upstream break off or go quiet first,
     /// what came is sent and then the response is cut, as when streaming.
     pub(super) async fn into_body(mut self) -> Body {
+        if self.body.is_end_stream() {
+            // No body (`HEAD`, `204`, `304`): the connection can go back at once.
+            std::future::poll_fn(|cx| {
+                self.finish(cx);
+                Poll::Ready(())
+            })
+            .await;
+        }
         let small = self
             .body
             .size_hint()
@@ -231,10 +248,35 @@ impl Answer {
         }
     }
 
-    /// The upstream's body ended: the request no longer counts against it.
-    fn finish(&mut self) {
+    /// The next frame of the upstream's body. A block already waiting is taken as
+    /// it is; otherwise the connection (when the proxy drives it) is polled, which
+    /// reads the next block into the body — and sends more of the request's body,
+    /// should its upload still go on — and the body is asked again. Once the
+    /// connection ended, the body tells how.
+    fn poll_block(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        match &mut self.conn {
+            Some(conn) => {
+                let _ = conn.drive(cx);
+                Pin::new(&mut self.body).poll_frame(cx)
+            }
+            None => Poll::Pending,
+        }
+    }
+
+    /// The upstream's body ended: the request no longer counts against it, and
+    /// its connection goes back to the pool.
+    fn finish(&mut self, cx: &mut Context<'_>) {
         if !self.done {
             self.done = true;
+            if let (Some(conn), Some(lease)) = (self.conn.take(), &self.lease) {
+                lease.give_back(conn, cx);
+            }
             self.lease = None;
             self.report.note_end();
         }
@@ -244,6 +286,7 @@ impl Answer {
     /// client's response.
     fn fail(&mut self, failure: ProxyFailure, detail: &str) -> io::Error {
         self.done = true;
+        self.conn = None;
         self.lease = None;
         self.report.note_failure(failure);
         tracing::warn!(
@@ -268,14 +311,14 @@ impl Stream for Answer {
             return Poll::Ready(None);
         }
         loop {
-            match Pin::new(&mut this.body).poll_frame(cx) {
+            match this.poll_block(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     this.idle = None;
                     // Trailers are not passed on (the client's body carries none).
                     // The client's side may stop polling once it has the declared
                     // length, so the end is noted with the last block.
                     if this.body.is_end_stream() {
-                        this.finish();
+                        this.finish(cx);
                     }
                     if let Ok(data) = frame.into_data()
                         && !data.is_empty()
@@ -288,7 +331,7 @@ impl Stream for Answer {
                     return Poll::Ready(Some(Err(error)));
                 }
                 Poll::Ready(None) => {
-                    this.finish();
+                    this.finish(cx);
                     return Poll::Ready(None);
                 }
                 Poll::Pending => {

@@ -1,8 +1,10 @@
-//! [`Connector`]: how hyper-util's pooled client opens a new connection to one
-//! upstream — TCP (with `TCP_NODELAY`) or a Unix socket — within the connect
-//! timeout, and [`UpstreamIo`], the socket it gets either way.
+//! [`Connector`]: how a new connection to one upstream is opened — TCP (with
+//! `TCP_NODELAY`) or a Unix socket — within the connect timeout, and
+//! [`UpstreamIo`], the socket it gives either way. The HTTP/1.1 pool (`conn.rs`)
+//! calls [`Connector::open`]; hyper-util's client (HTTP/2 upstreams) uses it as a
+//! `tower::Service`.
 //!
-//! Each upstream has a client of its own, so the connector ignores the URI it is
+//! Each upstream has a pool of its own, so the connector ignores the URI it is
 //! given: the pool is per upstream already.
 
 use std::future::Future;
@@ -33,6 +35,11 @@ impl Connector {
             address: Arc::new(address),
             timeout,
         }
+    }
+
+    /// Opens a connection, or fails with `TimedOut` past the connect timeout.
+    pub(super) fn open(&self) -> impl Future<Output = io::Result<UpstreamIo>> + Send + 'static {
+        Self::connect(Arc::clone(&self.address), self.timeout)
     }
 
     async fn connect(address: Arc<Address>, timeout: Duration) -> io::Result<UpstreamIo> {
@@ -67,7 +74,7 @@ impl tower::Service<Uri> for Connector {
     }
 
     fn call(&mut self, _uri: Uri) -> Self::Future {
-        let connecting = Self::connect(Arc::clone(&self.address), self.timeout);
+        let connecting = self.open();
         Box::pin(async move { connecting.await.map(TokioIo::new) })
     }
 }

@@ -11,8 +11,9 @@ use hyper::body::Incoming;
 use smallvec::SmallVec;
 
 use super::body::{Answer, OutgoingBody};
+use super::conn::{ConnError, UpstreamConn};
 use super::headers::{self, Client};
-use super::pool::Member;
+use super::pool::{Member, Transport};
 use super::report::{ProxyFailure, ProxyReport};
 use super::{HostHeader, Proxy, tunnel};
 use crate::http::header::{self, HeaderMap, HeaderValue};
@@ -35,24 +36,36 @@ pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Respons
     };
     let idempotent = is_idempotent(request.method());
     let mut tried: SmallVec<[usize; 4]> = SmallVec::new();
+    // Set when a reused connection broke before its answer: the same upstream is
+    // tried once more, on a fresh connection.
+    let mut again: Option<usize> = None;
+    let mut went_again = false;
     loop {
-        let Some(index) = proxy.pool.pick(&tried) else {
-            let failure = ProxyFailure::NoLiveUpstream;
-            tracing::warn!("proxy: {} for {}", failure, request.path());
-            return refuse(response, &report, failure);
+        let fresh = again.is_some();
+        let index = match again.take() {
+            Some(index) => index,
+            None => {
+                let Some(index) = proxy.pool.pick(&tried) else {
+                    let failure = ProxyFailure::NoLiveUpstream;
+                    tracing::warn!("proxy: {} for {}", failure, request.path());
+                    return refuse(response, &report, failure);
+                };
+                tried.push(index);
+                report.note_attempt(proxy.pool.member(index).upstream.name());
+                index
+            }
         };
-        tried.push(index);
         let member = proxy.pool.member(index);
-        report.note_attempt(member.upstream.name());
         let lease = proxy.pool.lease(index);
         let (outgoing, mut given_back) =
             OutgoingBody::new(body.take().unwrap_or_else(RequestBody::empty));
         let head = head
             .take()
             .unwrap_or_else(|| Head::of(proxy, request, switch.as_ref()));
-        let sent = send(proxy, member, head.into_request(member, outgoing)).await;
+        let upstream_request = head.into_request(member, outgoing);
+        let sent = send(proxy, member, upstream_request, fresh, switch.is_some()).await;
         match sent {
-            Ok(answer) => {
+            Ok((answer, conn)) => {
                 proxy.pool.succeeded(index);
                 report.note_head(answer.status());
                 if let Some(switch) = &switch
@@ -66,13 +79,28 @@ pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Respons
                 );
                 let report = report.clone();
                 let body = relay(answer, response, |incoming| {
-                    Answer::new(incoming, idle, report, upstream, lease)
+                    Answer::new(incoming, conn, idle, report, upstream, lease)
                 });
                 response.set_body(body.into_body().await);
                 return Outcome::Ok;
             }
-            Err((failure, detail)) => {
+            Err(failed) => {
+                body = given_back.take();
+                if !went_again && body.is_some() && failed.may_go_again(idempotent) {
+                    tracing::debug!(
+                        upstream = %member.upstream,
+                        "proxy: upstream {}: a reused connection broke ({}); once more on a fresh one",
+                        member.upstream,
+                        failed.detail
+                    );
+                    went_again = true;
+                    again = Some(index);
+                    continue;
+                }
                 proxy.pool.failed(index);
+                let Failed {
+                    failure, detail, ..
+                } = failed;
                 tracing::warn!(
                     upstream = %member.upstream,
                     "proxy: upstream {}: {failure} ({detail}) for {} {}",
@@ -80,7 +108,6 @@ pub(super) async fn forward(proxy: &Proxy, request: &Request, response: &Respons
                     request.method(),
                     request.path()
                 );
-                body = given_back.take();
                 let may_retry = matches!(
                     failure,
                     ProxyFailure::ConnectFailed | ProxyFailure::ConnectTimeout
@@ -117,50 +144,123 @@ fn refuse(response: &Response, report: &ProxyReport, failure: ProxyFailure) -> O
     Outcome::Ok
 }
 
-/// Sends `upstream_request` and waits for the head, within the timeouts.
+/// Why one attempt got no answer head.
+struct Failed {
+    failure: ProxyFailure,
+    detail: String,
+    /// Set for a reused connection that broke before its answer (see
+    /// [`ConnError::may_go_again`]).
+    conn_error: Option<ConnError>,
+}
+
+impl Failed {
+    fn may_go_again(&self, idempotent: bool) -> bool {
+        self.conn_error
+            .as_ref()
+            .is_some_and(|error| error.may_go_again(idempotent))
+    }
+}
+
+/// Sends `upstream_request` and waits for the head, within the timeouts. The
+/// connection comes back with the head when the proxy drives it (HTTP/1.1 other
+/// than a protocol switch); a `fresh` one is opened for it rather than an idle one
+/// taken.
 async fn send(
     proxy: &Proxy,
     member: &Member,
     upstream_request: http::Request<OutgoingBody>,
-) -> Result<http::Response<Incoming>, (ProxyFailure, String)> {
+    fresh: bool,
+    switch: bool,
+) -> Result<(http::Response<Incoming>, Option<UpstreamConn>), Failed> {
     let progress = upstream_request.body().progress();
     let settings = &proxy.settings;
-    let answer = member.client.request(upstream_request);
+    let answer = async {
+        match &member.transport {
+            Transport::Http2(client) => client
+                .request(upstream_request)
+                .await
+                .map(|head| (head, None))
+                .map_err(|error| classify(&error)),
+            Transport::Http1(pool) if switch => pool
+                .exchange_upgradeable(upstream_request)
+                .await
+                .map(|head| (head, None))
+                .map_err(Failed::from),
+            Transport::Http1(pool) => pool
+                .exchange(upstream_request, fresh)
+                .await
+                .map(|(head, conn)| (head, Some(conn)))
+                .map_err(Failed::from),
+        }
+    };
     tokio::pin!(answer);
     loop {
         let deadline = progress.deadline(settings.head_timeout, settings.idle_timeout);
         tokio::select! {
-            result = &mut answer => return result.map_err(|error| classify(&error)),
+            result = &mut answer => return result,
             () = tokio::time::sleep_until(deadline.into()) => {
                 // The body may have moved on meanwhile, pushing the deadline back.
                 if progress.deadline(settings.head_timeout, settings.idle_timeout) <= std::time::Instant::now() {
-                    return Err((ProxyFailure::HeadTimeout, "no answer in time".to_owned()));
+                    return Err(Failed {
+                        failure: ProxyFailure::HeadTimeout,
+                        detail: "no answer in time".to_owned(),
+                        conn_error: None,
+                    });
                 }
             }
         }
     }
 }
 
-/// Sorts a client error: could not connect (in time), or broke before the head.
-fn classify(error: &hyper_util::client::legacy::Error) -> (ProxyFailure, String) {
-    let detail = chain(error);
-    if !error.is_connect() {
-        return (ProxyFailure::Broken, detail);
+impl From<ConnError> for Failed {
+    fn from(error: ConnError) -> Self {
+        let detail = error.detail();
+        let failure = match &error {
+            ConnError::Connect(io) if io.kind() == io::ErrorKind::TimedOut => {
+                ProxyFailure::ConnectTimeout
+            }
+            ConnError::Connect(_) => ProxyFailure::ConnectFailed,
+            ConnError::Broken { .. } => ProxyFailure::Broken,
+        };
+        Self {
+            failure,
+            detail,
+            conn_error: Some(error),
+        }
     }
+}
+
+/// Sorts a client error: could not connect (in time), or broke before the head.
+fn classify(error: &hyper_util::client::legacy::Error) -> Failed {
+    let detail = chain(error);
+    let failure = if error.is_connect() {
+        connect_failure(error)
+    } else {
+        ProxyFailure::Broken
+    };
+    Failed {
+        failure,
+        detail,
+        conn_error: None,
+    }
+}
+
+/// A connect error's kind: timed out or not.
+fn connect_failure(error: &hyper_util::client::legacy::Error) -> ProxyFailure {
     let mut source = error.source();
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<io::Error>()
             && io.kind() == io::ErrorKind::TimedOut
         {
-            return (ProxyFailure::ConnectTimeout, detail);
+            return ProxyFailure::ConnectTimeout;
         }
         source = cause.source();
     }
-    (ProxyFailure::ConnectFailed, detail)
+    ProxyFailure::ConnectFailed
 }
 
 /// An error and its causes, on one line.
-fn chain(error: &dyn std::error::Error) -> String {
+pub(super) fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -241,31 +341,32 @@ impl Head {
         let host = self
             .host
             .or_else(|| HeaderValue::from_str(upstream_authority.as_str()).ok());
-        let mut parts = Uri::builder()
-            .scheme(Scheme::HTTP)
-            .path_and_query(self.path_and_query);
         let mut headers = self.headers;
-        // HTTP/1.1 names the host in `Host`; HTTP/2 in the URI (`:authority`), whose
-        // pool then keys on it.
-        let version;
-        if member.client_is_http2() {
-            version = Version::HTTP_2;
+        // HTTP/1.1 names the host in `Host` and the target in origin form (hyper's
+        // connection writes the URI as it is); HTTP/2 names the host in the URI
+        // (`:authority`), whose pool then keys on it.
+        let (version, uri) = if member.client_is_http2() {
             let authority = host
                 .as_ref()
                 .and_then(|h| h.to_str().ok())
                 .and_then(|h| h.parse::<Authority>().ok())
                 .unwrap_or(upstream_authority);
-            parts = parts.authority(authority);
+            let uri = Uri::builder()
+                .scheme(Scheme::HTTP)
+                .authority(authority)
+                .path_and_query(self.path_and_query)
+                .build()
+                .unwrap_or_else(|_| Uri::from_static("/"));
+            (Version::HTTP_2, uri)
         } else {
-            version = Version::HTTP_11;
-            parts = parts.authority(upstream_authority);
             if let Some(host) = host {
                 headers.insert(header::HOST, host);
             }
-        }
+            (Version::HTTP_11, Uri::from(self.path_and_query))
+        };
         let mut upstream_request = http::Request::new(body);
         *upstream_request.method_mut() = self.method;
-        *upstream_request.uri_mut() = parts.build().unwrap_or_else(|_| Uri::from_static("/"));
+        *upstream_request.uri_mut() = uri;
         *upstream_request.version_mut() = version;
         *upstream_request.headers_mut() = headers;
         upstream_request

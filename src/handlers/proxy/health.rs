@@ -7,7 +7,7 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use super::body::OutgoingBody;
-use super::pool::{Member, Pool};
+use super::pool::{Member, Pool, Transport};
 use crate::RequestBody;
 use crate::http::{Method, Request, Uri, header};
 
@@ -54,6 +54,19 @@ async fn probe(member: &Member, path: &str, timeout: Duration) -> bool {
     else {
         return false;
     };
-    let answer = tokio::time::timeout(timeout, member.client.request(request)).await;
-    matches!(answer, Ok(Ok(response)) if response.status().is_success() || response.status().is_redirection())
+    // A check takes a connection of its own, leaving the pooled ones to requests.
+    let status = async {
+        match &member.transport {
+            Transport::Http1(pool) => pool
+                .exchange(request, true)
+                .await
+                .ok()
+                .map(|(head, _)| head.status()),
+            Transport::Http2(client) => {
+                client.request(request).await.ok().map(|head| head.status())
+            }
+        }
+    };
+    let status = tokio::time::timeout(timeout, status).await;
+    matches!(status, Ok(Some(status)) if status.is_success() || status.is_redirection())
 }

@@ -3,9 +3,11 @@
 //!
 //! - `upstream.rs` — [`Upstream`](upstream::Upstream) addresses (`host:port`,
 //!   `unix:/path`) and [`UpstreamError`].
-//! - `connector.rs` — how the pooled client opens a connection (TCP or Unix, within
-//!   the connect timeout).
-//! - `pool.rs` — the upstreams with their clients, [`Balance`], passive health.
+//! - `connector.rs` — how a connection is opened (TCP or Unix, within the connect
+//!   timeout).
+//! - `conn.rs` — the own pool of HTTP/1.1 connections, each driven by the request
+//!   using it rather than by a task of its own.
+//! - `pool.rs` — the upstreams with their connections, [`Balance`], passive health.
 //! - `health.rs` — the optional active health checks.
 //! - `headers.rs` — hop-by-hop removal, `X-Forwarded-*`, `Forwarded`, `Via`.
 //! - `body.rs` — the request and response bodies as they stream through.
@@ -15,6 +17,7 @@
 //!   handlers are told.
 
 mod body;
+mod conn;
 mod connector;
 mod forward;
 mod headers;
@@ -268,6 +271,8 @@ impl Proxy {
     }
 
     /// How long an idle keep-alive connection to an upstream is kept (default 30 s).
+    /// At most 256 are kept per HTTP/1.1 upstream, the most recently used taken
+    /// first; one the upstream closed meanwhile is noticed and left.
     #[must_use]
     pub fn pool_idle_timeout(self, timeout: Duration) -> Self {
         self.with(|s| s.client.pool_idle_timeout = timeout)

@@ -1,5 +1,6 @@
-//! [`Pool`]: a proxy's upstreams, each with its pooled keep-alive client (hyper-util's
-//! legacy client), its count of requests in flight and its health; and the choice
+//! [`Pool`]: a proxy's upstreams, each with its keep-alive connections ([`Transport`]:
+//! the proxy's own HTTP/1.1 pool, or hyper-util's client for HTTP/2 upstreams), its
+//! count of requests in flight and its health; and the choice
 //! of the upstream for the next request — [`Balance::RoundRobin`] or
 //! [`Balance::LeastConnections`] — among those not marked down.
 //!
@@ -8,14 +9,15 @@
 //! A lone upstream is never left out, since there is nothing to send to instead.
 //! Active health checks (see `health.rs`) mark an upstream down until a check passes.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::body::OutgoingBody;
+use super::conn::{Http1Pool, UpstreamConn};
 use super::connector::Connector;
 use super::upstream::Upstream;
 
@@ -46,43 +48,59 @@ pub(super) struct HealthRules {
     pub(super) fail_timeout: Duration,
 }
 
-/// One upstream with its client and its state.
+/// How a member's requests reach it.
+pub(super) enum Transport {
+    /// HTTP/1.1 over the proxy's own pool, whose connections are driven by the
+    /// requests using them (see `conn.rs`).
+    Http1(Http1Pool),
+    /// HTTP/2 (h2c) over hyper-util's pooled client: one connection carries many
+    /// requests at once, so it is driven by a task of its own.
+    Http2(Box<Client<Connector, OutgoingBody>>),
+}
+
+/// One upstream with its connections and its state.
 pub(super) struct Member {
     pub(super) upstream: Upstream,
-    pub(super) client: Client<Connector, OutgoingBody>,
-    http2: bool,
+    pub(super) transport: Transport,
     active: AtomicUsize,
     failures: AtomicU32,
     /// Left out until this many milliseconds after the pool's start (0: never was).
     down_until_ms: AtomicU64,
     /// The last active health check failed.
     check_failed: AtomicBool,
+    /// The task closing its idle connections was started.
+    reaping: AtomicBool,
 }
 
 impl Member {
     fn new(upstream: Upstream, settings: &ClientSettings) -> Self {
         let connector = Connector::new(upstream.address().clone(), settings.connect_timeout);
-        let client = Client::builder(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(settings.pool_idle_timeout)
-            .http2_only(settings.http2)
-            .set_host(false)
-            .build(connector);
+        let transport = if settings.http2 {
+            let client = Client::builder(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .pool_timer(TokioTimer::new())
+                .pool_idle_timeout(settings.pool_idle_timeout)
+                .http2_only(true)
+                .set_host(false)
+                .build(connector);
+            Transport::Http2(Box::new(client))
+        } else {
+            Transport::Http1(Http1Pool::new(connector, settings.pool_idle_timeout))
+        };
         Self {
             upstream,
-            client,
-            http2: settings.http2,
+            transport,
             active: AtomicUsize::new(0),
             failures: AtomicU32::new(0),
             down_until_ms: AtomicU64::new(0),
             check_failed: AtomicBool::new(false),
+            reaping: AtomicBool::new(false),
         }
     }
 
-    /// Whether its client speaks HTTP/2.
+    /// Whether it is spoken to in HTTP/2.
     pub(super) fn client_is_http2(&self) -> bool {
-        self.http2
+        matches!(self.transport, Transport::Http2(_))
     }
 
     /// Requests in flight to this upstream.
@@ -103,6 +121,37 @@ impl Member {
 /// ends, or a tunnel closes).
 pub(super) struct Lease {
     member: Arc<Member>,
+}
+
+impl Lease {
+    /// Puts `conn`, whose answer has ended, back into its upstream's pool.
+    pub(super) fn give_back(&self, conn: UpstreamConn, cx: &mut std::task::Context<'_>) {
+        if let Transport::Http1(pool) = &self.member.transport {
+            pool.give_back(conn, cx);
+            let member = &self.member;
+            if !member.reaping.load(Ordering::Relaxed)
+                && !member.reaping.swap(true, Ordering::Relaxed)
+            {
+                spawn_reaper(Arc::downgrade(member), pool.reap_every());
+            }
+        }
+    }
+}
+
+/// Starts the task that closes `member`'s stale idle connections every `every`; it
+/// ends with the member (after a reload replaced the proxy, say).
+fn spawn_reaper(member: Weak<Member>, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(member) = member.upgrade() else {
+                return;
+            };
+            if let Transport::Http1(pool) = &member.transport {
+                pool.reap();
+            }
+        }
+    });
 }
 
 impl Drop for Lease {
