@@ -13,6 +13,8 @@
 //! `WHOLE_READ_LIMIT` is then read whole, inline too, and goes out as one `Bytes`,
 //! so head and body leave in one write; larger files stream in blocks of
 //! `BLOCK` read through tokio's blocking pool, memory bounded by the block.
+//! Small files that are asked for again come from a content cache (`cache`),
+//! validated by one `statx` per request: see [`StaticFiles::content_cache`].
 //!
 //! Hidden files: a path with a segment starting with `.` below the mount point —
 //! `.env`, `.git/config`, `.htpasswd` — is answered 404 unless
@@ -20,6 +22,7 @@
 //! commonly make it: `.well-known` directly under the root (RFC 8615; ACME's
 //! `/.well-known/acme-challenge/`) is served; dot files inside it are still hidden.
 
+mod cache;
 mod listing;
 mod open;
 mod ranges;
@@ -31,15 +34,18 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{
     ACCEPT_ENCODING, ACCEPT_RANGES, ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
-    CONTENT_TYPE, LOCATION, RANGE, VARY,
+    CONTENT_TYPE, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE,
+    LOCATION, RANGE, VARY,
 };
-use http::{HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use tokio::io::AsyncReadExt;
 
+use self::cache::{Bounds, ContentCache, Entry, Identity};
 use self::open::{Refused, Root};
 pub use self::ranges::Ranges;
 use self::sections::Sections;
@@ -53,6 +59,21 @@ use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 const WHOLE_READ_LIMIT: u64 = 128 * 1024;
 /// How much of a streamed file is read at a time.
 const BLOCK: usize = 256 * 1024;
+/// The content cache's default bounds.
+const CACHE_BOUNDS: Bounds = Bounds {
+    total: StaticFiles::DEFAULT_CACHE_BYTES,
+    per_file: StaticFiles::DEFAULT_CACHE_FILE_BYTES,
+};
+/// The request headers that take a request for a cached file past the plain answer.
+const ASKING: [HeaderName; 7] = [
+    IF_MATCH,
+    IF_NONE_MATCH,
+    IF_MODIFIED_SINCE,
+    IF_UNMODIFIED_SINCE,
+    IF_RANGE,
+    RANGE,
+    ACCEPT_ENCODING,
+];
 /// The precompressed siblings looked for, best first when the client weighs them
 /// alike, with their file name suffixes.
 const PRECOMPRESSED: [(Coding, &str); 3] = [
@@ -86,9 +107,16 @@ struct Inner {
     root: Arc<Root>,
     hidden_files: bool,
     listing: bool,
+    /// `None` when turned off.
+    cache: Option<ContentCache>,
 }
 
 impl StaticFiles {
+    /// The content cache's default bound on all it holds: 16 MiB.
+    pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
+    /// The content cache's default bound on one file: 128 KiB.
+    pub const DEFAULT_CACHE_FILE_BYTES: usize = 128 << 10;
+
     /// Files under `root`, mounted at the directory `prefix` (e.g. `/static/`).
     pub fn new(prefix: &str, root: impl Into<PathBuf>) -> Self {
         Self {
@@ -97,6 +125,7 @@ impl StaticFiles {
                 root: Arc::new(Root::new(root.into(), false)),
                 hidden_files: false,
                 listing: false,
+                cache: Some(ContentCache::new(CACHE_BOUNDS)),
             }),
         }
     }
@@ -127,12 +156,48 @@ impl StaticFiles {
         self.with(|inner| inner.listing = on)
     }
 
+    /// Keep the content of small files that are asked for — at most `total_bytes`
+    /// in all, none over `per_file_bytes` — and answer from it while the file is
+    /// unchanged, as one `statx` of its path on every request shows (device, inode,
+    /// permissions, size, modification and change times to the nanosecond). Any
+    /// change — a write, a replacement, a rename, a `chmod`, a deletion, a symlink
+    /// swapped in — is seen on the very next request, which is answered from the
+    /// file system again. Files are cached only once their last change lies a
+    /// couple of seconds back, so a change within the file system's clock tick
+    /// cannot go unseen. Requests for ranges or accepting a precompressed sibling's
+    /// coding, and other platforms than Linux, bypass the cache. Default: on, 16 MiB
+    /// in all, files up to 128 KiB; `content_cache(0, 0)` turns it off.
+    ///
+    /// ```
+    /// use poco_httpd::handlers::StaticFiles;
+    ///
+    /// let files = StaticFiles::new("/static/", "./public").content_cache(64 << 20, 256 << 10);
+    /// # drop(files);
+    /// ```
+    pub fn content_cache(self, total_bytes: usize, per_file_bytes: usize) -> Self {
+        let bounds = Bounds {
+            total: total_bytes,
+            per_file: per_file_bytes,
+        };
+        self.with(|inner| {
+            inner.cache = (total_bytes > 0).then(|| ContentCache::new(bounds));
+        })
+    }
+
+    /// How many bytes the content cache holds now (bodies and a fixed allowance per
+    /// file for its name and headers); 0 when it is off. For metrics and tests.
+    pub fn cached_bytes(&self) -> usize {
+        self.inner.cache.as_ref().map_or(0, ContentCache::weight)
+    }
+
     fn with(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = Inner {
             prefix: self.inner.prefix.clone(),
             root: Arc::clone(&self.inner.root),
             hidden_files: self.inner.hidden_files,
             listing: self.inner.listing,
+            // Entries made by another policy must not be served by this one.
+            cache: (self.inner.cache.as_ref()).map(|cache| ContentCache::new(cache.bounds())),
         };
         change(&mut inner);
         Self {
@@ -164,15 +229,17 @@ impl Inner {
             return None;
         }
         let relative = below.trim_matches('/');
-        let plain = relative
-            .split('/')
-            .all(|name| !matches!(name, "." | "..") && !name.contains('\0'));
-        if !plain || relative.contains("//") {
-            return None;
-        }
-        if !self.hidden_files && has_hidden_segment(relative) {
-            tracing::debug!(%path, "refused: a hidden file");
-            return None;
+        // One pass over the names: plain ones only (no `.`, `..`, NUL, or empty name
+        // between two slashes), and no hidden one unless allowed.
+        for (depth, name) in relative.split('/').enumerate() {
+            let plain = !matches!(name, "." | "..") && !name.contains('\0');
+            if !plain || (name.is_empty() && !relative.is_empty()) {
+                return None;
+            }
+            if !self.hidden_files && is_hidden(name, depth == 0) {
+                tracing::debug!(%path, "refused: a hidden file");
+                return None;
+            }
         }
         Some(relative)
     }
@@ -199,6 +266,9 @@ impl Inner {
             not_found(response);
             return None;
         };
+        if self.answer_cached(request, response, relative) {
+            return None;
+        }
         match self.find(relative) {
             Ok(found) => self.answer(request, response, path, relative, found),
             Err(refused) => {
@@ -206,6 +276,106 @@ impl Inner {
                 None
             }
         }
+    }
+
+    /// Answers a `GET` or `HEAD` for the file `relative` from the content cache if
+    /// it holds the file and the file is unchanged; `false` when the request takes
+    /// the full path (and an entry found stale is dropped).
+    fn answer_cached(&self, request: &Request, response: &Response, relative: &str) -> bool {
+        let Some(cache) = &self.cache else {
+            return false;
+        };
+        let head = match *request.method() {
+            Method::GET => false,
+            Method::HEAD => true,
+            _ => return false,
+        };
+        let headers = request.headers();
+        // One look over the (few) request headers spares the lookups by name for the
+        // common request that asks for none of these.
+        let asks = headers.keys().any(|name| ASKING.contains(name));
+        // Ranges, and the siblings a coding would choose, are the full path's.
+        if request.path().ends_with('/')
+            || (asks && (headers.contains_key(RANGE) || wants_coded(headers)))
+        {
+            return false;
+        }
+        let Some(entry) = cache.get(relative) else {
+            return false;
+        };
+        match self.root.identity(relative) {
+            Some(Ok(now)) if now == entry.identity => {}
+            _ => {
+                cache.remove(relative, &entry);
+                return false;
+            }
+        }
+        let condition = if asks {
+            entry.validators.check(headers)
+        } else {
+            Condition::Proceed
+        };
+        match condition {
+            Condition::Proceed => {}
+            Condition::NotModified => {
+                response.set_header(VARY, HeaderValue::from_static("accept-encoding"));
+                response.set_status(StatusCode::NOT_MODIFIED);
+                entry.validators.set_on(response);
+                return true;
+            }
+            Condition::Failed => {
+                response.set_header(VARY, HeaderValue::from_static("accept-encoding"));
+                response.set_status(StatusCode::PRECONDITION_FAILED);
+                return true;
+            }
+        }
+        // Into the empty map whole: a move, not a header at a time.
+        response.extend_headers(entry.headers.clone());
+        if head {
+            response.set_header(CONTENT_LENGTH, entry.body.len());
+            response.set_body(Bytes::new());
+        } else {
+            response.set_body(entry.body.clone());
+        }
+        true
+    }
+
+    /// Keeps the whole `body` of the plain file `relative` in the content cache,
+    /// if it fits, has settled, and its path (`statx`, after the read) still names
+    /// the file read: never a final symlink, nor a file replaced meanwhile.
+    fn keep(
+        &self,
+        relative: &str,
+        content_type: &'static str,
+        metadata: &std::fs::Metadata,
+        validators: Validators,
+        body: &Bytes,
+    ) {
+        let Some(cache) = &self.cache else {
+            return;
+        };
+        if !cache.admits(body.len() as u64) || body.len() as u64 != metadata.len() {
+            return;
+        }
+        let Some(identity) = Identity::of(metadata) else {
+            return;
+        };
+        if !identity.settled(SystemTime::now()) {
+            return;
+        }
+        match self.root.identity(relative) {
+            Some(Ok(now)) if now == identity => {}
+            _ => return,
+        }
+        let mut headers = HeaderMap::with_capacity(5);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        validators.insert_into(&mut headers);
+        headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+        headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        cache.insert(
+            relative,
+            Entry::new(identity, body.clone(), validators, headers),
+        );
     }
 
     /// Answers with what the (normalized) `path` — the request's own, or the
@@ -366,7 +536,12 @@ impl Inner {
             response.set_body(Bytes::new());
         } else if size <= WHOLE_READ_LIMIT {
             match read_whole(file, size) {
-                Ok(bytes) => response.set_body(bytes),
+                Ok(bytes) => {
+                    if coding.is_none() {
+                        self.keep(relative, content_type, &metadata, validators, &bytes);
+                    }
+                    response.set_body(bytes);
+                }
                 Err(error) => refuse(response, Refused::Failed(error), request.path()),
             }
         } else {
@@ -396,6 +571,15 @@ impl Inner {
         }
         None
     }
+}
+
+/// Whether the request accepts a coding a precompressed sibling could be sent in.
+fn wants_coded(headers: &HeaderMap) -> bool {
+    let offered = PRECOMPRESSED.map(|(coding, _)| coding);
+    headers
+        .get(ACCEPT_ENCODING)
+        .and_then(|accepted| accepted.to_str().ok())
+        .is_some_and(|accepted| Coding::negotiate(accepted, &offered).is_some())
 }
 
 /// Reads a small file whole, in one `read` when the file is as large as it was when
@@ -469,15 +653,6 @@ fn is_hidden(name: &str, top: bool) -> bool {
     name.starts_with('.') && !(top && name == ".well-known")
 }
 
-/// Whether a (normalized) path relative to the root names or passes through a hidden
-/// file or directory.
-fn has_hidden_segment(relative: &str) -> bool {
-    relative
-        .split('/')
-        .enumerate()
-        .any(|(depth, name)| is_hidden(name, depth == 0))
-}
-
 fn unsatisfiable(response: &Response, size: u64) {
     response.set_status(StatusCode::RANGE_NOT_SATISFIABLE);
     response.set_header(CONTENT_RANGE, format!("bytes */{size}"));
@@ -542,6 +717,9 @@ mod tests {
 
     #[test]
     fn dot_segments_are_hidden_but_a_top_well_known() {
+        let files = StaticFiles::new("/", "/nonexistent");
+        let has_hidden_segment =
+            |relative: &str| files.inner.relative(&format!("/{relative}")).is_none();
         for hidden in [
             ".env",
             ".git/config",

@@ -102,6 +102,17 @@ impl Validators {
             .is_some_and(|wanted| self.last_modified.as_ref().and_then(date) == Some(wanted))
     }
 
+    /// Adds `ETag` and `Last-Modified` to a ready-made header map (the content
+    /// cache's).
+    pub(super) fn insert_into(&self, headers: &mut HeaderMap) {
+        if let Some(value) = &self.etag {
+            headers.insert(ETAG, value.clone());
+        }
+        if let Some(value) = &self.last_modified {
+            headers.insert(LAST_MODIFIED, value.clone());
+        }
+    }
+
     /// Sets `ETag` and `Last-Modified`, for a `200`, `206` or `304`.
     pub(super) fn set_on(&self, response: &crate::Response) {
         if let Some(value) = &self.etag {
