@@ -227,3 +227,23 @@ async fn head_conditions_ranges_and_siblings_are_answered_alike_with_the_cache()
     with_cache.stop().await;
     without.stop().await;
 }
+
+#[tokio::test]
+async fn a_precompressed_sibling_added_after_caching_is_served_next() {
+    let (_, root) = base("sibling");
+    std::fs::write(root.join("page.html"), "<p>plain</p>").unwrap();
+    let files = StaticFiles::new("/", &root);
+    let server = serve(&files).await;
+    until_cached(&server, &files, "/page.html").await;
+    let gzip = [("accept-encoding", "gzip")];
+    let plain = server.get_with("/page.html", &gzip).await;
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.text().await.unwrap(), "<p>plain</p>");
+    std::fs::write(root.join("page.html.gz"), "pretend gzip").unwrap();
+    let coded = server.get_with("/page.html", &gzip).await;
+    assert_eq!(common::header(&coded, "content-encoding"), "gzip");
+    assert_eq!(coded.text().await.unwrap(), "pretend gzip");
+    let identity = server.get_with("/page.html", &[]).await;
+    assert_eq!(identity.text().await.unwrap(), "<p>plain</p>");
+    server.stop().await;
+}

@@ -34,6 +34,15 @@
 //! changing its change time, and a directory on the way made unsearchable makes the
 //! `statx` fail, so both end the entry.
 //!
+//! # Precompressed siblings
+//!
+//! A client that accepts `br`, `zstd` or `gzip` must get `page.html.gz` once it
+//! exists. When an entry is made, the file's directory is looked at: if none of the
+//! siblings exists and the directory has settled, the entry keeps the directory's
+//! identity, and such a client is answered from the entry only while one more
+//! `statx`, of the directory, shows it unchanged — a name added, removed or renamed
+//! in a directory changes its times. Otherwise it takes the full path.
+//!
 //! # Limits
 //!
 //! Time stamps are only as fine as the kernel's clock tick, so a file rewritten
@@ -128,6 +137,9 @@ pub(super) struct Entry {
     /// `Content-Type`, `ETag`, `Last-Modified`, `Vary`, `Accept-Ranges`: cloned into
     /// the response whole.
     pub(super) headers: HeaderMap,
+    /// The identity of the file's directory when it was seen to hold none of the
+    /// file's precompressed siblings (see `Inner::bare_directory`).
+    pub(super) bare_directory: Option<Identity>,
     /// Set by each hit, cleared by the eviction sweep (second chance).
     used: AtomicBool,
 }
@@ -138,12 +150,14 @@ impl Entry {
         body: Bytes,
         validators: Validators,
         headers: HeaderMap,
+        bare_directory: Option<Identity>,
     ) -> Self {
         Self {
             identity,
             body,
             validators,
             headers,
+            bare_directory,
             used: AtomicBool::new(false),
         }
     }
@@ -292,6 +306,7 @@ mod tests {
             Bytes::from(vec![b'x'; size]),
             Validators::of(&metadata),
             HeaderMap::new(),
+            None,
         )
     }
 

@@ -164,8 +164,10 @@ impl StaticFiles {
     /// swapped in — is seen on the very next request, which is answered from the
     /// file system again. Files are cached only once their last change lies a
     /// couple of seconds back, so a change within the file system's clock tick
-    /// cannot go unseen. Requests for ranges or accepting a precompressed sibling's
-    /// coding, and other platforms than Linux, bypass the cache. Default: on, 16 MiB
+    /// cannot go unseen. A client that accepts a coding is answered from the cache
+    /// while one more `statx`, of the file's directory, shows that no precompressed
+    /// sibling (`.br`, `.zst`, `.gz`) has appeared since the file was cached; range
+    /// requests, and other platforms than Linux, bypass the cache. Default: on, 16 MiB
     /// in all, files up to 128 KiB; `content_cache(0, 0)` turns it off.
     ///
     /// ```
@@ -294,15 +296,25 @@ impl Inner {
         // One look over the (few) request headers spares the lookups by name for the
         // common request that asks for none of these.
         let asks = headers.keys().any(|name| ASKING.contains(name));
-        // Ranges, and the siblings a coding would choose, are the full path's.
-        if request.path().ends_with('/')
-            || (asks && (headers.contains_key(RANGE) || wants_coded(headers)))
-        {
+        // Ranges are the full path's.
+        if request.path().ends_with('/') || (asks && headers.contains_key(RANGE)) {
             return false;
         }
         let Some(entry) = cache.get(relative) else {
             return false;
         };
+        // A client that takes a coding gets the plain file only while its directory
+        // shows that no precompressed sibling has appeared since none was there. The
+        // directory's `statx` costs less than weighing the header's codings, so that
+        // is left for when the directory changed.
+        if asks && headers.contains_key(ACCEPT_ENCODING) {
+            let bare = entry.bare_directory.is_some_and(|bare| {
+                matches!(self.root.identity(directory_of(relative)), Some(Ok(now)) if now == bare)
+            });
+            if !bare && wants_coded(headers) {
+                return false;
+            }
+        }
         match self.root.identity(relative) {
             Some(Ok(now)) if now == entry.identity => {}
             _ => {
@@ -372,10 +384,31 @@ impl Inner {
         validators.insert_into(&mut headers);
         headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
         headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        cache.insert(
-            relative,
-            Entry::new(identity, body.clone(), validators, headers),
-        );
+        let bare_directory = self.bare_directory(relative);
+        let entry = Entry::new(identity, body.clone(), validators, headers, bare_directory);
+        cache.insert(relative, entry);
+    }
+
+    /// The identity of the directory holding `relative` when none of the file's
+    /// precompressed siblings exists there and the directory has settled: while the
+    /// directory keeps that identity (its times change with every name added,
+    /// removed or renamed in it), none exists still. Looked at once, when the file
+    /// is cached.
+    fn bare_directory(&self, relative: &str) -> Option<Identity> {
+        let directory = directory_of(relative);
+        let before = self.root.identity(directory)?.ok()?;
+        if !before.settled(SystemTime::now()) {
+            return None;
+        }
+        for (_, suffix) in PRECOMPRESSED {
+            match self.root.identity(&format!("{relative}{suffix}"))? {
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                _ => return None,
+            }
+        }
+        // Nothing added while the siblings were looked for.
+        let after = self.root.identity(directory)?.ok()?;
+        (after == before).then_some(before)
     }
 
     /// Answers with what the (normalized) `path` — the request's own, or the
@@ -571,6 +604,13 @@ impl Inner {
         }
         None
     }
+}
+
+/// The directory holding `relative` (empty for the root).
+fn directory_of(relative: &str) -> &str {
+    relative
+        .rsplit_once('/')
+        .map_or("", |(directory, _)| directory)
 }
 
 /// Whether the request accepts a coding a precompressed sibling could be sent in.
