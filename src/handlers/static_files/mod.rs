@@ -330,9 +330,11 @@ impl Inner {
         match condition {
             Condition::Proceed => {}
             Condition::NotModified => {
-                response.set_header(VARY, HeaderValue::from_static("accept-encoding"));
+                let mut headers = HeaderMap::with_capacity(3);
+                headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+                entry.validators.insert_into(&mut headers);
+                response.set_headers(headers);
                 response.set_status(StatusCode::NOT_MODIFIED);
-                entry.validators.set_on(response);
                 return true;
             }
             Condition::Failed => {
@@ -341,8 +343,8 @@ impl Inner {
                 return true;
             }
         }
-        // Into the empty map whole: a move, not a header at a time.
-        response.extend_headers(entry.headers.clone());
+        // Into the empty map whole: a move, not a header at a time (`set_headers`).
+        response.set_headers(entry.headers.clone());
         if head {
             response.set_header(CONTENT_LENGTH, entry.body.len());
             response.set_body(Bytes::new());
@@ -524,26 +526,35 @@ impl Inner {
             None => (file, metadata, None),
         };
         let validators = Validators::of(&metadata);
-        response.set_header(VARY, HeaderValue::from_static("accept-encoding"));
+        // The headers are gathered here and moved into the (empty) response map
+        // whole: one step, where setting each took a lock and a hashed insert.
+        let mut headers = HeaderMap::with_capacity(6);
+        headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
         match validators.check(request.headers()) {
             Condition::Proceed => {}
             Condition::NotModified => {
                 response.set_status(StatusCode::NOT_MODIFIED);
-                validators.set_on(response);
+                validators.insert_into(&mut headers);
+                response.set_headers(headers);
                 return;
             }
             Condition::Failed => {
                 response.set_status(StatusCode::PRECONDITION_FAILED);
+                response.set_headers(headers);
                 return;
             }
         }
         let size = metadata.len();
-        response.set_header(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        validators.set_on(response);
-        if let Some(coding) = coding {
-            response.set_header(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
-        } else {
-            response.set_header(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        validators.insert_into(&mut headers);
+        match coding {
+            Some(coding) => {
+                headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()))
+            }
+            None => headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes")),
+        };
+        response.set_headers(headers);
+        if coding.is_none() {
             // Ranges of the plain file only, asked with GET.
             let range = (*request.method() == Method::GET)
                 .then(|| request.header(RANGE)?.to_str().ok())
