@@ -168,7 +168,8 @@ impl StaticFiles {
     /// while one more `statx`, of the file's directory, shows that no precompressed
     /// sibling (`.br`, `.zst`, `.gz`) has appeared since the file was cached; range
     /// requests, and other platforms than Linux, bypass the cache. Default: on, 16 MiB
-    /// in all, files up to 128 KiB; `content_cache(0, 0)` turns it off.
+    /// in all for this `StaticFiles` (each has its own), files up to 128 KiB;
+    /// `content_cache(0, 0)` turns it off.
     ///
     /// ```
     /// use poco_httpd::handlers::StaticFiles;
