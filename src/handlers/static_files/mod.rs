@@ -285,9 +285,6 @@ impl Inner {
     /// it holds the file and the file is unchanged; `false` when the request takes
     /// the full path (and an entry found stale is dropped).
     fn answer_cached(&self, request: &Request, response: &Response, relative: &str) -> bool {
-        let Some(cache) = &self.cache else {
-            return false;
-        };
         let head = match *request.method() {
             Method::GET => false,
             Method::HEAD => true,
@@ -301,28 +298,9 @@ impl Inner {
         if request.path().ends_with('/') || (asks && headers.contains_key(RANGE)) {
             return false;
         }
-        let Some(entry) = cache.get(relative) else {
+        let Some(entry) = self.valid_entry(relative, asks, headers) else {
             return false;
         };
-        // A client that takes a coding gets the plain file only while its directory
-        // shows that no precompressed sibling has appeared since none was there. The
-        // directory's `statx` costs less than weighing the header's codings, so that
-        // is left for when the directory changed.
-        if asks && headers.contains_key(ACCEPT_ENCODING) {
-            let bare = entry.bare_directory.is_some_and(|bare| {
-                matches!(self.root.identity(directory_of(relative)), Some(Ok(now)) if now == bare)
-            });
-            if !bare && wants_coded(headers) {
-                return false;
-            }
-        }
-        match self.root.identity(relative) {
-            Some(Ok(now)) if now == entry.identity => {}
-            _ => {
-                cache.remove(relative, &entry);
-                return false;
-            }
-        }
         let condition = if asks {
             entry.validators.check(headers)
         } else {
@@ -344,7 +322,7 @@ impl Inner {
                 return true;
             }
         }
-        // Into the empty map whole: a move, not a header at a time (`set_headers`).
+        // Into the empty map whole: a move, not a header at a time.
         response.set_headers(entry.headers.clone());
         if head {
             response.set_header(CONTENT_LENGTH, entry.body.len());
@@ -353,6 +331,32 @@ impl Inner {
             response.set_body(entry.body.clone());
         }
         true
+    }
+
+    /// The cache's entry for `relative` if the file is unchanged — one `statx` of its
+    /// path — and, for a client that takes a coding (`asks` said it may), if no
+    /// precompressed sibling can have appeared.
+    fn valid_entry(&self, relative: &str, asks: bool, headers: &HeaderMap) -> Option<Arc<Entry>> {
+        let cache = self.cache.as_ref()?;
+        let entry = cache.get(relative)?;
+        // The plain file only while its directory shows that no sibling has appeared
+        // since none was there. The directory's `statx` costs less than weighing the
+        // header's codings, so that is left for when the directory changed.
+        if asks && headers.contains_key(ACCEPT_ENCODING) {
+            let bare = entry.bare_directory.is_some_and(|bare| {
+                matches!(self.root.identity(directory_of(relative)), Some(Ok(now)) if now == bare)
+            });
+            if !bare && wants_coded(headers) {
+                return None;
+            }
+        }
+        match self.root.identity(relative) {
+            Some(Ok(now)) if now == entry.identity => Some(entry),
+            _ => {
+                cache.remove(relative, &entry);
+                None
+            }
+        }
     }
 
     /// Keeps the whole `body` of the plain file `relative` in the content cache,
