@@ -50,9 +50,11 @@
 //! `open_file_cache` has the same blind spot, for its whole validity period). Entries
 //! are therefore made only from files whose modification and change times are at
 //! least [`SETTLED`] (two seconds, FAT's step) old when read: any later change
-//! carries a later time. Left open, as
-//! for any server reading files: the clock set back, and file systems that keep no
-//! change time.
+//! carries a later time. Left open: the clock set back to the very tick of a cached
+//! file's times, and file systems that keep no change time. A file reached through a
+//! final symlink is never cached (see above), and range requests always take the
+//! full path. Each `StaticFiles` has its own cache, made anew when its policies
+//! change, so no entry outlives the policy it was checked by.
 //!
 //! # Bounds
 //!
