@@ -31,7 +31,7 @@ mod try_files;
 mod validators;
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -43,7 +43,6 @@ use http::header::{
     LOCATION, RANGE, VARY,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use tokio::io::AsyncReadExt;
 
 use self::cache::{Bounds, ContentCache, Entry, Identity};
 use self::open::{Refused, Root};
@@ -595,8 +594,7 @@ impl Inner {
             }
         } else {
             response.set_header(CONTENT_LENGTH, size);
-            let file = tokio::fs::File::from_std(file).take(size);
-            response.set_body_stream(tokio_util::io::ReaderStream::with_capacity(file, BLOCK));
+            response.set_body_stream(blocks(file, size));
         }
     }
 
@@ -642,8 +640,33 @@ fn wants_coded(headers: &HeaderMap) -> bool {
 /// examined (`read_to_end` would grow its buffer in steps, a call each). It may have
 /// changed since: what is read, up to the size examined, is what is sent (its own
 /// length goes out as `Content-Length`).
-fn read_whole(mut file: File, size: u64) -> io::Result<Bytes> {
-    let mut content = vec![0; usize::try_from(size).unwrap_or(0)];
+fn read_whole(file: File, size: u64) -> io::Result<Bytes> {
+    read_up_to(&file, usize::try_from(size).unwrap_or(0)).map(Bytes::from)
+}
+
+/// Reads up to `wanted` bytes of `file` from where it stands, fewer only at its
+/// end: one `read` for a file in the page cache.
+#[cfg(target_os = "linux")]
+fn read_up_to(file: &File, wanted: usize) -> io::Result<Vec<u8>> {
+    // Read into the spare capacity (rustix sets the length, no unsafe here): a
+    // zero-filled buffer cost a `memset` of the whole block first.
+    let mut content = Vec::with_capacity(wanted);
+    while content.len() < wanted {
+        match rustix::io::read(file, rustix::buffer::spare_capacity(&mut content)) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    content.truncate(wanted);
+    Ok(content)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_up_to(mut file: &File, wanted: usize) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut content = vec![0; wanted];
     let mut filled = 0;
     while filled < content.len() {
         match file.read(&mut content[filled..]) {
@@ -654,7 +677,30 @@ fn read_whole(mut file: File, size: u64) -> io::Result<Bytes> {
         }
     }
     content.truncate(filled);
-    Ok(Bytes::from(content))
+    Ok(content)
+}
+
+/// The first `size` bytes of a large file as a stream of blocks of `BLOCK`, each
+/// read on tokio's blocking pool straight into the buffer that is sent (through
+/// `tokio::fs::File` it was read into the file's own buffer, then copied). A file
+/// that shrank meanwhile ends the body early: the response is cut, as `hyper`
+/// checks the length.
+fn blocks(file: File, size: u64) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send {
+    futures_util::stream::try_unfold((file, size), |(file, left)| async move {
+        if left == 0 {
+            return Ok(None);
+        }
+        let wanted = usize::try_from(left).map_or(BLOCK, |left| left.min(BLOCK));
+        let read = tokio::task::spawn_blocking(move || {
+            read_up_to(&file, wanted).map(|block| (file, block))
+        });
+        let (file, block) = read.await.map_err(io::Error::other)??;
+        if block.is_empty() {
+            return Ok(None);
+        }
+        let left = left - block.len() as u64;
+        Ok(Some((Bytes::from(block), (file, left))))
+    })
 }
 
 /// The `index.html` of the directory `relative` (empty for the root).
