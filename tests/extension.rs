@@ -128,6 +128,42 @@ async fn headers_are_handed_on_and_the_figures_read_from_a_handler() {
 }
 
 #[tokio::test]
+async fn set_headers_replaces_the_names_it_sets_and_keeps_the_others() {
+    let server = common::start(
+        Server::builder().content("/", |req: Request, res: Response| {
+            if req.path() == "/over" {
+                res.set_header("x-kept", "kept");
+                res.set_header("x-replaced", "old");
+            }
+            let mut ready = poco_httpd::http::HeaderMap::new();
+            ready.append("x-replaced", "new one".parse().expect("a header value"));
+            ready.append("x-replaced", "new two".parse().expect("a header value"));
+            ready.insert("x-ready", "ready".parse().expect("a header value"));
+            res.set_headers(ready);
+            res.ok("body")
+        }),
+    )
+    .await;
+    for path in ["/empty", "/over"] {
+        let answer = common::client().get(server.url(path)).send().await.unwrap();
+        let replaced: Vec<_> = answer.headers().get_all("x-replaced").iter().collect();
+        assert_eq!(replaced, ["new one", "new two"], "{path}");
+        assert_eq!(common::header(&answer, "x-ready"), "ready", "{path}");
+        let kept = answer
+            .headers()
+            .get("x-kept")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            kept.as_deref(),
+            (path == "/over").then_some("kept"),
+            "{path}"
+        );
+        assert_eq!(answer.text().await.unwrap(), "body");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_whole_body_set_after_streaming_ends_the_stream_instead_of_being_lost() {
     let server = common::start(
         Server::builder().content("/", |_req: Request, res: Response| {

@@ -13,6 +13,8 @@
 //! `WHOLE_READ_LIMIT` is then read whole, inline too, and goes out as one `Bytes`,
 //! so head and body leave in one write; larger files stream in blocks of
 //! `BLOCK` read through tokio's blocking pool, memory bounded by the block.
+//! Small files that are asked for again come from a content cache (`cache`),
+//! validated by one `statx` per request: see [`StaticFiles::content_cache`].
 //!
 //! Hidden files: a path with a segment starting with `.` below the mount point —
 //! `.env`, `.git/config`, `.htpasswd` — is answered 404 unless
@@ -20,6 +22,7 @@
 //! commonly make it: `.well-known` directly under the root (RFC 8615; ACME's
 //! `/.well-known/acme-challenge/`) is served; dot files inside it are still hidden.
 
+mod cache;
 mod listing;
 mod open;
 mod ranges;
@@ -28,18 +31,20 @@ mod try_files;
 mod validators;
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{
     ACCEPT_ENCODING, ACCEPT_RANGES, ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
-    CONTENT_TYPE, LOCATION, RANGE, VARY,
+    CONTENT_TYPE, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE,
+    LOCATION, RANGE, VARY,
 };
-use http::{HeaderValue, Method, StatusCode};
-use tokio::io::AsyncReadExt;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
+use self::cache::{Bounds, ContentCache, Entry, Identity};
 use self::open::{Refused, Root};
 pub use self::ranges::Ranges;
 use self::sections::Sections;
@@ -53,6 +58,21 @@ use crate::{Handler, HandlerFuture, Outcome, Request, Response};
 const WHOLE_READ_LIMIT: u64 = 128 * 1024;
 /// How much of a streamed file is read at a time.
 const BLOCK: usize = 256 * 1024;
+/// The content cache's default bounds.
+const CACHE_BOUNDS: Bounds = Bounds {
+    total: StaticFiles::DEFAULT_CACHE_BYTES,
+    per_file: StaticFiles::DEFAULT_CACHE_FILE_BYTES,
+};
+/// The request headers that take a request for a cached file past the plain answer.
+const ASKING: [HeaderName; 7] = [
+    IF_MATCH,
+    IF_NONE_MATCH,
+    IF_MODIFIED_SINCE,
+    IF_UNMODIFIED_SINCE,
+    IF_RANGE,
+    RANGE,
+    ACCEPT_ENCODING,
+];
 /// The precompressed siblings looked for, best first when the client weighs them
 /// alike, with their file name suffixes.
 const PRECOMPRESSED: [(Coding, &str); 3] = [
@@ -86,9 +106,16 @@ struct Inner {
     root: Arc<Root>,
     hidden_files: bool,
     listing: bool,
+    /// `None` when turned off.
+    cache: Option<ContentCache>,
 }
 
 impl StaticFiles {
+    /// The content cache's default bound on all it holds: 16 MiB.
+    pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
+    /// The content cache's default bound on one file: 128 KiB.
+    pub const DEFAULT_CACHE_FILE_BYTES: usize = 128 << 10;
+
     /// Files under `root`, mounted at the directory `prefix` (e.g. `/static/`).
     pub fn new(prefix: &str, root: impl Into<PathBuf>) -> Self {
         Self {
@@ -97,6 +124,7 @@ impl StaticFiles {
                 root: Arc::new(Root::new(root.into(), false)),
                 hidden_files: false,
                 listing: false,
+                cache: Some(ContentCache::new(CACHE_BOUNDS)),
             }),
         }
     }
@@ -127,12 +155,51 @@ impl StaticFiles {
         self.with(|inner| inner.listing = on)
     }
 
+    /// Keep the content of small files that are asked for — at most `total_bytes`
+    /// in all, none over `per_file_bytes` — and answer from it while the file is
+    /// unchanged, as one `statx` of its path on every request shows (device, inode,
+    /// permissions, size, modification and change times to the nanosecond). Any
+    /// change — a write, a replacement, a rename, a `chmod`, a deletion, a symlink
+    /// swapped in — is seen on the very next request, which is answered from the
+    /// file system again. Files are cached only once their last change lies a
+    /// couple of seconds back, so a change within the file system's clock tick
+    /// cannot go unseen. A client that accepts a coding is answered from the cache
+    /// while one more `statx`, of the file's directory, shows that no precompressed
+    /// sibling (`.br`, `.zst`, `.gz`) has appeared since the file was cached; range
+    /// requests, and other platforms than Linux, bypass the cache. Default: on, 16 MiB
+    /// in all for this `StaticFiles` (each has its own), files up to 128 KiB;
+    /// `content_cache(0, 0)` turns it off.
+    ///
+    /// ```
+    /// use poco_httpd::handlers::StaticFiles;
+    ///
+    /// let files = StaticFiles::new("/static/", "./public").content_cache(64 << 20, 256 << 10);
+    /// # drop(files);
+    /// ```
+    pub fn content_cache(self, total_bytes: usize, per_file_bytes: usize) -> Self {
+        let bounds = Bounds {
+            total: total_bytes,
+            per_file: per_file_bytes,
+        };
+        self.with(|inner| {
+            inner.cache = (total_bytes > 0).then(|| ContentCache::new(bounds));
+        })
+    }
+
+    /// How many bytes the content cache holds now (bodies and a fixed allowance per
+    /// file for its name and headers); 0 when it is off. For metrics and tests.
+    pub fn cached_bytes(&self) -> usize {
+        self.inner.cache.as_ref().map_or(0, ContentCache::weight)
+    }
+
     fn with(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = Inner {
             prefix: self.inner.prefix.clone(),
             root: Arc::clone(&self.inner.root),
             hidden_files: self.inner.hidden_files,
             listing: self.inner.listing,
+            // Entries made by another policy must not be served by this one.
+            cache: (self.inner.cache.as_ref()).map(|cache| ContentCache::new(cache.bounds())),
         };
         change(&mut inner);
         Self {
@@ -164,15 +231,17 @@ impl Inner {
             return None;
         }
         let relative = below.trim_matches('/');
-        let plain = relative
-            .split('/')
-            .all(|name| !matches!(name, "." | "..") && !name.contains('\0'));
-        if !plain || relative.contains("//") {
-            return None;
-        }
-        if !self.hidden_files && has_hidden_segment(relative) {
-            tracing::debug!(%path, "refused: a hidden file");
-            return None;
+        // One pass over the names: plain ones only (no `.`, `..`, NUL, or empty name
+        // between two slashes), and no hidden one unless allowed.
+        for (depth, name) in relative.split('/').enumerate() {
+            let plain = !matches!(name, "." | "..") && !name.contains('\0');
+            if !plain || (name.is_empty() && !relative.is_empty()) {
+                return None;
+            }
+            if !self.hidden_files && is_hidden(name, depth == 0) {
+                tracing::debug!(%path, "refused: a hidden file");
+                return None;
+            }
         }
         Some(relative)
     }
@@ -199,6 +268,9 @@ impl Inner {
             not_found(response);
             return None;
         };
+        if self.answer_cached(request, response, relative) {
+            return None;
+        }
         match self.find(relative) {
             Ok(found) => self.answer(request, response, path, relative, found),
             Err(refused) => {
@@ -206,6 +278,143 @@ impl Inner {
                 None
             }
         }
+    }
+
+    /// Answers a `GET` or `HEAD` for the file `relative` from the content cache if
+    /// it holds the file and the file is unchanged; `false` when the request takes
+    /// the full path (and an entry found stale is dropped).
+    fn answer_cached(&self, request: &Request, response: &Response, relative: &str) -> bool {
+        let head = match *request.method() {
+            Method::GET => false,
+            Method::HEAD => true,
+            _ => return false,
+        };
+        let headers = request.headers();
+        // One look over the (few) request headers spares the lookups by name for the
+        // common request that asks for none of these.
+        let asks = headers.keys().any(|name| ASKING.contains(name));
+        // Ranges are the full path's.
+        if request.path().ends_with('/') || (asks && headers.contains_key(RANGE)) {
+            return false;
+        }
+        let Some(entry) = self.valid_entry(relative, asks, headers) else {
+            return false;
+        };
+        let condition = if asks {
+            entry.validators.check(headers)
+        } else {
+            Condition::Proceed
+        };
+        match condition {
+            Condition::Proceed => {}
+            Condition::NotModified => {
+                let mut headers = HeaderMap::with_capacity(3);
+                headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+                entry.validators.insert_into(&mut headers);
+                response.set_headers(headers);
+                response.set_status(StatusCode::NOT_MODIFIED);
+                return true;
+            }
+            Condition::Failed => {
+                response.set_header(VARY, HeaderValue::from_static("accept-encoding"));
+                response.set_status(StatusCode::PRECONDITION_FAILED);
+                return true;
+            }
+        }
+        // Into the empty map whole: a move, not a header at a time.
+        response.set_headers(entry.headers.clone());
+        if head {
+            response.set_header(CONTENT_LENGTH, entry.body.len());
+            response.set_body(Bytes::new());
+        } else {
+            response.set_body(entry.body.clone());
+        }
+        true
+    }
+
+    /// The cache's entry for `relative` if the file is unchanged — one `statx` of its
+    /// path — and, for a client that takes a coding (`asks` said it may), if no
+    /// precompressed sibling can have appeared.
+    fn valid_entry(&self, relative: &str, asks: bool, headers: &HeaderMap) -> Option<Arc<Entry>> {
+        let cache = self.cache.as_ref()?;
+        let entry = cache.get(relative)?;
+        // The plain file only while its directory shows that no sibling has appeared
+        // since none was there. The directory's `statx` costs less than weighing the
+        // header's codings, so that is left for when the directory changed.
+        if asks && headers.contains_key(ACCEPT_ENCODING) {
+            let bare = entry.bare_directory.is_some_and(|bare| {
+                matches!(self.root.identity(directory_of(relative)), Some(Ok(now)) if now == bare)
+            });
+            if !bare && wants_coded(headers) {
+                return None;
+            }
+        }
+        match self.root.identity(relative) {
+            Some(Ok(now)) if now == entry.identity => Some(entry),
+            _ => {
+                cache.remove(relative, &entry);
+                None
+            }
+        }
+    }
+
+    /// Keeps the whole `body` of the plain file `relative` in the content cache,
+    /// if it fits, has settled, and its path (`statx`, after the read) still names
+    /// the file read: never a final symlink, nor a file replaced meanwhile.
+    fn keep(
+        &self,
+        relative: &str,
+        content_type: &'static str,
+        metadata: &std::fs::Metadata,
+        validators: Validators,
+        body: &Bytes,
+    ) {
+        let Some(cache) = &self.cache else {
+            return;
+        };
+        if !cache.admits(body.len() as u64) || body.len() as u64 != metadata.len() {
+            return;
+        }
+        let Some(identity) = Identity::of(metadata) else {
+            return;
+        };
+        if !identity.settled(SystemTime::now()) {
+            return;
+        }
+        match self.root.identity(relative) {
+            Some(Ok(now)) if now == identity => {}
+            _ => return,
+        }
+        let mut headers = HeaderMap::with_capacity(5);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        validators.insert_into(&mut headers);
+        headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+        headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        let bare_directory = self.bare_directory(relative);
+        let entry = Entry::new(identity, body.clone(), validators, headers, bare_directory);
+        cache.insert(relative, entry);
+    }
+
+    /// The identity of the directory holding `relative` when none of the file's
+    /// precompressed siblings exists there and the directory has settled: while the
+    /// directory keeps that identity (its times change with every name added,
+    /// removed or renamed in it), none exists still. Looked at once, when the file
+    /// is cached.
+    fn bare_directory(&self, relative: &str) -> Option<Identity> {
+        let directory = directory_of(relative);
+        let before = self.root.identity(directory)?.ok()?;
+        if !before.settled(SystemTime::now()) {
+            return None;
+        }
+        for (_, suffix) in PRECOMPRESSED {
+            match self.root.identity(&format!("{relative}{suffix}"))? {
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                _ => return None,
+            }
+        }
+        // Nothing added while the siblings were looked for.
+        let after = self.root.identity(directory)?.ok()?;
+        (after == before).then_some(before)
     }
 
     /// Answers with what the (normalized) `path` — the request's own, or the
@@ -321,26 +530,35 @@ impl Inner {
             None => (file, metadata, None),
         };
         let validators = Validators::of(&metadata);
-        response.set_header(VARY, HeaderValue::from_static("accept-encoding"));
+        // The headers are gathered here and moved into the (empty) response map
+        // whole: one step, where setting each took a lock and a hashed insert.
+        let mut headers = HeaderMap::with_capacity(6);
+        headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
         match validators.check(request.headers()) {
             Condition::Proceed => {}
             Condition::NotModified => {
                 response.set_status(StatusCode::NOT_MODIFIED);
-                validators.set_on(response);
+                validators.insert_into(&mut headers);
+                response.set_headers(headers);
                 return;
             }
             Condition::Failed => {
                 response.set_status(StatusCode::PRECONDITION_FAILED);
+                response.set_headers(headers);
                 return;
             }
         }
         let size = metadata.len();
-        response.set_header(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        validators.set_on(response);
-        if let Some(coding) = coding {
-            response.set_header(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
-        } else {
-            response.set_header(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        validators.insert_into(&mut headers);
+        match coding {
+            Some(coding) => {
+                headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()))
+            }
+            None => headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes")),
+        };
+        response.set_headers(headers);
+        if coding.is_none() {
             // Ranges of the plain file only, asked with GET.
             let range = (*request.method() == Method::GET)
                 .then(|| request.header(RANGE)?.to_str().ok())
@@ -366,13 +584,17 @@ impl Inner {
             response.set_body(Bytes::new());
         } else if size <= WHOLE_READ_LIMIT {
             match read_whole(file, size) {
-                Ok(bytes) => response.set_body(bytes),
+                Ok(bytes) => {
+                    if coding.is_none() {
+                        self.keep(relative, content_type, &metadata, validators, &bytes);
+                    }
+                    response.set_body(bytes);
+                }
                 Err(error) => refuse(response, Refused::Failed(error), request.path()),
             }
         } else {
             response.set_header(CONTENT_LENGTH, size);
-            let file = tokio::fs::File::from_std(file).take(size);
-            response.set_body_stream(tokio_util::io::ReaderStream::with_capacity(file, BLOCK));
+            response.set_body_stream(blocks(file, size));
         }
     }
 
@@ -398,12 +620,53 @@ impl Inner {
     }
 }
 
+/// The directory holding `relative` (empty for the root).
+fn directory_of(relative: &str) -> &str {
+    relative
+        .rsplit_once('/')
+        .map_or("", |(directory, _)| directory)
+}
+
+/// Whether the request accepts a coding a precompressed sibling could be sent in.
+fn wants_coded(headers: &HeaderMap) -> bool {
+    let offered = PRECOMPRESSED.map(|(coding, _)| coding);
+    headers
+        .get(ACCEPT_ENCODING)
+        .and_then(|accepted| accepted.to_str().ok())
+        .is_some_and(|accepted| Coding::negotiate(accepted, &offered).is_some())
+}
+
 /// Reads a small file whole, in one `read` when the file is as large as it was when
 /// examined (`read_to_end` would grow its buffer in steps, a call each). It may have
 /// changed since: what is read, up to the size examined, is what is sent (its own
 /// length goes out as `Content-Length`).
-fn read_whole(mut file: File, size: u64) -> io::Result<Bytes> {
-    let mut content = vec![0; usize::try_from(size).unwrap_or(0)];
+fn read_whole(file: File, size: u64) -> io::Result<Bytes> {
+    read_up_to(&file, usize::try_from(size).unwrap_or(0)).map(Bytes::from)
+}
+
+/// Reads up to `wanted` bytes of `file` from where it stands, fewer only at its
+/// end: one `read` for a file in the page cache.
+#[cfg(target_os = "linux")]
+fn read_up_to(file: &File, wanted: usize) -> io::Result<Vec<u8>> {
+    // Read into the spare capacity (rustix sets the length, no unsafe here): a
+    // zero-filled buffer cost a `memset` of the whole block first.
+    let mut content = Vec::with_capacity(wanted);
+    while content.len() < wanted {
+        match rustix::io::read(file, rustix::buffer::spare_capacity(&mut content)) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    content.truncate(wanted);
+    Ok(content)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_up_to(mut file: &File, wanted: usize) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut content = vec![0; wanted];
     let mut filled = 0;
     while filled < content.len() {
         match file.read(&mut content[filled..]) {
@@ -414,7 +677,30 @@ fn read_whole(mut file: File, size: u64) -> io::Result<Bytes> {
         }
     }
     content.truncate(filled);
-    Ok(Bytes::from(content))
+    Ok(content)
+}
+
+/// The first `size` bytes of a large file as a stream of blocks of `BLOCK`, each
+/// read on tokio's blocking pool straight into the buffer that is sent (through
+/// `tokio::fs::File` it was read into the file's own buffer, then copied). A file
+/// that shrank meanwhile ends the body early: the response is cut, as `hyper`
+/// checks the length.
+fn blocks(file: File, size: u64) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send {
+    futures_util::stream::try_unfold((file, size), |(file, left)| async move {
+        if left == 0 {
+            return Ok(None);
+        }
+        let wanted = usize::try_from(left).map_or(BLOCK, |left| left.min(BLOCK));
+        let read = tokio::task::spawn_blocking(move || {
+            read_up_to(&file, wanted).map(|block| (file, block))
+        });
+        let (file, block) = read.await.map_err(io::Error::other)??;
+        if block.is_empty() {
+            return Ok(None);
+        }
+        let left = left - block.len() as u64;
+        Ok(Some((Bytes::from(block), (file, left))))
+    })
 }
 
 /// The `index.html` of the directory `relative` (empty for the root).
@@ -467,15 +753,6 @@ fn add_slash(request: &Request, response: &Response) {
 /// of the root (`top`).
 fn is_hidden(name: &str, top: bool) -> bool {
     name.starts_with('.') && !(top && name == ".well-known")
-}
-
-/// Whether a (normalized) path relative to the root names or passes through a hidden
-/// file or directory.
-fn has_hidden_segment(relative: &str) -> bool {
-    relative
-        .split('/')
-        .enumerate()
-        .any(|(depth, name)| is_hidden(name, depth == 0))
 }
 
 fn unsatisfiable(response: &Response, size: u64) {
@@ -542,6 +819,9 @@ mod tests {
 
     #[test]
     fn dot_segments_are_hidden_but_a_top_well_known() {
+        let files = StaticFiles::new("/", "/nonexistent");
+        let has_hidden_segment =
+            |relative: &str| files.inner.relative(&format!("/{relative}")).is_none();
         for hidden in [
             ".env",
             ".git/config",

@@ -13,6 +13,8 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::cache::Identity;
+
 /// Why a file under the root is not served.
 #[derive(Debug)]
 pub(super) enum Refused {
@@ -61,9 +63,7 @@ impl Root {
         Self {
             real: path.canonicalize().ok(),
             #[cfg(target_os = "linux")]
-            beneath: (!follow_symlinks_out)
-                .then(|| beneath::Beneath::new(&path))
-                .flatten(),
+            beneath: beneath::Beneath::new(&path),
             path,
             follow_symlinks_out,
         }
@@ -97,6 +97,20 @@ impl Root {
             }
             refused => refused,
         })
+    }
+
+    /// The identity of what `relative` names now — not following a final symlink,
+    /// unless symlinks may lead anywhere — by one `statx` relative to the root's
+    /// descriptor: how a cached file is validated. `None` where no descriptor of the
+    /// root is held (other platforms, or the root could not be opened), so nothing
+    /// can be cached.
+    pub(super) fn identity(&self, relative: &str) -> Option<io::Result<Identity>> {
+        #[cfg(target_os = "linux")]
+        if let Some(beneath) = &self.beneath {
+            return Some(beneath.identity(relative, self.follow_symlinks_out));
+        }
+        let _ = relative;
+        None
     }
 
     fn try_open(&self, relative: &str) -> Result<File, Refused> {
@@ -142,8 +156,10 @@ mod beneath {
     use std::path::Path;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, StatxFlags};
     use rustix::io::Errno;
+
+    use super::Identity;
 
     #[derive(Debug)]
     pub(super) struct Beneath {
@@ -194,6 +210,32 @@ mod beneath {
                 }
             }
             Opened::LeftRoot
+        }
+
+        /// See [`super::Root::identity`].
+        pub(super) fn identity(&self, relative: &str, follow: bool) -> io::Result<Identity> {
+            let path = if relative.is_empty() { "." } else { relative };
+            let flags = if follow {
+                AtFlags::empty()
+            } else {
+                AtFlags::SYMLINK_NOFOLLOW
+            };
+            let wanted = StatxFlags::TYPE
+                | StatxFlags::MODE
+                | StatxFlags::INO
+                | StatxFlags::SIZE
+                | StatxFlags::MTIME
+                | StatxFlags::CTIME;
+            let stat = rustix::fs::statx(&self.root, path, flags, wanted)?;
+            let time = |t: rustix::fs::StatxTimestamp| (t.tv_sec, t.tv_nsec);
+            Ok(Identity {
+                device: rustix::fs::makedev(stat.stx_dev_major, stat.stx_dev_minor),
+                inode: stat.stx_ino,
+                mode: u32::from(stat.stx_mode),
+                size: stat.stx_size,
+                modified: time(stat.stx_mtime),
+                changed: time(stat.stx_ctime),
+            })
         }
     }
 }

@@ -102,13 +102,14 @@ impl Validators {
             .is_some_and(|wanted| self.last_modified.as_ref().and_then(date) == Some(wanted))
     }
 
-    /// Sets `ETag` and `Last-Modified`, for a `200`, `206` or `304`.
-    pub(super) fn set_on(&self, response: &crate::Response) {
+    /// Adds `ETag` and `Last-Modified` to the headers of a `200`, `206` or `304`
+    /// (or of a content cache entry).
+    pub(super) fn insert_into(&self, headers: &mut HeaderMap) {
         if let Some(value) = &self.etag {
-            response.set_header(ETAG, value.clone());
+            headers.insert(ETAG, value.clone());
         }
         if let Some(value) = &self.last_modified {
-            response.set_header(LAST_MODIFIED, value.clone());
+            headers.insert(LAST_MODIFIED, value.clone());
         }
     }
 }

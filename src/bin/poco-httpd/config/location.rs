@@ -95,6 +95,20 @@ struct RawStatic {
     /// top of the root is served either way.
     #[serde(default)]
     hidden: bool,
+    /// The content cache's bound on all it holds; 0 turns it off.
+    #[serde(default = "default_cache_bytes")]
+    cache_bytes: usize,
+    /// The content cache's bound on one file.
+    #[serde(default = "default_cache_file_bytes")]
+    cache_file_bytes: usize,
+}
+
+fn default_cache_bytes() -> usize {
+    StaticFiles::DEFAULT_CACHE_BYTES
+}
+
+fn default_cache_file_bytes() -> usize {
+    StaticFiles::DEFAULT_CACHE_FILE_BYTES
 }
 
 #[derive(Debug, Deserialize)]
@@ -393,7 +407,8 @@ fn static_files(
     let files = StaticFiles::new(path, root)
         .follow_symlinks_out(raw.follow_symlinks)
         .hidden_files(raw.hidden)
-        .directory_listing(raw.listing);
+        .directory_listing(raw.listing)
+        .content_cache(raw.cache_bytes, raw.cache_file_bytes);
     let Some(try_files) = try_files else {
         return Ok(Content::Static(files));
     };

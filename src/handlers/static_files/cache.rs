@@ -1,0 +1,400 @@
+//! [`ContentCache`]: the bytes, validators and ready-made headers of small hot
+//! files, keyed by their path under the root and checked against the file system on
+//! every request — never served on trust.
+//!
+//! # Validation
+//!
+//! A hit costs one system call: a `statx` of the path, relative to the descriptor of
+//! the root the handler holds open (not following a final symlink), whose device,
+//! inode, type and permission bits, size, modification and change times (to the
+//! nanosecond) must all equal those of the file the entry was read from. Any
+//! difference, or any error, drops the entry and the request takes the full path
+//! (`openat2` beneath the root, `statx`, `read`), which refills it. So a file that was
+//! written, truncated, replaced (a new inode: an editor's save, `rename` over it),
+//! renamed away, deleted, or had its permissions or owner changed (`chmod`, `chown`
+//! and every write set the change time, which no system call can set back) is served
+//! fresh, or refused, on the very next request.
+//!
+//! # Why the root and the symlink policy still hold
+//!
+//! An entry is made only from a file the full path opened by the symlink policy, and
+//! only when the path's own `statx`, taken after the file was read, names that same
+//! file: a final symlink (even one that stays inside the root) therefore never gets
+//! an entry, and neither does a file swapped under the path while it was read. A hit
+//! then means the path still leads to an inode that was reachable beneath the root by
+//! the policy, unchanged since. If a component is swapped for a symlink — the file
+//! itself (the `statx` sees the link's own inode, not the file's), or a directory on
+//! the way that now leads elsewhere (another inode at the end) — the identity differs
+//! and the full path decides, refusing what the policy refuses. The one case the
+//! `statx` cannot tell apart is a directory on the way replaced by a symlink that
+//! leads, outside the root, to *the very same unchanged inode* (the directory moved
+//! out and linked back): what is sent then is the content that was served from that
+//! path before, byte for byte, and nothing else; the first change to the file ends
+//! it. Permissions: the server's own access to the file cannot be revoked without
+//! changing its change time, and a directory on the way made unsearchable makes the
+//! `statx` fail, so both end the entry.
+//!
+//! # Precompressed siblings
+//!
+//! A client that accepts `br`, `zstd` or `gzip` must get `page.html.gz` once it
+//! exists. When an entry is made, the file's directory is looked at: if none of the
+//! siblings exists and the directory has settled, the entry keeps the directory's
+//! identity, and such a client is answered from the entry only while one more
+//! `statx`, of the directory, shows it unchanged — a name added, removed or renamed
+//! in a directory changes its times. Otherwise it takes the full path.
+//!
+//! # Limits
+//!
+//! Time stamps are only as fine as the kernel's clock tick, so a file rewritten
+//! within the tick after it was read, to the same size, would look unchanged (nginx's
+//! `open_file_cache` has the same blind spot, for its whole validity period). Entries
+//! are therefore made only from files whose modification and change times are at
+//! least [`SETTLED`] (two seconds, FAT's step) old when read: any later change
+//! carries a later time. Left open: the clock set back to the very tick of a cached
+//! file's times, and file systems that keep no change time. A file reached through a
+//! final symlink is never cached (see above), and range requests always take the
+//! full path. Each `StaticFiles` has its own cache, made anew when its policies
+//! change, so no entry outlives the policy it was checked by.
+//!
+//! # Bounds
+//!
+//! The cache holds at most `total` bytes (bodies plus a fixed allowance per entry for
+//! its name and headers) and no file over `per_file` bytes. When an entry would not
+//! fit, a second-chance sweep (CLOCK) drops entries not used since the last sweep
+//! until it does. Entries live behind an `RwLock`: hits only read it (and set a
+//! flag), so workers do not queue behind each other.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::HeaderMap;
+
+use super::validators::Validators;
+
+/// How old a file's modification and change times must be for its content to be
+/// cached: more than any kernel's clock tick and FAT's two-second steps, so a later
+/// change cannot carry the same times.
+pub(super) const SETTLED: Duration = Duration::from_secs(2);
+
+/// What each entry costs besides its body: the map slot, the name, the header map.
+const ENTRY_OVERHEAD: usize = 512;
+
+/// What identifies one version of one file: its device and inode, type and
+/// permission bits, size, and modification and change times to the nanosecond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Identity {
+    pub(super) device: u64,
+    pub(super) inode: u64,
+    pub(super) mode: u32,
+    pub(super) size: u64,
+    pub(super) modified: (i64, u32),
+    pub(super) changed: (i64, u32),
+}
+
+impl Identity {
+    /// The identity of an opened file, from its metadata (`None` where the platform
+    /// does not tell inodes and change times).
+    #[cfg(unix)]
+    pub(super) fn of(metadata: &std::fs::Metadata) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let nanos = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+        Some(Self {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+            mode: metadata.mode(),
+            size: metadata.size(),
+            modified: (metadata.mtime(), nanos(metadata.mtime_nsec())),
+            changed: (metadata.ctime(), nanos(metadata.ctime_nsec())),
+        })
+    }
+
+    #[cfg(not(unix))]
+    pub(super) fn of(_metadata: &std::fs::Metadata) -> Option<Self> {
+        None
+    }
+
+    /// Whether the modification and change times both lie at least [`SETTLED`]
+    /// before `now` (a time ahead of the clock never has).
+    pub(super) fn settled(&self, now: SystemTime) -> bool {
+        let Ok(now) = now.duration_since(SystemTime::UNIX_EPOCH) else {
+            return false;
+        };
+        let settled = |(secs, nanos): (i64, u32)| {
+            u64::try_from(secs)
+                .is_ok_and(|secs| Duration::new(secs, nanos.min(999_999_999)) + SETTLED <= now)
+        };
+        settled(self.modified) && settled(self.changed)
+    }
+}
+
+/// One cached file: what a `200` (or `304`, `412`, `HEAD`) for it is made of.
+#[derive(Debug)]
+pub(super) struct Entry {
+    pub(super) identity: Identity,
+    pub(super) body: Bytes,
+    pub(super) validators: Validators,
+    /// `Content-Type`, `ETag`, `Last-Modified`, `Vary`, `Accept-Ranges`: cloned into
+    /// the response whole.
+    pub(super) headers: HeaderMap,
+    /// The identity of the file's directory when it was seen to hold none of the
+    /// file's precompressed siblings (see `Inner::bare_directory`).
+    pub(super) bare_directory: Option<Identity>,
+    /// Set by each hit, cleared by the eviction sweep (second chance).
+    used: AtomicBool,
+}
+
+impl Entry {
+    pub(super) fn new(
+        identity: Identity,
+        body: Bytes,
+        validators: Validators,
+        headers: HeaderMap,
+        bare_directory: Option<Identity>,
+    ) -> Self {
+        Self {
+            identity,
+            body,
+            validators,
+            headers,
+            bare_directory,
+            used: AtomicBool::new(false),
+        }
+    }
+
+    fn weight(&self, name: &str) -> usize {
+        self.body.len() + name.len() + ENTRY_OVERHEAD
+    }
+}
+
+/// The content cache's bounds: total bytes held, and the largest file cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Bounds {
+    pub(super) total: usize,
+    pub(super) per_file: usize,
+}
+
+/// Small files' content by their path under the root (see the module doc).
+#[derive(Debug)]
+pub(super) struct ContentCache {
+    bounds: Bounds,
+    state: RwLock<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<Box<str>, Arc<Entry>>,
+    /// The sum of the entries' weights.
+    weight: usize,
+}
+
+impl ContentCache {
+    /// An empty cache within `bounds`.
+    pub(super) fn new(bounds: Bounds) -> Self {
+        Self {
+            bounds,
+            state: RwLock::new(State::default()),
+        }
+    }
+
+    pub(super) fn bounds(&self) -> Bounds {
+        self.bounds
+    }
+
+    /// Whether a body of `size` bytes may be cached.
+    pub(super) fn admits(&self, size: u64) -> bool {
+        usize::try_from(size).is_ok_and(|size| {
+            size <= self.bounds.per_file && size + ENTRY_OVERHEAD <= self.bounds.total
+        })
+    }
+
+    /// The entry for `name`, marked used; still to be validated by the caller.
+    pub(super) fn get(&self, name: &str) -> Option<Arc<Entry>> {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let entry = state.entries.get(name)?;
+        // Only written when it changes: a hot entry's flag stays in a shared cache line.
+        if !entry.used.load(Ordering::Relaxed) {
+            entry.used.store(true, Ordering::Relaxed);
+        }
+        Some(Arc::clone(entry))
+    }
+
+    /// Drops `stale`, the entry for `name`, unless another request has replaced it.
+    pub(super) fn remove(&self, name: &str, stale: &Arc<Entry>) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if state
+            .entries
+            .get(name)
+            .is_some_and(|entry| Arc::ptr_eq(entry, stale))
+            && let Some(entry) = state.entries.remove(name)
+        {
+            state.weight -= entry.weight(name);
+        }
+    }
+
+    /// Keeps `entry` for `name` (replacing any older one), making room by the sweep
+    /// if needed; an entry over the bounds is not kept.
+    pub(super) fn insert(&self, name: &str, entry: Entry) {
+        if !self.admits(entry.body.len() as u64) {
+            return;
+        }
+        let weight = entry.weight(name);
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = state.entries.remove(name) {
+            state.weight -= old.weight(name);
+        }
+        state.make_room(weight, self.bounds.total);
+        state.weight += weight;
+        state.entries.insert(name.into(), Arc::new(entry));
+    }
+
+    /// How many bytes the entries weigh.
+    pub(super) fn weight(&self) -> usize {
+        self.state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .weight
+    }
+
+    #[cfg(test)]
+    fn contains(&self, name: &str) -> bool {
+        self.state.read().unwrap().entries.contains_key(name)
+    }
+}
+
+impl State {
+    /// Drops entries until `weight` more fits in `total`: first those not used since
+    /// the last sweep (clearing the others' flags), then, on the second round, any.
+    fn make_room(&mut self, weight: usize, total: usize) {
+        for _round in 0..2 {
+            if self.weight + weight <= total {
+                return;
+            }
+            let mut freed = 0;
+            let need = self.weight + weight - total;
+            self.entries.retain(|name, entry| {
+                if freed >= need || entry.used.swap(false, Ordering::Relaxed) {
+                    return true;
+                }
+                freed += entry.weight(name);
+                false
+            });
+            self.weight -= freed;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(inode: u64) -> Identity {
+        Identity {
+            device: 1,
+            inode,
+            mode: 0o100_644,
+            size: 10,
+            modified: (1_700_000_000, 5),
+            changed: (1_700_000_000, 7),
+        }
+    }
+
+    fn entry(size: usize) -> Entry {
+        let metadata = std::fs::metadata(std::env::temp_dir()).unwrap();
+        Entry::new(
+            identity(size as u64),
+            Bytes::from(vec![b'x'; size]),
+            Validators::of(&metadata),
+            HeaderMap::new(),
+            None,
+        )
+    }
+
+    fn cache(total: usize, per_file: usize) -> ContentCache {
+        ContentCache::new(Bounds { total, per_file })
+    }
+
+    #[test]
+    fn a_file_over_the_per_file_bound_is_not_cached() {
+        let cache = cache(1 << 20, 1000);
+        cache.insert("small", entry(1000));
+        cache.insert("large", entry(1001));
+        assert!(cache.contains("small"));
+        assert!(!cache.contains("large"));
+        assert_eq!(cache.weight(), 1000 + "small".len() + ENTRY_OVERHEAD);
+    }
+
+    #[test]
+    fn the_total_stays_within_its_bound_as_files_come_and_go() {
+        let total = 10 * (1000 + ENTRY_OVERHEAD);
+        let cache = cache(total, 4000);
+        for round in 0..200 {
+            let name = format!("file{}", round % 37);
+            cache.insert(&name, entry(100 + (round * 131) % 3900));
+            assert!(cache.weight() <= total, "round {round}: {}", cache.weight());
+            // A hit now and then, so the sweep has used entries to spare.
+            if round % 3 == 0 {
+                cache.get(&name);
+            }
+        }
+        let state = cache.state.read().unwrap();
+        let sum: usize = state
+            .entries
+            .iter()
+            .map(|(name, entry)| entry.weight(name))
+            .sum();
+        assert_eq!(sum, state.weight, "the kept weight is the entries' sum");
+    }
+
+    #[test]
+    fn the_sweep_keeps_entries_used_since_the_last_one() {
+        let total = 3 * (100 + "a".len() + ENTRY_OVERHEAD);
+        let cache = cache(total, 100);
+        cache.insert("a", entry(100));
+        cache.insert("b", entry(100));
+        cache.insert("c", entry(100));
+        cache.get("a");
+        cache.insert("d", entry(100));
+        assert!(cache.contains("a"), "used since: kept");
+        assert!(cache.contains("d"));
+        assert_eq!(
+            ["b", "c"]
+                .iter()
+                .filter(|name| cache.contains(name))
+                .count(),
+            1,
+            "one unused entry made room"
+        );
+    }
+
+    #[test]
+    fn a_replaced_entry_is_not_removed_by_a_stale_request() {
+        let cache = cache(1 << 20, 1000);
+        cache.insert("a", entry(10));
+        let stale = cache.get("a").unwrap();
+        cache.insert("a", entry(20));
+        cache.remove("a", &stale);
+        assert_eq!(cache.get("a").unwrap().body.len(), 20);
+        let fresh = cache.get("a").unwrap();
+        cache.remove("a", &fresh);
+        assert!(!cache.contains("a"));
+        assert_eq!(cache.weight(), 0);
+    }
+
+    #[test]
+    fn only_times_two_seconds_in_the_past_are_settled() {
+        let at = |secs: u64, nanos: u32| SystemTime::UNIX_EPOCH + Duration::new(secs, nanos);
+        let mut file = identity(1);
+        assert!(file.settled(at(1_700_000_002, 7)));
+        assert!(!file.settled(at(1_700_000_002, 6)), "changed 7 ns after 0");
+        assert!(!file.settled(at(1_700_000_000, 7)));
+        file.modified = (1_700_000_001, 0);
+        assert!(!file.settled(at(1_700_000_002, 7)), "modified too recently");
+        assert!(
+            !file.settled(at(1_600_000_000, 0)),
+            "a change time ahead of the clock"
+        );
+    }
+}
