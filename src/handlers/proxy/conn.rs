@@ -9,6 +9,20 @@
 //! move on. This spares each request the hand-off to a connection task and back
 //! (channels and task wake-ups) that hyper-util's pooled client costs.
 //!
+//! It follows that the upload moves only while its answer is waited for or read.
+//! When the answer ends before the upload does (an upstream refusing it early
+//! with `413` or `401`), hyper cannot take another request on the connection, so
+//! it is closed and the rest of the upload is not sent: the upstream has answered
+//! already (nginx does the same). A connection task would have gone on sending it
+//! for nothing.
+//!
+//! The answer's head comes from hyper through a tokio oneshot, polled with a
+//! no-op waker (only polling the connection, or dropping it, can complete it) and
+//! unconstrained by tokio's coop budget, which would otherwise make it say
+//! `Pending` — and wake that no-op waker — once the task's budget is used up. A
+//! connection future that ends is dropped at once, so hyper hands back a request
+//! it had not sent yet, to be sent again elsewhere.
+//!
 //! When the answer's body has ended and hyper says the connection can take another
 //! request, the connection goes back to the idle list ([`Http1Pool::give_back`]):
 //! last in, first out, at most [`MAX_IDLE`] of them, none older than the pool idle
