@@ -216,3 +216,111 @@ async fn an_idle_upstream_connection_is_closed_after_the_pool_idle_timeout_witho
     );
     proxy.stop().await;
 }
+
+/// A raw upstream answering every request on a connection, by its request line:
+/// `HEAD` → a head declaring 5 bytes; `/none` → `204`; `/unchanged` → `304`;
+/// `/empty` → `Content-Length: 0`; `/close` → `Connection: close`; `/old` → an
+/// HTTP/1.0 answer; anything else → `name`. It never closes a connection itself,
+/// so only the proxy's choice decides whether one is used again. Returns its
+/// address and the count of connections it accepted.
+async fn answering_by_path(name: &'static str) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let addr = raw_upstream(move |mut stream| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            loop {
+                let head = read_head(&mut stream).await;
+                let Some(line) = head.lines().next().filter(|line| !line.is_empty()) else {
+                    return;
+                };
+                let answer = match line.split(' ').take(2).collect::<Vec<_>>()[..] {
+                    ["HEAD", _] => "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".to_owned(),
+                    [_, "/none"] => "HTTP/1.1 204 No Content\r\n\r\n".to_owned(),
+                    [_, "/unchanged"] => {
+                        "HTTP/1.1 304 Not Modified\r\nETag: \"1\"\r\n\r\n".to_owned()
+                    }
+                    [_, "/empty"] => "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_owned(),
+                    [_, "/close"] => {
+                        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+                            .to_owned()
+                    }
+                    [_, "/old"] => "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok".to_owned(),
+                    _ => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{name}",
+                        name.len()
+                    ),
+                };
+                if stream.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn answers_without_a_body_keep_their_connection_and_closing_ones_do_not() {
+    let (upstream, accepted) = answering_by_path("x").await;
+    let proxy = proxy_server(proxy_to(&[upstream.to_string()]), |b| b).await;
+    let client = common::client();
+    // (request, connections accepted once it was answered)
+    let steps = [
+        ("GET /empty", 1),
+        ("HEAD /", 1),
+        ("GET /none", 1),
+        ("GET /unchanged", 1),
+        ("GET /empty", 1),
+        ("GET /close", 1),
+        ("GET /empty", 2),
+        ("GET /old", 2),
+        ("GET /empty", 3),
+    ];
+    for (step, connections) in steps {
+        let (method, path) = step.split_once(' ').expect("method and path");
+        let method = poco_httpd::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let response = client
+            .request(method, proxy.url(path))
+            .send()
+            .await
+            .expect("an answer");
+        assert!(response.status().as_u16() < 400, "{step}: {response:?}");
+        let _ = response.bytes().await.expect("the body");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            connections,
+            "connections accepted once {step} was answered"
+        );
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn least_connections_counts_end_with_answers_without_a_body() {
+    let (a, _) = answering_by_path("a").await;
+    let (b, _) = answering_by_path("b").await;
+    let proxy = proxy_to(&[a.to_string(), b.to_string()])
+        .balance(poco_httpd::handlers::Balance::LeastConnections);
+    let proxy = proxy_server(proxy, |x| x).await;
+    let client = common::client();
+    for first in ["HEAD /", "GET /none", "GET /unchanged", "GET /empty"] {
+        let (method, path) = first.split_once(' ').expect("method and path");
+        let method = poco_httpd::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let response = client
+            .request(method, proxy.url(path))
+            .send()
+            .await
+            .expect("an answer");
+        let _ = response.bytes().await.expect("the body");
+        // Should the one answered still count, every request would go to the other.
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            seen.push(proxy.text(&client, "/").await);
+        }
+        seen.sort();
+        assert_eq!(seen, ["a", "a", "b", "b"], "after {first}");
+    }
+    proxy.stop().await;
+}

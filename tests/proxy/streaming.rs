@@ -1,5 +1,6 @@
 //! Bodies stream through with backpressure: a 1 GiB upload and a 1 GiB download
-//! pass in bounded memory; Server-Sent Events arrive one by one, unbuffered.
+//! pass in bounded memory; Server-Sent Events arrive one by one, unbuffered; an
+//! upstream answering before the upload ended stops it and loses its connection.
 
 use std::sync::Arc;
 
@@ -162,4 +163,114 @@ async fn server_sent_events_pass_unbuffered() {
     assert_eq!(rest, b"data: second\n\n");
     proxy.stop().await;
     upstream.stop().await;
+}
+
+/// What the upstream of [`an_early_answer_ends_the_upload_and_the_connection`]
+/// saw on the connection it answered early: how much of the body came, and
+/// whether the proxy then closed the connection.
+#[derive(Debug)]
+struct EarlyAnswered {
+    body_bytes: u64,
+    closed: bool,
+}
+
+#[tokio::test]
+async fn an_early_answer_ends_the_upload_and_the_connection() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const UPLOAD: u64 = 64 << 20;
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let (reports_tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    let upstream = crate::raw_upstream(move |mut stream| {
+        let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+        let reports = reports_tx.clone();
+        async move {
+            crate::read_head(&mut stream).await;
+            if !first {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+                let _ = stream.read(&mut [0_u8; 64]).await;
+                return;
+            }
+            // Refuses the upload at once, keeping the connection open.
+            let refusal: &[u8] = b"HTTP/1.1 413 Payload Too Large\r\n\
+                X-Refused-By: upstream\r\nContent-Length: 9\r\n\r\ntoo large";
+            stream.write_all(refusal).await.expect("write");
+            let mut body_bytes = 0;
+            let mut buffer = vec![0_u8; BLOCK];
+            let read_all = async {
+                loop {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => body_bytes += read as u64,
+                    }
+                }
+            };
+            let closed = tokio::time::timeout(common::PATIENCE, read_all)
+                .await
+                .is_ok();
+            let _ = reports.send(EarlyAnswered { body_bytes, closed });
+        }
+    })
+    .await;
+    // The proxy's own server takes the whole upload: the 413 is the upstream's.
+    let proxy = proxy_server(proxy_to(&[upstream.to_string()]), |b| {
+        b.max_body_size(1 << 30)
+    })
+    .await;
+
+    let client = tokio::net::TcpStream::connect(proxy.addr)
+        .await
+        .expect("connect");
+    let (mut from_proxy, mut to_proxy) = client.into_split();
+    let head = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {UPLOAD}\r\n\r\n");
+    let uploader = tokio::spawn(async move {
+        to_proxy.write_all(head.as_bytes()).await?;
+        let block = vec![b'u'; BLOCK];
+        for _ in 0..UPLOAD / BLOCK as u64 {
+            to_proxy.write_all(&block).await?;
+        }
+        Ok::<_, std::io::Error>(to_proxy)
+    });
+    let mut answer = Vec::new();
+    let read_head = async {
+        while !answer.ends_with(b"\r\n\r\n") {
+            let byte = from_proxy.read_u8().await.expect("an answer head");
+            answer.push(byte);
+        }
+    };
+    tokio::time::timeout(common::PATIENCE, read_head)
+        .await
+        .expect("the early answer reaches the client");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 413")
+            && answer
+                .to_ascii_lowercase()
+                .contains("x-refused-by: upstream"),
+        "the client gets the upstream's 413: {answer}"
+    );
+
+    let early = crate::next_report(&mut reports).await;
+    assert!(
+        early.closed,
+        "the proxy closes the upstream connection: {early:?}"
+    );
+    assert!(
+        early.body_bytes < UPLOAD,
+        "the rest of the upload is not sent: {early:?}"
+    );
+
+    let (status, body) = proxy.get(&common::client(), "/next").await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "the next request goes on a new connection"
+    );
+    uploader.abort();
+    proxy.stop().await;
 }

@@ -216,3 +216,62 @@ async fn active_health_checks_leave_out_an_unhealthy_upstream() {
     }
     server.stop().await;
 }
+
+/// What a raw upstream saw of one health check: its request head, and how the
+/// connection went after a large answer (`"closed"` if the proxy read it all and
+/// closed, else what failed).
+#[derive(Debug)]
+struct Probe {
+    head: String,
+    after: String,
+}
+
+#[tokio::test]
+async fn a_health_check_asks_in_origin_form_and_reads_the_answer_before_closing() {
+    let (probes_tx, mut probes) = tokio::sync::mpsc::unbounded_channel();
+    let upstream = crate::raw_upstream(move |mut stream| {
+        let probes = probes_tx.clone();
+        async move {
+            let head = crate::read_head(&mut stream).await;
+            let body = vec![b'x'; 1 << 20];
+            let answer = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+            let mut written = stream.write_all(answer.as_bytes()).await;
+            if written.is_ok() {
+                written = stream.write_all(&body).await;
+            }
+            if !head.contains("poco-httpd health check") {
+                return;
+            }
+            let after = match written {
+                Err(error) => format!("answer not taken: {error}"),
+                Ok(()) => match stream.read(&mut [0_u8; 64]).await {
+                    Ok(0) => "closed".to_owned(),
+                    Ok(_) => "more data".to_owned(),
+                    Err(error) => format!("reset: {error}"),
+                },
+            };
+            let _ = probes.send(Probe { head, after });
+        }
+    })
+    .await;
+    let proxy = proxy_to(&[upstream.to_string()])
+        .health_check("/health?deep=1", Duration::from_millis(50))
+        .expect("a valid path");
+    let server = proxy_server(proxy, |x| x).await;
+    // The first request starts the checks.
+    let (status, _) = server.get(&common::client(), "/").await;
+    assert_eq!(status, 200);
+    for _ in 0..2 {
+        let probe = crate::next_report(&mut probes).await;
+        let request_line = probe.head.lines().next().unwrap_or_default();
+        assert_eq!(request_line, "GET /health?deep=1 HTTP/1.1", "{probe:?}");
+        let head = probe.head.to_ascii_lowercase();
+        assert!(
+            head.contains(&format!("\r\nhost: {upstream}\r\n")),
+            "{probe:?}"
+        );
+        assert!(head.contains("\r\nconnection: close\r\n"), "{probe:?}");
+        assert_eq!(probe.after, "closed", "{probe:?}");
+    }
+    server.stop().await;
+}

@@ -9,6 +9,20 @@
 //! move on. This spares each request the hand-off to a connection task and back
 //! (channels and task wake-ups) that hyper-util's pooled client costs.
 //!
+//! It follows that the upload moves only while its answer is waited for or read.
+//! When the answer ends before the upload does (an upstream refusing it early
+//! with `413` or `401`), hyper cannot take another request on the connection, so
+//! it is closed and the rest of the upload is not sent: the upstream has answered
+//! already (nginx does the same). A connection task would have gone on sending it
+//! for nothing.
+//!
+//! The answer's head comes from hyper through a tokio oneshot, polled with a
+//! no-op waker (only polling the connection, or dropping it, can complete it) and
+//! unconstrained by tokio's coop budget, which would otherwise make it say
+//! `Pending` — and wake that no-op waker — once the task's budget is used up. A
+//! connection future that ends is dropped at once, so hyper hands back a request
+//! it had not sent yet, to be sent again elsewhere.
+//!
 //! When the answer's body has ended and hyper says the connection can take another
 //! request, the connection goes back to the idle list ([`Http1Pool::give_back`]):
 //! last in, first out, at most [`MAX_IDLE`] of them, none older than the pool idle
@@ -48,9 +62,9 @@ pub(super) const MAX_IDLE: usize = 256;
 /// One HTTP/1.1 connection to an upstream, polled by its user; see the module docs.
 pub(super) struct UpstreamConn {
     sender: http1::SendRequest<OutgoingBody>,
-    connection: http1::Connection<TokioIo<UpstreamIo>, OutgoingBody>,
-    /// The connection future finished (closed or failed); it must not be polled again.
-    ended: bool,
+    /// `None` once the connection future finished (closed or failed): it is dropped
+    /// right then, which makes hyper hand back a request it had not sent yet.
+    connection: Option<http1::Connection<TokioIo<UpstreamIo>, OutgoingBody>>,
     /// It served a request before this one.
     reused: bool,
     /// When it went back to the idle list.
@@ -132,8 +146,7 @@ impl UpstreamConn {
             .map_err(|error| ConnError::Connect(io::Error::other(error)))?;
         Ok(Self {
             sender,
-            connection,
-            ended: false,
+            connection: Some(connection),
             reused: false,
             idle_since: Instant::now(),
         })
@@ -143,12 +156,12 @@ impl UpstreamConn {
     /// upstream sent, as far as the answer's body lets it (one block waiting at
     /// most). `Ready` once the connection has ended.
     pub(super) fn drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.ended {
+        let Some(connection) = self.connection.as_mut() else {
             return Poll::Ready(());
-        }
-        match Pin::new(&mut self.connection).poll(cx) {
+        };
+        match Pin::new(connection).poll(cx) {
             Poll::Ready(result) => {
-                self.ended = true;
+                self.connection = None;
                 if let Err(error) = result {
                     tracing::debug!("proxy: upstream connection ended: {error}");
                 }
@@ -158,9 +171,32 @@ impl UpstreamConn {
         }
     }
 
+    /// Whether the connection future finished (the connection is closed).
+    fn ended(&self) -> bool {
+        self.connection.is_none()
+    }
+
     /// Whether it can take another request now (after polling it once).
     fn can_take_another(&mut self, cx: &mut Context<'_>) -> bool {
         self.drive(cx).is_pending() && self.sender.is_ready()
+    }
+
+    /// Reads `body`, an answer's body on this connection, to its end (or until the
+    /// connection ends), driving the connection meanwhile; the data is dropped.
+    pub(super) async fn discard(&mut self, mut body: Incoming) {
+        use http_body::Body as _;
+        poll_fn(|cx| {
+            loop {
+                let ended = self.drive(cx).is_ready();
+                match Pin::new(&mut body).poll_frame(cx) {
+                    Poll::Ready(Some(Ok(_))) => {}
+                    Poll::Ready(_) => return Poll::Ready(()),
+                    Poll::Pending if ended => return Poll::Ready(()),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await;
     }
 
     /// Sends `request` and waits for the answer's head, driving the connection
@@ -169,12 +205,19 @@ impl UpstreamConn {
         &mut self,
         request: http::Request<OutgoingBody>,
     ) -> Result<http::Response<Incoming>, ConnError> {
-        let mut answer = pin!(self.sender.try_send_request(request));
+        // `unconstrained`: tokio's oneshot behind the answer spends the task's coop
+        // budget, and with the budget used up it says `Pending` and wakes the
+        // waker it was given — the no-op one below — so the answer would only be
+        // seen on the next wake-up from elsewhere, if any (the head timeout).
+        let mut answer = pin!(tokio::task::coop::unconstrained(
+            self.sender.try_send_request(request)
+        ));
         let reused = self.reused;
         poll_fn(|cx| {
             let ended = self.drive(cx).is_ready();
-            // The answer can only come from the connection just driven, so it needs
-            // no waker of its own; a real one would only wake this task again for
+            // The answer can only come from the connection just driven (or from
+            // its drop, which hands back a request not sent yet), so it needs no
+            // waker of its own; a real one would only wake this task again for
             // nothing (hyper's hand-over of the head wakes whoever waits for it).
             let mut unwoken = Context::from_waker(Waker::noop());
             match answer.as_mut().poll(&mut unwoken) {
@@ -188,8 +231,9 @@ impl UpstreamConn {
                         reused,
                     }))
                 }
-                // hyper answers every request before its connection ends; should it
-                // not, the request must not wait for ever.
+                // The connection was dropped as it ended, so hyper has answered or
+                // handed back every request; should it not, the request must not
+                // wait for ever.
                 Poll::Pending if ended => Poll::Ready(Err(ConnError::Broken {
                     error: None,
                     unsent: false,
@@ -302,8 +346,9 @@ impl Http1Pool {
     /// timeout or past [`MAX_IDLE`].
     pub(super) fn give_back(&self, mut conn: UpstreamConn, cx: &mut Context<'_>) {
         // Usually hyper has already asked for the next request while reading the
-        // end of the answer; only otherwise is the connection polled once more.
-        if !conn.sender.is_ready() && !conn.can_take_another(cx) {
+        // end of the answer; only otherwise is the connection polled once more. One
+        // that ended (the upstream closed it after the answer) is not kept.
+        if conn.ended() || (!conn.sender.is_ready() && !conn.can_take_another(cx)) {
             return;
         }
         let now = Instant::now();
@@ -484,6 +529,66 @@ mod tests {
         got
     }
 
+    /// One exchange on a fresh connection, read to the end with the connection
+    /// ready for the next request; then the upstream closes the connection
+    /// cleanly, and this returns once the close reached this side, not yet read.
+    async fn ready_then_closed() -> (Http1Pool, UpstreamConn) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let pool = pool_to(listener.local_addr().expect("addr")).await;
+        let (close_tx, close) = tokio::sync::oneshot::channel::<()>();
+        let (closed_tx, closed) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let _ = stream.read(&mut [0_u8; 1024]).await;
+            let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHello";
+            stream.write_all(answer).await.expect("write");
+            let _ = close.await;
+            stream.shutdown().await.expect("shutdown");
+            drop(stream);
+            let _ = closed_tx.send(());
+        });
+        let conn = used(&pool, true).await;
+        assert!(conn.sender.is_ready(), "hyper asked for the next request");
+        close_tx.send(()).expect("the upstream waits");
+        closed.await.expect("the upstream closed");
+        (pool, conn)
+    }
+
+    #[tokio::test]
+    async fn a_request_on_a_connection_that_closed_before_sending_it_is_unsent() {
+        let (_pool, mut conn) = ready_then_closed().await;
+        conn.reused = true;
+        let failed = conn
+            .exchange(get())
+            .await
+            .expect_err("the connection closed");
+        assert!(
+            matches!(
+                failed,
+                ConnError::Broken {
+                    unsent: true,
+                    reused: true,
+                    ..
+                }
+            ),
+            "{failed:?}"
+        );
+        assert!(
+            failed.may_go_again(false),
+            "a request never sent may go again, even a POST"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_ended_is_not_given_back() {
+        let (pool, mut conn) = ready_then_closed().await;
+        // The close is read: the connection future ends.
+        poll_fn(|cx| conn.drive(cx)).await;
+        assert!(conn.ended());
+        give_back(&pool, conn).await;
+        assert_eq!(pool.idle_count(), 0, "an ended connection is not pooled");
+    }
+
     #[tokio::test]
     async fn a_connection_given_back_after_its_answer_is_taken_again() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -502,5 +607,113 @@ mod tests {
         }
         drop(pool);
         server.await.expect("one connection served every round");
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    //! The answer is seen even when the task's coop budget runs out just as the
+    //! connection hands it over.
+
+    use http_body::Body as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::RequestBody;
+    use crate::handlers::proxy::upstream::Upstream;
+
+    /// Takes all of the task's coop budget but `left` units.
+    fn leave_budget(left: usize, cx: &mut Context<'_>) {
+        let mut taken = Vec::new();
+        while let Poll::Ready(unit) = tokio::task::coop::poll_proceed(cx) {
+            taken.push(unit);
+            assert!(taken.len() <= 100_000, "the task has a coop budget");
+        }
+        // Each unit put back restores the budget to what it was when taken.
+        let put_back = taken.len().saturating_sub(left);
+        for (index, unit) in taken.into_iter().enumerate() {
+            if index != put_back {
+                unit.made_progress();
+            }
+        }
+    }
+
+    /// An upstream that reads one request head and writes `answer`, then keeps
+    /// the connection open until the client closes it.
+    async fn upstream(answer: &'static [u8]) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                head.push(stream.read_u8().await.expect("a request head"));
+            }
+            stream.write_all(answer).await.expect("write");
+            let _ = stream.read(&mut [0_u8; 64]).await;
+        });
+        addr
+    }
+
+    /// Sends a GET and waits for the head, leaving the task `left` units of coop
+    /// budget at every poll.
+    async fn exchange_on_budget(
+        addr: std::net::SocketAddr,
+        left: usize,
+    ) -> Result<(http::StatusCode, Vec<u8>), String> {
+        let upstream = Upstream::parse(&addr.to_string()).expect("address");
+        let connector = Connector::new(upstream.address().clone(), Duration::from_secs(5));
+        let pool = Http1Pool::new(connector, Duration::from_secs(30));
+        let mut conn = pool.open().await.map_err(|e| e.detail())?;
+        let (body, _) = OutgoingBody::new(RequestBody::empty());
+        let request = http::Request::builder()
+            .uri("/")
+            .header("host", "x")
+            .body(body)
+            .expect("request");
+        let head = {
+            let mut exchange = pin!(conn.exchange(request));
+            let short = poll_fn(|cx| {
+                leave_budget(left, cx);
+                exchange.as_mut().poll(cx)
+            });
+            tokio::time::timeout(Duration::from_secs(5), short)
+                .await
+                .map_err(|_| "the answer's head stalled".to_owned())?
+                .map_err(|e| e.detail())?
+        };
+        let status = head.status();
+        // Only the first block: the partial answer never ends.
+        let mut body = head.into_body();
+        let first = poll_fn(|cx| {
+            let _ = conn.drive(cx);
+            Pin::new(&mut body).poll_frame(cx)
+        });
+        let block = match tokio::time::timeout(Duration::from_secs(5), first).await {
+            Ok(Some(Ok(frame))) => frame.into_data().unwrap_or_default().to_vec(),
+            other => return Err(format!("no body block: {other:?}")),
+        };
+        Ok((status, block))
+    }
+
+    #[tokio::test]
+    async fn an_answer_comes_through_when_the_task_budget_runs_out() {
+        let partial: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nHello";
+        let closing: &[u8] =
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nHello";
+        let mut failed = Vec::new();
+        for answer in [partial, closing] {
+            for left in 1..=8 {
+                let got = exchange_on_budget(upstream(answer).await, left).await;
+                if got != Ok((http::StatusCode::OK, b"Hello".to_vec())) {
+                    failed.push(format!(
+                        "{left} units left, answer {:?}: {got:?}",
+                        String::from_utf8_lossy(answer)
+                    ));
+                }
+            }
+        }
+        assert!(failed.is_empty(), "{failed:#?}");
     }
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use super::body::OutgoingBody;
 use super::pool::{Member, Pool, Transport};
 use crate::RequestBody;
-use crate::http::{Method, Request, Uri, header};
+use http_body_util::BodyExt as _;
+
+use crate::http::{Method, Request, StatusCode, Uri, header};
 
 /// Where and how often to check.
 #[derive(Debug, Clone)]
@@ -35,38 +37,52 @@ pub(super) fn spawn(pool: Weak<Pool>, check: HealthCheck, timeout: Duration) {
 
 /// One check of one upstream.
 async fn probe(member: &Member, path: &str, timeout: Duration) -> bool {
+    let status = tokio::time::timeout(timeout, ask(member, path)).await;
+    matches!(status, Ok(Some(status)) if status.is_success() || status.is_redirection())
+}
+
+/// Asks `member` for `path` on a connection of its own (leaving the pooled ones
+/// to requests), reads the answer to its end and closes the connection: the
+/// answer's status, if one came.
+async fn ask(member: &Member, path: &str) -> Option<StatusCode> {
     let authority = member.upstream.authority();
-    let Ok(uri) = Uri::builder()
-        .scheme("http")
-        .authority(authority.clone())
-        .path_and_query(path)
-        .build()
-    else {
-        return false;
-    };
+    let uri = match &member.transport {
+        // HTTP/1.1 sends the URI as it is: the origin form (`/health`) that
+        // servers match paths against, the authority going in `Host`.
+        Transport::Http1(_) => Uri::builder().path_and_query(path).build(),
+        // HTTP/2 takes `:scheme` and `:authority` from it.
+        Transport::Http2(_) => Uri::builder()
+            .scheme("http")
+            .authority(authority.clone())
+            .path_and_query(path)
+            .build(),
+    }
+    .ok()?;
     let (body, _) = OutgoingBody::new(RequestBody::empty());
-    let Ok(request) = Request::builder()
+    let mut request = Request::builder()
         .method(Method::GET)
         .uri(uri)
         .header(header::HOST, authority.as_str())
-        .header(header::USER_AGENT, "poco-httpd health check")
-        .body(body)
-    else {
-        return false;
-    };
-    // A check takes a connection of its own, leaving the pooled ones to requests.
-    let status = async {
-        match &member.transport {
-            Transport::Http1(pool) => pool
-                .exchange(request, true)
-                .await
-                .ok()
-                .map(|(head, _)| head.status()),
-            Transport::Http2(client) => {
-                client.request(request).await.ok().map(|head| head.status())
-            }
+        .header(header::USER_AGENT, "poco-httpd health check");
+    if let Transport::Http1(_) = member.transport {
+        // The connection is not kept: the upstream may close it after the answer.
+        request = request.header(header::CONNECTION, "close");
+    }
+    let request = request.body(body).ok()?;
+    match &member.transport {
+        Transport::Http1(pool) => {
+            let (head, mut conn) = pool.exchange(request, true).await.ok()?;
+            let status = head.status();
+            // Read to the end before closing, so the upstream sees a clean close
+            // rather than a reset of an answer not taken.
+            conn.discard(head.into_body()).await;
+            Some(status)
         }
-    };
-    let status = tokio::time::timeout(timeout, status).await;
-    matches!(status, Ok(Some(status)) if status.is_success() || status.is_redirection())
+        Transport::Http2(client) => {
+            let head = client.request(request).await.ok()?;
+            let status = head.status();
+            let _ = head.into_body().collect().await;
+            Some(status)
+        }
+    }
 }

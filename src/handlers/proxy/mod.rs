@@ -71,6 +71,10 @@ pub enum HostHeader {
 ///   extensions tells Error and Post handlers what happened.
 /// - An idempotent request whose upstream could not be reached goes to the next
 ///   upstream; a request is never sent again once any of its body went out.
+/// - The request body streams up while the answer is awaited and read: when the
+///   upstream answers before the upload ended (an early `413` or `401`), the rest
+///   of the upload is not sent and that upstream connection is closed, as nginx
+///   does.
 /// - An answer declaring at most 64 KiB is taken whole before it is passed on (it
 ///   is written with the head); a larger or unsized one streams.
 /// - Protocol switches (WebSocket) are tunnelled both ways; a WebSocket over HTTP/2
