@@ -1,6 +1,7 @@
-"""The reverse proxy comparison behind bench/proxy: poco-httpd vs nginx.
+"""The reverse proxy comparison behind bench/proxy: poco-httpd vs nginx, with the
+floor of any proxy built on hyper beside them.
 
-Both proxies run with one worker (poco-httpd: TOKIO_WORKER_THREADS=1; nginx:
+The proxies run with one worker (poco-httpd: TOKIO_WORKER_THREADS=1; nginx:
 worker_processes 1) pinned to the same core, in front of the same upstream —
 bench-hyper from bench/servers, which answers `GET /a/b/c.txt` with a small text
 and `/stream` with 1 GiB — over keep-alive upstream connections (nginx:
@@ -11,8 +12,13 @@ first from run to run, it measures:
 * small responses: wrk over keep-alive at CONNS connections (requests/s, p50, p99);
 * one 1 GiB download through the proxy with curl (MB/s).
 
-Prints medians and the ratio ours / nginx for each, and ends with
-`ratio_vs_nginx: X.XX` (small responses, requests/s). Standard library only.
+The third contestant, `bare`, is bench-hyper-proxy: hyper's server in front of
+hyper's client connections and nothing else (no header work, pool, timeouts or
+failure handling; not a usable proxy) — what a proxy on hyper costs at the least.
+
+Prints medians and the ratios to nginx for each, and ends with
+`floor_ratio_vs_nginx: X.XX` (bare) and `ratio_vs_nginx: X.XX` (ours; small
+responses, requests/s). Standard library only.
 """
 
 import argparse
@@ -30,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release"
 HELLO_PATH = "/a/b/c.txt"
 STREAM_PATH = "/stream"
-PROXIES = ["ours", "nginx"]
+PROXIES = ["ours", "nginx", "bare"]
 
 
 def parse_args():
@@ -62,7 +68,11 @@ def pinned(command, core_list):
 
 def build():
     subprocess.run(["cargo", "build", "--release", "--bin", "poco-httpd", "-p", "poco-httpd"], cwd=ROOT, check=True)
-    subprocess.run(["cargo", "build", "--release", "-p", "poco-bench", "--bin", "bench-hyper"], cwd=ROOT, check=True)
+    subprocess.run(
+        ["cargo", "build", "--release", "-p", "poco-bench", "--bin", "bench-hyper", "--bin", "bench-hyper-proxy"],
+        cwd=ROOT,
+        check=True,
+    )
 
 
 def free_port():
@@ -118,6 +128,9 @@ class Proxy:
         self.url = f"http://127.0.0.1:{port}"
         if self.name == "ours":
             command, env = self.ours(port)
+        elif self.name == "bare":
+            command = [str(BIN / "bench-hyper-proxy"), f"127.0.0.1:{port}", self.upstream]
+            env = dict(os.environ, BENCH_THREADS="1")
         else:
             command, env = self.nginx(port)
         self.process = subprocess.Popen(
@@ -218,7 +231,7 @@ def main():
     samples = {name: {"small": [], "stream": []} for name in PROXIES}
     with Upstream() as upstream:
         for run in range(args.runs):
-            order = PROXIES if run % 2 == 0 else PROXIES[::-1]
+            order = PROXIES[run % len(PROXIES):] + PROXIES[:run % len(PROXIES)]
             for name in order:
                 with Proxy(name, upstream.addr) as proxy:
                     wrk(proxy.url, args.conns, 1)  # warm-up: pools filled
@@ -242,12 +255,14 @@ def main():
             f"{name:>6} {med(name, 'small', 'rps'):>9.0f} {med(name, 'small', 'p50_us'):>8.0f} "
             f"{med(name, 'small', 'p99_us'):>8.0f} {med(name, 'stream'):>7.0f}"
         )
-    rps_ratio = statistics.median(
-        o["rps"] / n["rps"] for o, n in zip(samples["ours"]["small"], samples["nginx"]["small"])
-    )
-    stream_ratio = statistics.median(o / n for o, n in zip(samples["ours"]["stream"], samples["nginx"]["stream"]))
-    print(f"download_ratio_vs_nginx: {stream_ratio:.2f}")
-    print(f"ratio_vs_nginx: {rps_ratio:.2f}")
+    def vs_nginx(name, key, field=None):
+        pairs = zip(samples[name][key], samples["nginx"][key])
+        return statistics.median((o[field] / n[field]) if field else (o / n) for o, n in pairs)
+
+    print(f"bare_download_ratio_vs_nginx: {vs_nginx('bare', 'stream'):.2f}")
+    print(f"download_ratio_vs_nginx: {vs_nginx('ours', 'stream'):.2f}")
+    print(f"floor_ratio_vs_nginx: {vs_nginx('bare', 'small', 'rps'):.2f}")
+    print(f"ratio_vs_nginx: {vs_nginx('ours', 'small', 'rps'):.2f}")
 
 
 if __name__ == "__main__":
