@@ -186,8 +186,8 @@ impl StaticFiles {
         })
     }
 
-    /// How many bytes the content cache holds now (bodies and a fixed allowance per
-    /// file for its name and headers); 0 when it is off. For metrics and tests.
+    /// How many bytes the content cache holds now (bodies and names, and a fixed
+    /// allowance per file for its headers and bookkeeping); 0 when it is off. For metrics and tests.
     pub fn cached_bytes(&self) -> usize {
         self.inner.cache.as_ref().map_or(0, ContentCache::weight)
     }
@@ -372,7 +372,7 @@ impl Inner {
         let Some(cache) = &self.cache else {
             return;
         };
-        if !cache.admits(body.len() as u64) || body.len() as u64 != metadata.len() {
+        if !cache.admits(body.len() as u64, relative) || body.len() as u64 != metadata.len() {
             return;
         }
         let Some(identity) = Identity::of(metadata) else {
