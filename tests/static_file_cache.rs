@@ -247,3 +247,32 @@ async fn a_precompressed_sibling_added_after_caching_is_served_next() {
     assert_eq!(identity.text().await.unwrap(), "<p>plain</p>");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_root_symlink_swapped_by_a_deploy_serves_the_new_tree_when_following_symlinks() {
+    let (base, _) = base("deploy");
+    for (release, text) in [("v1", "release 1"), ("v2", "release 2")] {
+        std::fs::create_dir_all(base.join(release)).unwrap();
+        std::fs::write(base.join(release).join("a.txt"), text).unwrap();
+    }
+    let current = base.join("current");
+    let _ = std::fs::remove_file(&current);
+    std::os::unix::fs::symlink(base.join("v1"), &current).unwrap();
+    let files = StaticFiles::new("/", &current).follow_symlinks_out(true);
+    let server = serve(&files).await;
+    // Long enough for the file to have settled, had it been cacheable.
+    for _ in 0..25 {
+        assert_eq!(body_of(&server, "/a.txt").await, (200, "release 1".into()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The deploy: a new link renamed over the old one.
+    std::os::unix::fs::symlink(base.join("v2"), base.join("next")).unwrap();
+    std::fs::rename(base.join("next"), &current).unwrap();
+    assert_eq!(body_of(&server, "/a.txt").await, (200, "release 2".into()));
+    assert_eq!(
+        files.cached_bytes(),
+        0,
+        "files opened by path are not cached"
+    );
+    server.stop().await;
+}

@@ -217,7 +217,9 @@ struct Listing {
 
 /// What a path under the root resolved to: a file to send, or a directory.
 enum Found {
-    File(File, std::fs::Metadata),
+    /// The file, its metadata, and whether it may be cached (see
+    /// `open::Opened::validatable`).
+    File(File, std::fs::Metadata, bool),
     Directory,
 }
 
@@ -249,12 +251,12 @@ impl Inner {
     /// Opens what `relative` names and looks at it: one `openat2` (or `open`) and one
     /// `statx`.
     fn find(&self, relative: &str) -> Result<Found, Refused> {
-        let file = self.root.open(relative)?;
+        let open::Opened { file, validatable } = self.root.open(relative)?;
         let metadata = file.metadata()?;
         if metadata.is_dir() {
             Ok(Found::Directory)
         } else if metadata.is_file() {
-            Ok(Found::File(file, metadata))
+            Ok(Found::File(file, metadata, validatable))
         } else {
             Err(Refused::NotFound)
         }
@@ -431,8 +433,8 @@ impl Inner {
         match found {
             Found::File(..) if path.ends_with('/') => not_found(response),
             Found::File(..) if !reads => not_allowed(response),
-            Found::File(file, metadata) => {
-                self.send(request, response, relative, file, metadata);
+            Found::File(file, metadata, validatable) => {
+                self.send(request, response, relative, file, metadata, validatable);
             }
             Found::Directory if !path.ends_with('/') => add_slash(request, response),
             Found::Directory if !reads => not_allowed(response),
@@ -452,8 +454,8 @@ impl Inner {
     ) -> Option<Listing> {
         let index = index_of(relative);
         match self.find(&index) {
-            Ok(Found::File(file, metadata)) => {
-                self.send(request, response, &index, file, metadata);
+            Ok(Found::File(file, metadata, validatable)) => {
+                self.send(request, response, &index, file, metadata, validatable);
                 return None;
             }
             Ok(Found::Directory) | Err(Refused::NotFound) => {}
@@ -513,7 +515,8 @@ impl Inner {
     }
 
     /// Sends the file `relative` (opened as `file`) or its precompressed sibling: the
-    /// conditional requests answered, then a range, then the whole.
+    /// conditional requests answered, then a range, then the whole — kept in the
+    /// content cache if `validatable` (opened beneath the held root).
     fn send(
         &self,
         request: &Request,
@@ -521,6 +524,7 @@ impl Inner {
         relative: &str,
         file: File,
         metadata: std::fs::Metadata,
+        validatable: bool,
     ) {
         let content_type = mime_guess::from_path(relative)
             .first_raw()
@@ -585,7 +589,7 @@ impl Inner {
         } else if size <= WHOLE_READ_LIMIT {
             match read_whole(file, size) {
                 Ok(bytes) => {
-                    if coding.is_none() {
+                    if coding.is_none() && validatable {
                         self.keep(relative, content_type, &metadata, validators, &bytes);
                     }
                     response.set_body(bytes);
@@ -612,7 +616,7 @@ impl Inner {
             let suffix = PRECOMPRESSED
                 .iter()
                 .find_map(|&(each, suffix)| (each == coding).then_some(suffix))?;
-            if let Ok(Found::File(file, metadata)) = self.find(&format!("{relative}{suffix}")) {
+            if let Ok(Found::File(file, metadata, _)) = self.find(&format!("{relative}{suffix}")) {
                 return Some((file, metadata, coding));
             }
         }
