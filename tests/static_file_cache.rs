@@ -276,3 +276,24 @@ async fn a_root_symlink_swapped_by_a_deploy_serves_the_new_tree_when_following_s
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_precompressed_sibling_added_in_a_directory_reached_through_a_symlink_is_served_next() {
+    let (_, root) = base("sibling-link");
+    // The link first, so it has settled by the time the file has.
+    std::os::unix::fs::symlink("real", root.join("link")).unwrap();
+    std::fs::create_dir_all(root.join("real")).unwrap();
+    std::fs::write(root.join("real/page.html"), "<p>plain</p>").unwrap();
+    let files = StaticFiles::new("/", &root);
+    let server = serve(&files).await;
+    until_cached(&server, &files, "/link/page.html").await;
+    let gzip = [("accept-encoding", "gzip")];
+    let plain = server.get_with("/link/page.html", &gzip).await;
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.text().await.unwrap(), "<p>plain</p>");
+    std::fs::write(root.join("real/page.html.gz"), "pretend gzip").unwrap();
+    let coded = server.get_with("/link/page.html", &gzip).await;
+    assert_eq!(common::header(&coded, "content-encoding"), "gzip");
+    assert_eq!(coded.text().await.unwrap(), "pretend gzip");
+    server.stop().await;
+}

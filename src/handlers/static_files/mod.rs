@@ -345,7 +345,7 @@ impl Inner {
         // header's codings, so that is left for when the directory changed.
         if asks && headers.contains_key(ACCEPT_ENCODING) {
             let bare = entry.bare_directory.is_some_and(|bare| {
-                matches!(self.root.identity(directory_of(relative)), Some(Ok(now)) if now == bare)
+                matches!(self.root.directory_identity(directory_of(relative)), Some(Ok(now)) if now == bare)
             });
             if !bare && wants_coded(headers) {
                 return None;
@@ -404,7 +404,9 @@ impl Inner {
     /// is cached.
     fn bare_directory(&self, relative: &str) -> Option<Identity> {
         let directory = directory_of(relative);
-        let before = self.root.identity(directory)?.ok()?;
+        // The directory itself, through a final symlink (`link/page.html`): the
+        // link's own times do not change when a name is added to the directory.
+        let before = self.root.directory_identity(directory)?.ok()?;
         if !before.settled(SystemTime::now()) {
             return None;
         }
@@ -415,7 +417,7 @@ impl Inner {
             }
         }
         // Nothing added while the siblings were looked for.
-        let after = self.root.identity(directory)?.ok()?;
+        let after = self.root.directory_identity(directory)?.ok()?;
         (after == before).then_some(before)
     }
 
