@@ -115,6 +115,10 @@ impl StaticFiles {
     pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
     /// The content cache's default bound on one file: 128 KiB.
     pub const DEFAULT_CACHE_FILE_BYTES: usize = 128 << 10;
+    /// The largest per-file bound [`StaticFiles::content_cache`] takes (larger ones
+    /// are capped to it): files up to this size are read whole, larger ones stream
+    /// in blocks and are never cached. 128 KiB.
+    pub const MAX_CACHE_FILE_BYTES: usize = WHOLE_READ_LIMIT as usize;
 
     /// Files under `root`, mounted at the directory `prefix` (e.g. `/static/`).
     pub fn new(prefix: &str, root: impl Into<PathBuf>) -> Self {
@@ -156,7 +160,9 @@ impl StaticFiles {
     }
 
     /// Keep the content of small files that are asked for — at most `total_bytes`
-    /// in all, none over `per_file_bytes` — and answer from it while the file is
+    /// in all, none over `per_file_bytes` (capped at
+    /// [`StaticFiles::MAX_CACHE_FILE_BYTES`], 128 KiB: larger files stream, and
+    /// are never read whole) — and answer from it while the file is
     /// unchanged, as one `statx` of its path on every request shows (device, inode,
     /// permissions, size, modification and change times to the nanosecond). Any
     /// change — a write, a replacement, a rename, a `chmod`, a deletion, a symlink
@@ -167,19 +173,28 @@ impl StaticFiles {
     /// while one more `statx`, of the file's directory, shows that no precompressed
     /// sibling (`.br`, `.zst`, `.gz`) has appeared since the file was cached; range
     /// requests, and other platforms than Linux, bypass the cache. Default: on, 16 MiB
-    /// in all for this `StaticFiles` (each has its own), files up to 128 KiB;
+    /// in all for this `StaticFiles` (each has its own: the bound is per static
+    /// location or virtual host, not per server), files up to 128 KiB;
     /// `content_cache(0, 0)` turns it off.
+    ///
+    /// Not cached at all: files opened by path rather than beneath the root's
+    /// descriptor ([`StaticFiles::follow_symlinks_out`], or a kernel without
+    /// `openat2`), and roots on network or shared file systems (NFS, CIFS/SMB, FUSE
+    /// and virtiofs, 9p, Ceph, AFS...), whose `statx` may answer from attributes
+    /// cached for seconds. Not seen, as with nginx's `open_file_cache`: writes
+    /// through a shared memory mapping not yet written back (they change no times
+    /// until then), and a security policy (SELinux, AppArmor) changed to deny a file.
     ///
     /// ```
     /// use poco_httpd::handlers::StaticFiles;
     ///
-    /// let files = StaticFiles::new("/static/", "./public").content_cache(64 << 20, 256 << 10);
+    /// let files = StaticFiles::new("/static/", "./public").content_cache(64 << 20, 64 << 10);
     /// # drop(files);
     /// ```
     pub fn content_cache(self, total_bytes: usize, per_file_bytes: usize) -> Self {
         let bounds = Bounds {
             total: total_bytes,
-            per_file: per_file_bytes,
+            per_file: per_file_bytes.min(Self::MAX_CACHE_FILE_BYTES),
         };
         self.with(|inner| {
             inner.cache = (total_bytes > 0).then(|| ContentCache::new(bounds));
@@ -846,6 +861,19 @@ mod tests {
         ] {
             assert!(!has_hidden_segment(shown), "{shown}");
         }
+    }
+
+    #[test]
+    fn the_per_file_bound_is_capped_at_the_whole_read_limit() {
+        let bound = |files: StaticFiles| files.inner.cache.as_ref().unwrap().bounds().per_file;
+        let files = || StaticFiles::new("/", "/nonexistent");
+        assert_eq!(
+            bound(files().content_cache(1 << 30, 1 << 20)),
+            WHOLE_READ_LIMIT as usize
+        );
+        assert_eq!(bound(files().content_cache(1 << 30, 1000)), 1000);
+        assert_eq!(bound(files()), StaticFiles::DEFAULT_CACHE_FILE_BYTES);
+        assert!(StaticFiles::DEFAULT_CACHE_FILE_BYTES <= StaticFiles::MAX_CACHE_FILE_BYTES);
     }
 
     #[test]
