@@ -56,6 +56,21 @@
 //! full path. Each `StaticFiles` has its own cache, made anew when its policies
 //! change, so no entry outlives the policy it was checked by.
 //!
+//! Only a file opened beneath the held descriptor of the root (`openat2` with
+//! `RESOLVE_BENEATH`) gets an entry: the `statx` relative to that descriptor then
+//! sees what the next open would. With symlinks allowed out of the root, or once
+//! `openat2` proved unsupported, files are opened by their path, which can lead
+//! elsewhere than the descriptor (a root that is a symlink switched by a deploy,
+//! `current -> v2`), so nothing is cached. Nor on network and shared file systems
+//! (NFS, CIFS/SMB, FUSE — virtiofs included —, 9p, Ceph, AFS, cluster file
+//! systems, told by `fstatfs` of the root): their `statx` may answer from
+//! attributes the client cached for seconds, missing changes made elsewhere.
+//!
+//! Not seen, as by nginx's `open_file_cache`: a write through a shared memory
+//! mapping whose dirty pages are not yet written back (no time changes until
+//! then), and a security policy (SELinux, AppArmor) changed to deny a file — a
+//! label or policy change that sets no change time on the file.
+//!
 //! # Bounds
 //!
 //! The cache holds at most `total` bytes (bodies and names, plus a fixed allowance
