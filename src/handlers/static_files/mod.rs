@@ -285,7 +285,7 @@ impl Inner {
             not_found(response);
             return None;
         };
-        if self.answer_cached(request, response, relative) {
+        if self.answer_cached(request, response, path, relative) {
             return None;
         }
         match self.find(relative) {
@@ -297,10 +297,19 @@ impl Inner {
         }
     }
 
-    /// Answers a `GET` or `HEAD` for the file `relative` from the content cache if
-    /// it holds the file and the file is unchanged; `false` when the request takes
-    /// the full path (and an entry found stale is dropped).
-    fn answer_cached(&self, request: &Request, response: &Response, relative: &str) -> bool {
+    /// Answers a `GET` or `HEAD` for `path` — the request's own, or a [`TryFiles`]
+    /// candidate — found under the root as `relative` from the content cache, if it
+    /// holds the file and the file is unchanged; for a path ending in `/`, the file
+    /// is the directory's `index.html`, as on the full path (a valid entry for it
+    /// means its directory is still a directory). `false` when the request takes the
+    /// full path (and an entry found stale is dropped).
+    fn answer_cached(
+        &self,
+        request: &Request,
+        response: &Response,
+        path: &str,
+        relative: &str,
+    ) -> bool {
         let head = match *request.method() {
             Method::GET => false,
             Method::HEAD => true,
@@ -311,10 +320,17 @@ impl Inner {
         // common request that asks for none of these.
         let asks = headers.keys().any(|name| ASKING.contains(name));
         // Ranges are the full path's.
-        if request.path().ends_with('/') || (asks && headers.contains_key(RANGE)) {
+        if self.cache.is_none() || (asks && headers.contains_key(RANGE)) {
             return false;
         }
-        let Some(entry) = self.valid_entry(relative, asks, headers) else {
+        let index;
+        let file = if path.ends_with('/') {
+            index = index_of(relative);
+            &index
+        } else {
+            relative
+        };
+        let Some(entry) = self.valid_entry(file, asks, headers) else {
             return false;
         };
         let condition = if asks {
@@ -395,6 +411,11 @@ impl Inner {
         let Some(identity) = Identity::of(metadata) else {
             return;
         };
+        // Already there (a request the cache could not answer, such as one a
+        // precompressed sibling's directory check sent here): nothing to refill.
+        if cache.holds(relative, &identity) {
+            return;
+        }
         if !identity.settled(SystemTime::now()) {
             return;
         }
