@@ -263,13 +263,15 @@ impl ContentCache {
         Some(Arc::clone(entry))
     }
 
-    /// Whether the entry for `name` was made from the file version `identity`
-    /// (so refilling it would change nothing).
+    /// Whether the entry for `name` was made from the file version `identity` and
+    /// found its directory bare of precompressed siblings, so refilling it would
+    /// change nothing. (One made before its directory had settled is refilled: it
+    /// may now serve clients that accept a coding too.)
     pub(super) fn holds(&self, name: &str, identity: &Identity) -> bool {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
         state
             .entry(name)
-            .is_some_and(|entry| entry.identity == *identity)
+            .is_some_and(|entry| entry.identity == *identity && entry.bare_directory.is_some())
     }
 
     /// Drops `stale`, the entry for `name`, unless another request has replaced it.

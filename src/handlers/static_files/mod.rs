@@ -63,6 +63,7 @@ const CACHE_BOUNDS: Bounds = Bounds {
     total: StaticFiles::DEFAULT_CACHE_BYTES,
     per_file: StaticFiles::DEFAULT_CACHE_FILE_BYTES,
 };
+const _: () = assert!(StaticFiles::DEFAULT_CACHE_FILE_BYTES <= StaticFiles::MAX_CACHE_FILE_BYTES);
 /// The request headers that take a request for a cached file past the plain answer.
 const ASKING: [HeaderName; 7] = [
     IF_MATCH,
@@ -894,7 +895,6 @@ mod tests {
         );
         assert_eq!(bound(files().content_cache(1 << 30, 1000)), 1000);
         assert_eq!(bound(files()), StaticFiles::DEFAULT_CACHE_FILE_BYTES);
-        assert!(StaticFiles::DEFAULT_CACHE_FILE_BYTES <= StaticFiles::MAX_CACHE_FILE_BYTES);
     }
 
     #[test]
