@@ -63,8 +63,9 @@
 //! elsewhere than the descriptor (a root that is a symlink switched by a deploy,
 //! `current -> v2`), so nothing is cached. Nor on network and shared file systems
 //! (NFS, CIFS/SMB, FUSE — virtiofs included —, 9p, Ceph, AFS, cluster file
-//! systems, told by `fstatfs` of the root): their `statx` may answer from
-//! attributes the client cached for seconds, missing changes made elsewhere.
+//! systems, told by `fstatfs` of the root, and of a file on another mount below
+//! it): their `statx` may answer from attributes the client cached for seconds,
+//! missing changes made elsewhere.
 //!
 //! Not seen, as by nginx's `open_file_cache`: a write through a shared memory
 //! mapping whose dirty pages are not yet written back (no time changes until

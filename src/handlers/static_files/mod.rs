@@ -272,6 +272,7 @@ impl Inner {
         if metadata.is_dir() {
             Ok(Found::Directory)
         } else if metadata.is_file() {
+            let validatable = validatable && self.root.trusts(&file, &metadata);
             Ok(Found::File(file, metadata, validatable))
         } else {
             Err(Refused::NotFound)

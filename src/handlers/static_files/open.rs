@@ -128,6 +128,19 @@ impl Root {
         self.identity_by(relative, true)
     }
 
+    /// Whether `file`, opened beneath the root with `metadata`, may be validated by
+    /// [`Root::identity`]: also not on a network or shared file system mounted
+    /// below the root.
+    pub(super) fn trusts(&self, file: &File, metadata: &std::fs::Metadata) -> bool {
+        #[cfg(target_os = "linux")]
+        if let Some(beneath) = &self.beneath {
+            use std::os::unix::fs::MetadataExt;
+            return beneath.trusts(file, metadata.dev());
+        }
+        let _ = (file, metadata);
+        false
+    }
+
     fn identity_by(&self, relative: &str, follow: bool) -> Option<io::Result<Identity>> {
         #[cfg(target_os = "linux")]
         if let Some(beneath) = &self.beneath
@@ -205,6 +218,8 @@ mod beneath {
         supported: AtomicBool,
         /// Whether `statx` on the root's file system tells the truth now.
         truthful: bool,
+        /// The root's device: a file on another is on another mount.
+        device: u64,
     }
 
     pub(super) enum Opened {
@@ -253,19 +268,33 @@ mod beneath {
         )
     }
 
+    /// Whether the file system `fd` is on answers `statx` truthfully.
+    fn truthful(fd: impl std::os::fd::AsFd) -> bool {
+        // `f_type`'s width differs by platform; the magic numbers fit 32 bits.
+        rustix::fs::fstatfs(fd).is_ok_and(|stat| !attributes_may_be_stale(stat.f_type as u32))
+    }
+
     impl Beneath {
         /// A descriptor of the root directory, held for the handler's lifetime; `None`
         /// when it cannot be opened now (then every request resolves in full).
         pub(super) fn new(root: &Path) -> Option<Self> {
             let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
             let root = rustix::fs::open(root, flags, Mode::empty()).ok()?;
-            let truthful = rustix::fs::fstatfs(&root)
-                .is_ok_and(|stat| !attributes_may_be_stale(stat.f_type as u32));
+            let truthful = truthful(&root);
+            let device = rustix::fs::fstat(&root).ok()?.st_dev;
             Some(Self {
                 root,
                 supported: AtomicBool::new(true),
                 truthful,
+                device,
             })
+        }
+
+        /// Whether `statx` tells the truth about `file`, of `device`: on the root's
+        /// own mount as decided once, on another (an NFS share mounted inside the
+        /// root) by one `fstatfs` of the file.
+        pub(super) fn trusts(&self, file: &File, device: u64) -> bool {
+            device == self.device || truthful(file)
         }
 
         /// Whether files opened beneath the root can be validated by
@@ -349,6 +378,9 @@ mod tests {
         assert_eq!(opened.validatable, beneath.identity("").is_some());
         let follow = Root::new(std::env::temp_dir(), true);
         assert!(!follow.open("poco-httpd-open-probe").unwrap().validatable);
+        // A file on the root's own mount is trusted without another look.
+        let probe = beneath.open("poco-httpd-open-probe").unwrap().file;
+        assert!(beneath.trusts(&probe, &probe.metadata().unwrap()));
         assert!(follow.identity("poco-httpd-open-probe").is_none());
     }
 
