@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use poco_httpd::Server;
-use poco_httpd::handlers::StaticFiles;
+use poco_httpd::handlers::{StaticFiles, TryFiles};
 
 /// A fresh root under its own base directory (for things outside the root).
 fn base(name: &str) -> (PathBuf, PathBuf) {
@@ -245,5 +245,151 @@ async fn a_precompressed_sibling_added_after_caching_is_served_next() {
     assert_eq!(coded.text().await.unwrap(), "pretend gzip");
     let identity = server.get_with("/page.html", &[]).await;
     assert_eq!(identity.text().await.unwrap(), "<p>plain</p>");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_root_symlink_swapped_by_a_deploy_serves_the_new_tree_when_following_symlinks() {
+    let (base, _) = base("deploy");
+    for (release, text) in [("v1", "release 1"), ("v2", "release 2")] {
+        std::fs::create_dir_all(base.join(release)).unwrap();
+        std::fs::write(base.join(release).join("a.txt"), text).unwrap();
+    }
+    let current = base.join("current");
+    let _ = std::fs::remove_file(&current);
+    std::os::unix::fs::symlink(base.join("v1"), &current).unwrap();
+    let files = StaticFiles::new("/", &current).follow_symlinks_out(true);
+    let server = serve(&files).await;
+    // Long enough for the file to have settled, had it been cacheable.
+    for _ in 0..25 {
+        assert_eq!(body_of(&server, "/a.txt").await, (200, "release 1".into()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The deploy: a new link renamed over the old one.
+    std::os::unix::fs::symlink(base.join("v2"), base.join("next")).unwrap();
+    std::fs::rename(base.join("next"), &current).unwrap();
+    assert_eq!(body_of(&server, "/a.txt").await, (200, "release 2".into()));
+    assert_eq!(
+        files.cached_bytes(),
+        0,
+        "files opened by path are not cached"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_precompressed_sibling_added_in_a_directory_reached_through_a_symlink_is_served_next() {
+    let (_, root) = base("sibling-link");
+    // The link first, so it has settled by the time the file has.
+    std::os::unix::fs::symlink("real", root.join("link")).unwrap();
+    std::fs::create_dir_all(root.join("real")).unwrap();
+    std::fs::write(root.join("real/page.html"), "<p>plain</p>").unwrap();
+    let files = StaticFiles::new("/", &root);
+    let server = serve(&files).await;
+    until_cached(&server, &files, "/link/page.html").await;
+    let gzip = [("accept-encoding", "gzip")];
+    let plain = server.get_with("/link/page.html", &gzip).await;
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.text().await.unwrap(), "<p>plain</p>");
+    std::fs::write(root.join("real/page.html.gz"), "pretend gzip").unwrap();
+    let coded = server.get_with("/link/page.html", &gzip).await;
+    assert_eq!(common::header(&coded, "content-encoding"), "gzip");
+    assert_eq!(coded.text().await.unwrap(), "pretend gzip");
+    server.stop().await;
+}
+
+/// Whether the second request for `path` to the handler `make` builds was answered
+/// from the entry the first one made, seen through eviction: a hit marks its entry
+/// used, so when a later file needs room the sweep passes it over and drops the
+/// other, unused entry; a request that took the full path leaves the entry unused,
+/// and it is dropped first (it came first). `path` must fill the entry of
+/// `index.html` (10 bytes), the only other files being `y.txt` and `z.txt`.
+async fn second_request_hits<H: poco_httpd::Handler>(
+    name: &str,
+    make: impl Fn(StaticFiles) -> H,
+    path: &str,
+) -> bool {
+    let (_, root) = base(name);
+    std::fs::write(root.join("index.html"), "index page").unwrap();
+    std::fs::write(root.join("y.txt"), "y".repeat(300)).unwrap();
+    std::fs::write(root.join("z.txt"), "z".repeat(300)).unwrap();
+    // The entries' weights, measured once the files have settled.
+    let measure = StaticFiles::new("/", &root);
+    let measuring = serve(&measure).await;
+    until_cached(&measuring, &measure, "/index.html").await;
+    let index = measure.cached_bytes();
+    until_cached(&measuring, &measure, "/y.txt").await;
+    let other = measure.cached_bytes() - index;
+    measuring.stop().await;
+    assert_ne!(index, other);
+    // Room for the index and one other file.
+    let files = StaticFiles::new("/", &root).content_cache(index + other, 1000);
+    let server = common::start(Server::builder().content("/", make(files.clone()))).await;
+    let first = body_of(&server, path).await;
+    assert_eq!(first, (200, "index page".into()), "{path}");
+    assert_eq!(
+        files.cached_bytes(),
+        index,
+        "{path} filled the index's entry"
+    );
+    assert_eq!(body_of(&server, "/y.txt").await.0, 200);
+    assert_eq!(files.cached_bytes(), index + other);
+    assert_eq!(body_of(&server, path).await, first);
+    assert_eq!(body_of(&server, "/z.txt").await.0, 200);
+    let held = files.cached_bytes();
+    server.stop().await;
+    // Kept: the index and `z.txt`, or (the index being the smaller) `z.txt` alone.
+    assert!(held == index + other || held == other, "{held}");
+    held == index + other
+}
+
+#[tokio::test]
+async fn a_directory_path_is_answered_from_its_index_files_entry() {
+    assert!(second_request_hits("slash", |files| files, "/").await);
+}
+
+#[tokio::test]
+async fn an_index_rewritten_in_place_is_served_fresh_for_its_directory() {
+    let (_, root) = base("slash-fresh");
+    std::fs::create_dir_all(root.join("docs")).unwrap();
+    std::fs::write(root.join("docs/index.html"), "version 1").unwrap();
+    let files = StaticFiles::new("/", &root);
+    let server = serve(&files).await;
+    assert_eq!(until_cached(&server, &files, "/docs/").await, "version 1");
+    let held = files.cached_bytes();
+    assert_eq!(body_of(&server, "/docs/").await, (200, "version 1".into()));
+    assert_eq!(files.cached_bytes(), held, "filled once");
+    assert_eq!(body_of(&server, "/docs/index.html").await.1, "version 1");
+    std::fs::write(root.join("docs/index.html"), "version 2").unwrap();
+    assert_eq!(body_of(&server, "/docs/").await, (200, "version 2".into()));
+    // The directory replaced by a file of the same name: 404, as uncached.
+    std::fs::rename(root.join("docs"), root.join("old-docs")).unwrap();
+    std::fs::write(root.join("docs"), "a file").unwrap();
+    assert_eq!(body_of(&server, "/docs/").await.0, 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn try_files_answers_a_candidate_from_the_cache() {
+    let spa = |files| TryFiles::new(files, ["$uri", "$uri/", "/index.html"]).unwrap();
+    assert!(second_request_hits("try-files", spa, "/some/route").await);
+}
+
+#[tokio::test]
+async fn try_files_with_the_cache_still_prefers_an_earlier_candidate() {
+    let (_, root) = base("try-files-order");
+    std::fs::write(root.join("index.html"), "app").unwrap();
+    let files = StaticFiles::new("/", &root);
+    let app = TryFiles::new(files.clone(), ["$uri", "/index.html"]).unwrap();
+    let server = common::start(Server::builder().content("/", app)).await;
+    assert_eq!(until_cached(&server, &files, "/route").await, "app");
+    std::fs::write(root.join("route"), "a file of its own").unwrap();
+    assert_eq!(
+        body_of(&server, "/route").await,
+        (200, "a file of its own".into())
+    );
+    std::fs::remove_file(root.join("route")).unwrap();
+    std::fs::write(root.join("index.html"), "new").unwrap();
+    assert_eq!(body_of(&server, "/route").await, (200, "new".into()));
     server.stop().await;
 }

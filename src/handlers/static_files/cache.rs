@@ -56,12 +56,32 @@
 //! full path. Each `StaticFiles` has its own cache, made anew when its policies
 //! change, so no entry outlives the policy it was checked by.
 //!
+//! Only a file opened beneath the held descriptor of the root (`openat2` with
+//! `RESOLVE_BENEATH`) gets an entry: the `statx` relative to that descriptor then
+//! sees what the next open would. With symlinks allowed out of the root, or once
+//! `openat2` proved unsupported, files are opened by their path, which can lead
+//! elsewhere than the descriptor (a root that is a symlink switched by a deploy,
+//! `current -> v2`), so nothing is cached. Nor on network and shared file systems
+//! (NFS, CIFS/SMB, FUSE — virtiofs included —, 9p, Ceph, AFS, cluster file
+//! systems, told by `fstatfs` of the root, and of a file on another mount below
+//! it): their `statx` may answer from attributes the client cached for seconds,
+//! missing changes made elsewhere.
+//!
+//! Not seen, as by nginx's `open_file_cache`: a write through a shared memory
+//! mapping whose dirty pages are not yet written back (no time changes until
+//! then), and a security policy (SELinux, AppArmor) changed to deny a file — a
+//! label or policy change that sets no change time on the file.
+//!
 //! # Bounds
 //!
-//! The cache holds at most `total` bytes (bodies plus a fixed allowance per entry for
-//! its name and headers) and no file over `per_file` bytes. When an entry would not
-//! fit, a second-chance sweep (CLOCK) drops entries not used since the last sweep
-//! until it does. Entries live behind an `RwLock`: hits only read it (and set a
+//! The cache holds at most `total` bytes (bodies and names, plus a fixed allowance
+//! per entry for its headers and bookkeeping, measured) and no file over `per_file`
+//! bytes; an entry that alone would outweigh `total` is not made. The bound is per
+//! `StaticFiles`: each static location or virtual host has its own cache. When an
+//! entry would not fit, a clock hand goes round the entries from where it stopped
+//! last (CLOCK, second chance): it clears the flag of an entry used since it last
+//! passed, and drops one that was not, until the entry fits — amortised a step or
+//! two per insert, however many entries there are. Entries live behind an `RwLock`: hits only read it (and set a
 //! flag), so workers do not queue behind each other.
 
 use std::collections::HashMap;
@@ -79,8 +99,11 @@ use super::validators::Validators;
 /// change cannot carry the same times.
 pub(super) const SETTLED: Duration = Duration::from_secs(2);
 
-/// What each entry costs besides its body: the map slot, the name, the header map.
-const ENTRY_OVERHEAD: usize = 512;
+/// What each entry costs besides its body and its name: the `Entry` behind its
+/// `Arc` (identity, validators, the header map's own table and its five headers'
+/// buckets and values — about 1,170 bytes measured), the map's slot and the clock
+/// ring's slot. Rounded up: the bound is a promise about memory.
+const ENTRY_OVERHEAD: usize = 1280;
 
 /// What identifies one version of one file: its device and inode, type and
 /// permission bits, size, and modification and change times to the nanosecond.
@@ -165,7 +188,7 @@ impl Entry {
     }
 
     fn weight(&self, name: &str) -> usize {
-        self.body.len() + name.len() + ENTRY_OVERHEAD
+        weight(self.body.len(), name)
     }
 }
 
@@ -183,11 +206,30 @@ pub(super) struct ContentCache {
     state: RwLock<State>,
 }
 
+/// What an entry for a body of `size` bytes named `name` weighs.
+fn weight(size: usize, name: &str) -> usize {
+    size.saturating_add(name.len())
+        .saturating_add(ENTRY_OVERHEAD)
+}
+
+/// The entries, and the ring the clock hand goes round for eviction: each entry has
+/// a slot in the ring, and the map says which.
 #[derive(Debug, Default)]
 struct State {
-    entries: HashMap<Box<str>, Arc<Entry>>,
+    slots: HashMap<Arc<str>, usize>,
+    ring: Vec<Option<Slot>>,
+    /// Empty places in `ring`, filled before it grows.
+    free: Vec<usize>,
+    /// Where the next sweep starts: just after where the last one stopped.
+    hand: usize,
     /// The sum of the entries' weights.
     weight: usize,
+}
+
+#[derive(Debug)]
+struct Slot {
+    name: Arc<str>,
+    entry: Arc<Entry>,
 }
 
 impl ContentCache {
@@ -203,17 +245,18 @@ impl ContentCache {
         self.bounds
     }
 
-    /// Whether a body of `size` bytes may be cached.
-    pub(super) fn admits(&self, size: u64) -> bool {
+    /// Whether a body of `size` bytes named `name` may be cached: within the
+    /// per-file bound, and its whole weight within the total.
+    pub(super) fn admits(&self, size: u64, name: &str) -> bool {
         usize::try_from(size).is_ok_and(|size| {
-            size <= self.bounds.per_file && size + ENTRY_OVERHEAD <= self.bounds.total
+            size <= self.bounds.per_file && weight(size, name) <= self.bounds.total
         })
     }
 
     /// The entry for `name`, marked used; still to be validated by the caller.
     pub(super) fn get(&self, name: &str) -> Option<Arc<Entry>> {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        let entry = state.entries.get(name)?;
+        let entry = state.entry(name)?;
         // Only written when it changes: a hot entry's flag stays in a shared cache line.
         if !entry.used.load(Ordering::Relaxed) {
             entry.used.store(true, Ordering::Relaxed);
@@ -221,33 +264,39 @@ impl ContentCache {
         Some(Arc::clone(entry))
     }
 
+    /// Whether the entry for `name` was made from the file version `identity` and
+    /// found its directory bare of precompressed siblings, so refilling it would
+    /// change nothing. (One made before its directory had settled is refilled: it
+    /// may now serve clients that accept a coding too.)
+    pub(super) fn holds(&self, name: &str, identity: &Identity) -> bool {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        state
+            .entry(name)
+            .is_some_and(|entry| entry.identity == *identity && entry.bare_directory.is_some())
+    }
+
     /// Drops `stale`, the entry for `name`, unless another request has replaced it.
     pub(super) fn remove(&self, name: &str, stale: &Arc<Entry>) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         if state
-            .entries
-            .get(name)
+            .entry(name)
             .is_some_and(|entry| Arc::ptr_eq(entry, stale))
-            && let Some(entry) = state.entries.remove(name)
         {
-            state.weight -= entry.weight(name);
+            state.remove(name);
         }
     }
 
     /// Keeps `entry` for `name` (replacing any older one), making room by the sweep
     /// if needed; an entry over the bounds is not kept.
     pub(super) fn insert(&self, name: &str, entry: Entry) {
-        if !self.admits(entry.body.len() as u64) {
+        if !self.admits(entry.body.len() as u64, name) {
             return;
         }
         let weight = entry.weight(name);
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(old) = state.entries.remove(name) {
-            state.weight -= old.weight(name);
-        }
+        state.remove(name);
         state.make_room(weight, self.bounds.total);
-        state.weight += weight;
-        state.entries.insert(name.into(), Arc::new(entry));
+        state.add(name, Arc::new(entry), weight);
     }
 
     /// How many bytes the entries weigh.
@@ -260,28 +309,91 @@ impl ContentCache {
 
     #[cfg(test)]
     fn contains(&self, name: &str) -> bool {
-        self.state.read().unwrap().entries.contains_key(name)
+        self.state.read().unwrap().slots.contains_key(name)
     }
 }
 
 impl State {
-    /// Drops entries until `weight` more fits in `total`: first those not used since
-    /// the last sweep (clearing the others' flags), then, on the second round, any.
-    fn make_room(&mut self, weight: usize, total: usize) {
-        for _round in 0..2 {
-            if self.weight + weight <= total {
-                return;
+    fn entry(&self, name: &str) -> Option<&Arc<Entry>> {
+        let &slot = self.slots.get(name)?;
+        self.ring[slot].as_ref().map(|slot| &slot.entry)
+    }
+
+    fn add(&mut self, name: &str, entry: Arc<Entry>, weight: usize) {
+        let name: Arc<str> = name.into();
+        let slot = Some(Slot {
+            name: Arc::clone(&name),
+            entry,
+        });
+        let place = match self.free.pop() {
+            Some(place) => {
+                self.ring[place] = slot;
+                place
             }
-            let mut freed = 0;
-            let need = self.weight + weight - total;
-            self.entries.retain(|name, entry| {
-                if freed >= need || entry.used.swap(false, Ordering::Relaxed) {
-                    return true;
-                }
-                freed += entry.weight(name);
-                false
-            });
-            self.weight -= freed;
+            None => {
+                self.ring.push(slot);
+                self.ring.len() - 1
+            }
+        };
+        self.slots.insert(name, place);
+        self.weight += weight;
+    }
+
+    fn remove(&mut self, name: &str) {
+        let Some(place) = self.slots.remove(name) else {
+            return;
+        };
+        if let Some(slot) = self.ring[place].take() {
+            self.weight -= slot.entry.weight(&slot.name);
+        }
+        self.free.push(place);
+        // Mostly holes: close them up, so the hand does not walk over them (paid
+        // for by the removals that made them).
+        if self.free.len() > 32 && self.free.len() * 2 > self.ring.len() {
+            self.compact();
+        }
+    }
+
+    fn compact(&mut self) {
+        let at = self.hand;
+        let mut kept = Vec::with_capacity(self.ring.len() - self.free.len());
+        let mut hand = 0;
+        for (place, slot) in std::mem::take(&mut self.ring).into_iter().enumerate() {
+            if place == at {
+                hand = kept.len();
+            }
+            if let Some(slot) = slot {
+                self.slots.insert(Arc::clone(&slot.name), kept.len());
+                kept.push(Some(slot));
+            }
+        }
+        self.ring = kept;
+        self.free.clear();
+        self.hand = if hand < self.ring.len() { hand } else { 0 };
+    }
+
+    /// Drops entries until `weight` more fits in `total`, going round the ring from
+    /// where the hand stopped last (CLOCK): an entry used since the hand last passed
+    /// has its flag cleared and is passed over, an unused one is dropped. Each step
+    /// drops an entry or clears a flag, so the work is amortised O(1) per insert.
+    fn make_room(&mut self, weight: usize, total: usize) {
+        // Two rounds clear every flag and then drop; bounded all the same.
+        let mut steps = 2 * self.ring.len() + 1;
+        while self.weight + weight > total && !self.slots.is_empty() && steps > 0 {
+            steps -= 1;
+            if self.hand >= self.ring.len() {
+                self.hand = 0;
+            }
+            let place = self.hand;
+            self.hand += 1;
+            let Some(slot) = &self.ring[place] else {
+                continue;
+            };
+            if slot.entry.used.swap(false, Ordering::Relaxed) {
+                continue;
+            }
+            let name = Arc::clone(&slot.name);
+            self.remove(&name);
         }
     }
 }
@@ -323,7 +435,7 @@ mod tests {
         cache.insert("large", entry(1001));
         assert!(cache.contains("small"));
         assert!(!cache.contains("large"));
-        assert_eq!(cache.weight(), 1000 + "small".len() + ENTRY_OVERHEAD);
+        assert_eq!(cache.weight(), weight(1000, "small"));
     }
 
     #[test]
@@ -340,17 +452,16 @@ mod tests {
             }
         }
         let state = cache.state.read().unwrap();
-        let sum: usize = state
-            .entries
-            .iter()
-            .map(|(name, entry)| entry.weight(name))
+        let sum: usize = (state.ring.iter().flatten())
+            .map(|slot| slot.entry.weight(&slot.name))
             .sum();
+        assert_eq!(state.slots.len(), state.ring.iter().flatten().count());
         assert_eq!(sum, state.weight, "the kept weight is the entries' sum");
     }
 
     #[test]
     fn the_sweep_keeps_entries_used_since_the_last_one() {
-        let total = 3 * (100 + "a".len() + ENTRY_OVERHEAD);
+        let total = 3 * weight(100, "a");
         let cache = cache(total, 100);
         cache.insert("a", entry(100));
         cache.insert("b", entry(100));
@@ -367,6 +478,57 @@ mod tests {
             1,
             "one unused entry made room"
         );
+    }
+
+    #[test]
+    fn an_entry_whose_name_makes_it_outweigh_the_total_is_not_cached() {
+        let cache = cache(700, 100);
+        let long = "n".repeat(200);
+        assert!(!cache.admits(10, &long));
+        cache.insert(&long, entry(10));
+        assert!(!cache.contains(&long));
+        assert_eq!(cache.weight(), 0);
+        let roomy = self::cache(weight(10, &long), 100);
+        roomy.insert(&long, entry(10));
+        assert_eq!(roomy.weight(), weight(10, &long), "the name is weighed");
+        assert!(roomy.weight() >= 10 + 200 + 1000, "an honest overhead");
+    }
+
+    #[test]
+    fn the_clock_hand_goes_on_from_where_it_stopped() {
+        let total = 3 * weight(100, "a");
+        let cache = cache(total, 100);
+        for name in ["a", "b", "c"] {
+            cache.insert(name, entry(100));
+        }
+        cache.insert("d", entry(100));
+        assert!(!cache.contains("a"), "the first unused entry went");
+        // `d` took `a`'s place in the ring, behind the hand: `b` goes next.
+        cache.insert("e", entry(100));
+        assert!(cache.contains("d") && cache.contains("c") && cache.contains("e"));
+        assert!(!cache.contains("b"));
+        cache.insert("f", entry(100));
+        assert!(!cache.contains("c"));
+        assert!(cache.weight() <= total);
+    }
+
+    #[test]
+    fn holes_left_by_removals_are_closed_up() {
+        let cache = cache(1 << 20, 100);
+        let names: Vec<String> = (0..100).map(|n| format!("f{n}")).collect();
+        for name in &names {
+            cache.insert(name, entry(10));
+        }
+        for name in &names[..80] {
+            let stale = cache.get(name).unwrap();
+            cache.remove(name, &stale);
+        }
+        let state = cache.state.read().unwrap();
+        assert!(state.ring.len() < 100, "compacted: {}", state.ring.len());
+        assert_eq!(state.ring.iter().flatten().count(), 20);
+        for (name, &place) in &state.slots {
+            assert_eq!(&*state.ring[place].as_ref().unwrap().name, &**name);
+        }
     }
 
     #[test]

@@ -63,6 +63,7 @@ const CACHE_BOUNDS: Bounds = Bounds {
     total: StaticFiles::DEFAULT_CACHE_BYTES,
     per_file: StaticFiles::DEFAULT_CACHE_FILE_BYTES,
 };
+const _: () = assert!(StaticFiles::DEFAULT_CACHE_FILE_BYTES <= StaticFiles::MAX_CACHE_FILE_BYTES);
 /// The request headers that take a request for a cached file past the plain answer.
 const ASKING: [HeaderName; 7] = [
     IF_MATCH,
@@ -115,6 +116,10 @@ impl StaticFiles {
     pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
     /// The content cache's default bound on one file: 128 KiB.
     pub const DEFAULT_CACHE_FILE_BYTES: usize = 128 << 10;
+    /// The largest per-file bound [`StaticFiles::content_cache`] takes (larger ones
+    /// are capped to it): files up to this size are read whole, larger ones stream
+    /// in blocks and are never cached. 128 KiB.
+    pub const MAX_CACHE_FILE_BYTES: usize = WHOLE_READ_LIMIT as usize;
 
     /// Files under `root`, mounted at the directory `prefix` (e.g. `/static/`).
     pub fn new(prefix: &str, root: impl Into<PathBuf>) -> Self {
@@ -156,7 +161,9 @@ impl StaticFiles {
     }
 
     /// Keep the content of small files that are asked for — at most `total_bytes`
-    /// in all, none over `per_file_bytes` — and answer from it while the file is
+    /// in all, none over `per_file_bytes` (capped at
+    /// [`StaticFiles::MAX_CACHE_FILE_BYTES`], 128 KiB: larger files stream, and
+    /// are never read whole) — and answer from it while the file is
     /// unchanged, as one `statx` of its path on every request shows (device, inode,
     /// permissions, size, modification and change times to the nanosecond). Any
     /// change — a write, a replacement, a rename, a `chmod`, a deletion, a symlink
@@ -167,27 +174,36 @@ impl StaticFiles {
     /// while one more `statx`, of the file's directory, shows that no precompressed
     /// sibling (`.br`, `.zst`, `.gz`) has appeared since the file was cached; range
     /// requests, and other platforms than Linux, bypass the cache. Default: on, 16 MiB
-    /// in all for this `StaticFiles` (each has its own), files up to 128 KiB;
+    /// in all for this `StaticFiles` (each has its own: the bound is per static
+    /// location or virtual host, not per server), files up to 128 KiB;
     /// `content_cache(0, 0)` turns it off.
+    ///
+    /// Not cached at all: files opened by path rather than beneath the root's
+    /// descriptor ([`StaticFiles::follow_symlinks_out`], or a kernel without
+    /// `openat2`), and roots on network or shared file systems (NFS, CIFS/SMB, FUSE
+    /// and virtiofs, 9p, Ceph, AFS...), whose `statx` may answer from attributes
+    /// cached for seconds. Not seen, as with nginx's `open_file_cache`: writes
+    /// through a shared memory mapping not yet written back (they change no times
+    /// until then), and a security policy (SELinux, AppArmor) changed to deny a file.
     ///
     /// ```
     /// use poco_httpd::handlers::StaticFiles;
     ///
-    /// let files = StaticFiles::new("/static/", "./public").content_cache(64 << 20, 256 << 10);
+    /// let files = StaticFiles::new("/static/", "./public").content_cache(64 << 20, 64 << 10);
     /// # drop(files);
     /// ```
     pub fn content_cache(self, total_bytes: usize, per_file_bytes: usize) -> Self {
         let bounds = Bounds {
             total: total_bytes,
-            per_file: per_file_bytes,
+            per_file: per_file_bytes.min(Self::MAX_CACHE_FILE_BYTES),
         };
         self.with(|inner| {
             inner.cache = (total_bytes > 0).then(|| ContentCache::new(bounds));
         })
     }
 
-    /// How many bytes the content cache holds now (bodies and a fixed allowance per
-    /// file for its name and headers); 0 when it is off. For metrics and tests.
+    /// How many bytes the content cache holds now (bodies and names, and a fixed
+    /// allowance per file for its headers and bookkeeping); 0 when it is off. For metrics and tests.
     pub fn cached_bytes(&self) -> usize {
         self.inner.cache.as_ref().map_or(0, ContentCache::weight)
     }
@@ -217,7 +233,9 @@ struct Listing {
 
 /// What a path under the root resolved to: a file to send, or a directory.
 enum Found {
-    File(File, std::fs::Metadata),
+    /// The file, its metadata, and whether it may be cached (see
+    /// `open::Opened::validatable`).
+    File(File, std::fs::Metadata, bool),
     Directory,
 }
 
@@ -249,12 +267,13 @@ impl Inner {
     /// Opens what `relative` names and looks at it: one `openat2` (or `open`) and one
     /// `statx`.
     fn find(&self, relative: &str) -> Result<Found, Refused> {
-        let file = self.root.open(relative)?;
+        let open::Opened { file, validatable } = self.root.open(relative)?;
         let metadata = file.metadata()?;
         if metadata.is_dir() {
             Ok(Found::Directory)
         } else if metadata.is_file() {
-            Ok(Found::File(file, metadata))
+            let validatable = validatable && self.root.trusts(&file, &metadata);
+            Ok(Found::File(file, metadata, validatable))
         } else {
             Err(Refused::NotFound)
         }
@@ -268,7 +287,7 @@ impl Inner {
             not_found(response);
             return None;
         };
-        if self.answer_cached(request, response, relative) {
+        if self.answer_cached(request, response, path, relative) {
             return None;
         }
         match self.find(relative) {
@@ -280,10 +299,19 @@ impl Inner {
         }
     }
 
-    /// Answers a `GET` or `HEAD` for the file `relative` from the content cache if
-    /// it holds the file and the file is unchanged; `false` when the request takes
-    /// the full path (and an entry found stale is dropped).
-    fn answer_cached(&self, request: &Request, response: &Response, relative: &str) -> bool {
+    /// Answers a `GET` or `HEAD` for `path` — the request's own, or a [`TryFiles`]
+    /// candidate — found under the root as `relative` from the content cache, if it
+    /// holds the file and the file is unchanged; for a path ending in `/`, the file
+    /// is the directory's `index.html`, as on the full path (a valid entry for it
+    /// means its directory is still a directory). `false` when the request takes the
+    /// full path (and an entry found stale is dropped).
+    fn answer_cached(
+        &self,
+        request: &Request,
+        response: &Response,
+        path: &str,
+        relative: &str,
+    ) -> bool {
         let head = match *request.method() {
             Method::GET => false,
             Method::HEAD => true,
@@ -294,10 +322,17 @@ impl Inner {
         // common request that asks for none of these.
         let asks = headers.keys().any(|name| ASKING.contains(name));
         // Ranges are the full path's.
-        if request.path().ends_with('/') || (asks && headers.contains_key(RANGE)) {
+        if self.cache.is_none() || (asks && headers.contains_key(RANGE)) {
             return false;
         }
-        let Some(entry) = self.valid_entry(relative, asks, headers) else {
+        let index;
+        let file = if path.ends_with('/') {
+            index = index_of(relative);
+            &index
+        } else {
+            relative
+        };
+        let Some(entry) = self.valid_entry(file, asks, headers) else {
             return false;
         };
         let condition = if asks {
@@ -343,7 +378,7 @@ impl Inner {
         // header's codings, so that is left for when the directory changed.
         if asks && headers.contains_key(ACCEPT_ENCODING) {
             let bare = entry.bare_directory.is_some_and(|bare| {
-                matches!(self.root.identity(directory_of(relative)), Some(Ok(now)) if now == bare)
+                matches!(self.root.directory_identity(directory_of(relative)), Some(Ok(now)) if now == bare)
             });
             if !bare && wants_coded(headers) {
                 return None;
@@ -372,12 +407,17 @@ impl Inner {
         let Some(cache) = &self.cache else {
             return;
         };
-        if !cache.admits(body.len() as u64) || body.len() as u64 != metadata.len() {
+        if !cache.admits(body.len() as u64, relative) || body.len() as u64 != metadata.len() {
             return;
         }
         let Some(identity) = Identity::of(metadata) else {
             return;
         };
+        // Already there (a request the cache could not answer, such as one a
+        // precompressed sibling's directory check sent here): nothing to refill.
+        if cache.holds(relative, &identity) {
+            return;
+        }
         if !identity.settled(SystemTime::now()) {
             return;
         }
@@ -402,7 +442,9 @@ impl Inner {
     /// is cached.
     fn bare_directory(&self, relative: &str) -> Option<Identity> {
         let directory = directory_of(relative);
-        let before = self.root.identity(directory)?.ok()?;
+        // The directory itself, through a final symlink (`link/page.html`): the
+        // link's own times do not change when a name is added to the directory.
+        let before = self.root.directory_identity(directory)?.ok()?;
         if !before.settled(SystemTime::now()) {
             return None;
         }
@@ -413,7 +455,7 @@ impl Inner {
             }
         }
         // Nothing added while the siblings were looked for.
-        let after = self.root.identity(directory)?.ok()?;
+        let after = self.root.directory_identity(directory)?.ok()?;
         (after == before).then_some(before)
     }
 
@@ -431,8 +473,8 @@ impl Inner {
         match found {
             Found::File(..) if path.ends_with('/') => not_found(response),
             Found::File(..) if !reads => not_allowed(response),
-            Found::File(file, metadata) => {
-                self.send(request, response, relative, file, metadata);
+            Found::File(file, metadata, validatable) => {
+                self.send(request, response, relative, file, metadata, validatable);
             }
             Found::Directory if !path.ends_with('/') => add_slash(request, response),
             Found::Directory if !reads => not_allowed(response),
@@ -452,8 +494,8 @@ impl Inner {
     ) -> Option<Listing> {
         let index = index_of(relative);
         match self.find(&index) {
-            Ok(Found::File(file, metadata)) => {
-                self.send(request, response, &index, file, metadata);
+            Ok(Found::File(file, metadata, validatable)) => {
+                self.send(request, response, &index, file, metadata, validatable);
                 return None;
             }
             Ok(Found::Directory) | Err(Refused::NotFound) => {}
@@ -513,7 +555,8 @@ impl Inner {
     }
 
     /// Sends the file `relative` (opened as `file`) or its precompressed sibling: the
-    /// conditional requests answered, then a range, then the whole.
+    /// conditional requests answered, then a range, then the whole — kept in the
+    /// content cache if `validatable` (opened beneath the held root).
     fn send(
         &self,
         request: &Request,
@@ -521,6 +564,7 @@ impl Inner {
         relative: &str,
         file: File,
         metadata: std::fs::Metadata,
+        validatable: bool,
     ) {
         let content_type = mime_guess::from_path(relative)
             .first_raw()
@@ -585,7 +629,7 @@ impl Inner {
         } else if size <= WHOLE_READ_LIMIT {
             match read_whole(file, size) {
                 Ok(bytes) => {
-                    if coding.is_none() {
+                    if coding.is_none() && validatable {
                         self.keep(relative, content_type, &metadata, validators, &bytes);
                     }
                     response.set_body(bytes);
@@ -612,7 +656,7 @@ impl Inner {
             let suffix = PRECOMPRESSED
                 .iter()
                 .find_map(|&(each, suffix)| (each == coding).then_some(suffix))?;
-            if let Ok(Found::File(file, metadata)) = self.find(&format!("{relative}{suffix}")) {
+            if let Ok(Found::File(file, metadata, _)) = self.find(&format!("{relative}{suffix}")) {
                 return Some((file, metadata, coding));
             }
         }
@@ -840,6 +884,18 @@ mod tests {
         ] {
             assert!(!has_hidden_segment(shown), "{shown}");
         }
+    }
+
+    #[test]
+    fn the_per_file_bound_is_capped_at_the_whole_read_limit() {
+        let bound = |files: StaticFiles| files.inner.cache.as_ref().unwrap().bounds().per_file;
+        let files = || StaticFiles::new("/", "/nonexistent");
+        assert_eq!(
+            bound(files().content_cache(1 << 30, 1 << 20)),
+            WHOLE_READ_LIMIT as usize
+        );
+        assert_eq!(bound(files().content_cache(1 << 30, 1000)), 1000);
+        assert_eq!(bound(files()), StaticFiles::DEFAULT_CACHE_FILE_BYTES);
     }
 
     #[test]

@@ -58,6 +58,17 @@ pub(super) struct Root {
     beneath: Option<beneath::Beneath>,
 }
 
+/// A file opened under the root.
+#[derive(Debug)]
+pub(super) struct Opened {
+    pub(super) file: File,
+    /// Opened beneath the held descriptor of the root (`openat2` with
+    /// `RESOLVE_BENEATH`), on a file system whose `statx` tells the truth: only then
+    /// does [`Root::identity`] see what a later open would, so only then may the
+    /// content be cached.
+    pub(super) validatable: bool,
+}
+
 impl Root {
     pub(super) fn new(path: PathBuf, follow_symlinks_out: bool) -> Self {
         Self {
@@ -86,7 +97,7 @@ impl Root {
 
     /// Opens `relative` (`/`-separated plain names, no `.` or `..`; empty for the
     /// root itself) for reading, by the symlink policy.
-    pub(super) fn open(&self, relative: &str) -> Result<File, Refused> {
+    pub(super) fn open(&self, relative: &str) -> Result<Opened, Refused> {
         self.try_open(relative).map_err(|refused| match refused {
             // Out of file descriptors, a missing file is still a 404: looking needs none.
             Refused::Failed(error)
@@ -99,27 +110,61 @@ impl Root {
         })
     }
 
-    /// The identity of what `relative` names now — not following a final symlink,
-    /// unless symlinks may lead anywhere — by one `statx` relative to the root's
-    /// descriptor: how a cached file is validated. `None` where no descriptor of the
-    /// root is held (other platforms, or the root could not be opened), so nothing
-    /// can be cached.
+    /// The identity of what `relative` names now, not following a final symlink, by
+    /// one `statx` relative to the root's descriptor: how a cached file is
+    /// validated. `None` whenever files are not opened beneath that descriptor —
+    /// symlinks may lead out of the root (files are opened by path: a root that is
+    /// itself a symlink swapped by a deploy would keep the old tree here), `openat2`
+    /// turned out unsupported, other platforms, the root could not be opened — or
+    /// the root is on a network or shared file system (see
+    /// [`beneath::attributes_may_be_stale`]): then nothing can be cached.
     pub(super) fn identity(&self, relative: &str) -> Option<io::Result<Identity>> {
+        self.identity_by(relative, false)
+    }
+
+    /// [`Root::identity`] of a directory, following a final symlink: the directory a
+    /// file reached through it lives in (whose times show names added to it).
+    pub(super) fn directory_identity(&self, relative: &str) -> Option<io::Result<Identity>> {
+        self.identity_by(relative, true)
+    }
+
+    /// Whether `file`, opened beneath the root with `metadata`, may be validated by
+    /// [`Root::identity`]: also not on a network or shared file system mounted
+    /// below the root.
+    pub(super) fn trusts(&self, file: &File, metadata: &std::fs::Metadata) -> bool {
         #[cfg(target_os = "linux")]
         if let Some(beneath) = &self.beneath {
-            return Some(beneath.identity(relative, self.follow_symlinks_out));
+            use std::os::unix::fs::MetadataExt;
+            return beneath.trusts(file, metadata.dev());
         }
-        let _ = relative;
+        let _ = (file, metadata);
+        false
+    }
+
+    fn identity_by(&self, relative: &str, follow: bool) -> Option<io::Result<Identity>> {
+        #[cfg(target_os = "linux")]
+        if let Some(beneath) = &self.beneath
+            && !self.follow_symlinks_out
+            && beneath.validates()
+        {
+            return Some(beneath.identity(relative, follow));
+        }
+        let _ = (relative, follow);
         None
     }
 
-    fn try_open(&self, relative: &str) -> Result<File, Refused> {
+    fn try_open(&self, relative: &str) -> Result<Opened, Refused> {
         #[cfg(target_os = "linux")]
         if let Some(beneath) = &self.beneath
             && !self.follow_symlinks_out
         {
             match beneath.open(relative) {
-                beneath::Opened::File(file) => return Ok(file),
+                beneath::Opened::File(file) => {
+                    return Ok(Opened {
+                        file,
+                        validatable: beneath.validates(),
+                    });
+                }
                 beneath::Opened::Error(error) => return Err(error.into()),
                 // Resolved in full below.
                 beneath::Opened::LeftRoot | beneath::Opened::Unsupported => {}
@@ -130,8 +175,13 @@ impl Root {
         } else {
             self.path.join(relative)
         };
+        // Opened by path: what the held descriptor of the root sees may differ.
+        let by_path = |file| Opened {
+            file,
+            validatable: false,
+        };
         if self.follow_symlinks_out {
-            return Ok(File::open(candidate)?);
+            return Ok(by_path(File::open(candidate)?));
         }
         let real = candidate.canonicalize()?;
         if !self
@@ -142,7 +192,7 @@ impl Root {
             tracing::warn!(path = %candidate.display(), "refused: a symlink leads out of the static root");
             return Err(Refused::NotFound);
         }
-        Ok(File::open(real)?)
+        Ok(by_path(File::open(real)?))
     }
 }
 
@@ -166,6 +216,10 @@ mod beneath {
         root: OwnedFd,
         /// Cleared when the kernel refuses `openat2` itself.
         supported: AtomicBool,
+        /// Whether `statx` on the root's file system tells the truth now.
+        truthful: bool,
+        /// The root's device: a file on another is on another mount.
+        device: u64,
     }
 
     pub(super) enum Opened {
@@ -177,16 +231,77 @@ mod beneath {
         Unsupported,
     }
 
+    /// Whether a file system (by its `statfs` magic number) may answer `statx`
+    /// from attributes cached on the client for seconds — NFS, CIFS/SMB, FUSE
+    /// (which virtiofs and most user-space file systems are), 9p, Ceph, AFS, Coda,
+    /// the cluster file systems — so a change made elsewhere would go unseen.
+    pub(super) fn attributes_may_be_stale(magic: u32) -> bool {
+        const NFS: u32 = 0x6969;
+        const SMB: u32 = 0x517b;
+        const CIFS: u32 = 0xff53_4d42;
+        const SMB2: u32 = 0xfe53_4d42;
+        const FUSE: u32 = 0x6573_5546;
+        const V9FS: u32 = 0x0102_1997;
+        const CEPH: u32 = 0x00c3_6400;
+        const AFS: u32 = 0x5346_414f;
+        const KAFS: u32 = 0x6b41_4653;
+        const CODA: u32 = 0x7375_7245;
+        const OCFS2: u32 = 0x7461_636f;
+        const GFS2: u32 = 0x0116_1970;
+        const NCP: u32 = 0x564c;
+        const ORANGEFS: u32 = 0x2011_1920;
+        matches!(
+            magic,
+            NFS | SMB
+                | CIFS
+                | SMB2
+                | FUSE
+                | V9FS
+                | CEPH
+                | AFS
+                | KAFS
+                | CODA
+                | OCFS2
+                | GFS2
+                | NCP
+                | ORANGEFS
+        )
+    }
+
+    /// Whether the file system `fd` is on answers `statx` truthfully.
+    fn truthful(fd: impl std::os::fd::AsFd) -> bool {
+        // `f_type`'s width differs by platform; the magic numbers fit 32 bits.
+        rustix::fs::fstatfs(fd).is_ok_and(|stat| !attributes_may_be_stale(stat.f_type as u32))
+    }
+
     impl Beneath {
         /// A descriptor of the root directory, held for the handler's lifetime; `None`
         /// when it cannot be opened now (then every request resolves in full).
         pub(super) fn new(root: &Path) -> Option<Self> {
             let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
             let root = rustix::fs::open(root, flags, Mode::empty()).ok()?;
+            let truthful = truthful(&root);
+            let device = rustix::fs::fstat(&root).ok()?.st_dev;
             Some(Self {
                 root,
                 supported: AtomicBool::new(true),
+                truthful,
+                device,
             })
+        }
+
+        /// Whether `statx` tells the truth about `file`, of `device`: on the root's
+        /// own mount as decided once, on another (an NFS share mounted inside the
+        /// root) by one `fstatfs` of the file.
+        pub(super) fn trusts(&self, file: &File, device: u64) -> bool {
+            device == self.device || truthful(file)
+        }
+
+        /// Whether files opened beneath the root can be validated by
+        /// [`Beneath::identity`]: `openat2` works (a fallback to the path opens
+        /// by path from then on) and the file system's `statx` is not cached.
+        pub(super) fn validates(&self) -> bool {
+            self.truthful && self.supported.load(Ordering::Relaxed)
         }
 
         pub(super) fn open(&self, relative: &str) -> Opened {
@@ -250,6 +365,34 @@ mod tests {
             let root = Root::new(std::env::temp_dir(), follow_symlinks_out);
             let opened = root.open(&"a".repeat(300));
             assert!(matches!(opened, Err(Refused::NotFound)), "{opened:?}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_files_opened_beneath_the_held_root_can_be_validated() {
+        std::fs::write(std::env::temp_dir().join("poco-httpd-open-probe"), "x").unwrap();
+        let beneath = Root::new(std::env::temp_dir(), false);
+        let opened = beneath.open("poco-httpd-open-probe").unwrap();
+        // (tmpfs or a local disk here; on a network file system neither validates.)
+        assert_eq!(opened.validatable, beneath.identity("").is_some());
+        let follow = Root::new(std::env::temp_dir(), true);
+        assert!(!follow.open("poco-httpd-open-probe").unwrap().validatable);
+        // A file on the root's own mount is trusted without another look.
+        let probe = beneath.open("poco-httpd-open-probe").unwrap().file;
+        assert!(beneath.trusts(&probe, &probe.metadata().unwrap()));
+        assert!(follow.identity("poco-httpd-open-probe").is_none());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn network_and_user_space_file_systems_are_not_trusted_for_validation() {
+        for magic in [0x6969, 0xff53_4d42, 0xfe53_4d42, 0x6573_5546, 0x0102_1997] {
+            assert!(beneath::attributes_may_be_stale(magic), "{magic:#x}");
+        }
+        // ext4, xfs, btrfs, tmpfs, overlayfs
+        for magic in [0xef53, 0x5846_5342, 0x9123_683e, 0x0102_1994, 0x794c_7630] {
+            assert!(!beneath::attributes_may_be_stale(magic), "{magic:#x}");
         }
     }
 }

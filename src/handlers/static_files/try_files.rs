@@ -1,6 +1,7 @@
 //! [`TryFiles`]: nginx's `try_files` over a [`StaticFiles`] root — the first of
 //! several candidate paths that exists is served, else a fallback status; the
-//! single-page-app fallback (`$uri`, `$uri/`, `/index.html`).
+//! single-page-app fallback (`$uri`, `$uri/`, `/index.html`). Each candidate is
+//! looked for in the content cache first, then on the file system.
 
 use std::sync::Arc;
 
@@ -158,11 +159,15 @@ struct Hit {
 
 impl Inner {
     /// The first candidate that exists, else the status to answer (if one was given).
+    /// Each candidate is first offered to `cached` (its normalized path and its name
+    /// under the root), which answers it from the content cache if it can: then
+    /// `Ok(None)`.
     fn first_existing(
         &self,
         request_path: &str,
         candidates: &[Candidate],
-    ) -> Result<Hit, Option<StatusCode>> {
+        mut cached: impl FnMut(&str, &str) -> bool,
+    ) -> Result<Option<Hit>, Option<StatusCode>> {
         for candidate in candidates {
             let template = match candidate {
                 Candidate::Path(template) => template,
@@ -172,8 +177,13 @@ impl Inner {
             let Ok(path) = normalize_path(&template.replace("$uri", request_path)) else {
                 continue;
             };
+            if let Some(relative) = self.relative(&path)
+                && cached(&path, relative)
+            {
+                return Ok(None);
+            }
             if let Some(hit) = self.hit(path) {
-                return Ok(hit);
+                return Ok(Some(hit));
             }
         }
         Err(None)
@@ -229,8 +239,11 @@ impl Inner {
 impl Handler for TryFiles {
     fn call(&self, request: Request, response: Response) -> HandlerFuture {
         let files = &self.files;
-        let listing = match files.first_existing(request.path(), &self.candidates) {
-            Ok(hit) => files.answer(&request, &response, &hit.path, &hit.relative, hit.found),
+        let cached =
+            |path: &str, relative: &str| files.answer_cached(&request, &response, path, relative);
+        let listing = match files.first_existing(request.path(), &self.candidates, cached) {
+            Ok(None) => None,
+            Ok(Some(hit)) => files.answer(&request, &response, &hit.path, &hit.relative, hit.found),
             Err(status) => {
                 fallback(&response, status.unwrap_or(StatusCode::NOT_FOUND));
                 None
@@ -309,9 +322,12 @@ mod tests {
         let try_files = TryFiles::new(files.clone(), candidates.iter().copied()).expect("valid");
         match try_files
             .files
-            .first_existing(request_path, &try_files.candidates)
+            .first_existing(request_path, &try_files.candidates, |_, _| false)
         {
-            Ok(hit) => Ok((hit.path, hit.relative)),
+            Ok(hit) => {
+                let hit = hit.expect("not answered from the cache");
+                Ok((hit.path, hit.relative))
+            }
             Err(status) => Err(status.map_or(404, |status| status.as_u16())),
         }
     }
