@@ -132,22 +132,7 @@ impl Response {
     /// Adds every header of `headers`, keeping the values already set: how a bridge
     /// or a proxy hands on an answer's headers.
     pub fn extend_headers(&self, headers: HeaderMap) {
-        let mut response = self.exchange.response_state();
-        response.length_set |= headers.contains_key(CONTENT_LENGTH);
-        let map = response.header_map();
-        if map.is_empty() {
-            // Nothing to keep: the whole map moves in (a proxy's answer, typically).
-            *map = headers;
-            return;
-        }
-        let mut name = None;
-        for (next, value) in headers {
-            // `into_iter` names a header once, before all of its values.
-            name = next.or(name);
-            if let Some(name) = &name {
-                response.header_map().append(name, value);
-            }
-        }
+        self.merge_headers(headers, false);
     }
 
     /// Sets every header of `headers`, replacing any values those names had (as
@@ -169,10 +154,17 @@ impl Response {
     /// # drop(cached);
     /// ```
     pub fn set_headers(&self, headers: HeaderMap) {
+        self.merge_headers(headers, true);
+    }
+
+    /// Adds every header of `headers`, first dropping the values those names had when
+    /// `replace` is set; when no header is set yet, the map moves in whole.
+    fn merge_headers(&self, headers: HeaderMap, replace: bool) {
         let mut response = self.exchange.response_state();
         response.length_set |= headers.contains_key(CONTENT_LENGTH);
         let map = response.header_map();
         if map.is_empty() {
+            // Nothing to keep or replace (a proxy's answer, a cache's headers).
             *map = headers;
             return;
         }
@@ -180,7 +172,9 @@ impl Response {
         for (next, value) in headers {
             // `into_iter` names a header once, before all of its values.
             if let Some(next) = next {
-                map.remove(&next);
+                if replace {
+                    map.remove(&next);
+                }
                 name = Some(next);
             }
             if let Some(name) = &name {
