@@ -12,9 +12,7 @@ use binary::{BINARY, Binary, FIXTURES};
 fn write_config(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("poco-httpd-binary-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(name);
-    std::fs::write(&file, text).unwrap();
-    file
+    binary::write(&dir, name, text)
 }
 
 /// Writes `htpasswd` with the user `alice`, password `pw`, and returns its path and
